@@ -1,0 +1,1 @@
+"""Data acquisition and preparation: download, IDX parsing, splitting, storage."""

@@ -1,0 +1,44 @@
+"""What every stage entry point shares: argument parsing and user-facing errors."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from typing import TypeVar
+
+from hydra.errors import HydraException
+from omegaconf.errors import OmegaConfBaseException
+
+from pipeline.data.download import DownloadError
+
+T = TypeVar("T")
+
+# Errors caused by input a user can fix: shown as one clear message, no traceback.
+USER_ERRORS = (DownloadError, ValueError, OSError, HydraException, OmegaConfBaseException)
+
+
+def dataset_parser(description: str) -> argparse.ArgumentParser:
+    """An argument parser with the options every per-dataset stage takes."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("dataset", help="dataset name, a key of data.datasets in params.yaml")
+    parser.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
+    return parser
+
+
+def pick(mapping: Mapping[str, T], name: str, what: str) -> T:
+    """``mapping[name]``, or a ValueError that lists the valid names."""
+    if name not in mapping:
+        raise ValueError(f"unknown {what} {name!r}; valid {what}s: {', '.join(mapping)}")
+    return mapping[name]
+
+
+def run(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None) -> int:
+    """Run a stage's ``main``, turning user errors into a message and exit status 1."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return main(argv)
+    except USER_ERRORS as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1

@@ -1,0 +1,37 @@
+"""DVC stage ``config``: generate ``params.yaml`` from ``conf/``.
+
+DVC composes Hydra configs only under ``dvc exp run``; plain ``dvc repro`` would
+read a stale ``params.yaml`` after an edit in ``conf/`` (DVC issue #10750).  This
+stage depends on ``conf/`` and outputs ``params.yaml``, so ``dvc repro`` first
+regenerates it and every later stage sees the edit.  Under ``dvc exp run`` DVC
+has just composed ``params.yaml`` itself, with the ``-S`` overrides, so the stage
+keeps that file and only validates it.
+
+Usage: ``python -m pipeline.stages.config [OVERRIDE ...]``
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from dvc.env import DVC_EXP_NAME
+
+from pipeline.config import compose_config, load_params, write_params
+
+PARAMS_FILE = "params.yaml"
+
+
+def main(argv: list[str] | None = None) -> int:
+    overrides = list(sys.argv[1:] if argv is None else argv)
+    if os.environ.get(DVC_EXP_NAME) and not overrides:
+        load_params(PARAMS_FILE)  # DVC composed it with the -S overrides: keep, but validate
+        print(f"{PARAMS_FILE}: composed by `dvc exp run`, kept")
+        return 0
+    write_params(compose_config(overrides), PARAMS_FILE)
+    print(f"{PARAMS_FILE}: composed from conf/")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
