@@ -56,10 +56,20 @@ class DatasetSource:
 
 
 @dataclass
+class DownloadOptions:
+    """How hard to try each source (not DVC params: they never change the bytes)."""
+
+    retries: int = 3  # extra attempts per URL after a network error or a 5xx
+    backoff: float = 1.0  # seconds before the first retry; doubles each time
+    timeout: float = 60.0  # seconds a connection may stall
+
+
+@dataclass
 class DataConfig:
-    """The ``data`` section: the dataset catalogue and the split seed."""
+    """The ``data`` section: the dataset catalogue, the split seed, download options."""
 
     seed: int = 0
+    download: DownloadOptions = field(default_factory=DownloadOptions)
     datasets: dict[str, DatasetSource] = field(default_factory=dict)
 
 

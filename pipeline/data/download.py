@@ -233,7 +233,11 @@ def download_dataset(
     for stale in dest.glob(".*.part") if dest.is_dir() else ():
         stale.unlink()
     return [
-        fetch(remote, candidate_urls(remote.name, base_urls, mirror, mirror_dir), dest_dir,
-              **fetch_options)
+        fetch(
+            remote,
+            candidate_urls(remote.name, base_urls, mirror, mirror_dir),
+            dest_dir,
+            **fetch_options,
+        )
         for remote in files.values()
     ]

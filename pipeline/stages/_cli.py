@@ -23,7 +23,9 @@ def dataset_parser(description: str) -> argparse.ArgumentParser:
     """An argument parser with the options every per-dataset stage takes."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("dataset", help="dataset name, a key of data.datasets in params.yaml")
-    parser.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
+    parser.add_argument(
+        "--params", default="params.yaml", help="params file (default: %(default)s)"
+    )
     return parser
 
 

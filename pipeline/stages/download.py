@@ -20,7 +20,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = dataset_parser(__doc__.splitlines()[0])
     parser.add_argument("--out", help="output folder (default: data/raw/<dataset>)")
     args = parser.parse_args(argv)
-    source = pick(load_params(args.params).data.datasets, args.dataset, "dataset")
+    data = load_params(args.params).data
+    source = pick(data.datasets, args.dataset, "dataset")
     files = {name: RemoteFile(name, f.sha256, f.size) for name, f in source.files.items()}
     paths = download_dataset(
         files,
@@ -28,6 +29,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.out or f"data/raw/{args.dataset}",
         mirror=os.environ.get(MIRROR_ENV),
         mirror_dir=source.mirror_dir,
+        retries=data.download.retries,
+        backoff=data.download.backoff,
+        timeout=data.download.timeout,
     )
     for path in paths:
         print(f"verified {path}")

@@ -1,0 +1,59 @@
+# optimizer-lab: `make help` lists the targets.
+#
+# The environment lives in .venv and is synced from the lock files
+# (requirements.lock for running, requirements-dev.lock for developing), so
+# every machine gets the same versions. Regenerate the locks with `make lock`.
+
+PYTHON ?= python3
+VENV ?= .venv
+UV_VERSION ?= 0.13.9
+BIN := $(VENV)/bin
+UV := $(BIN)/uv
+# Stage commands in dvc.yaml call `python`: put the project's interpreter first.
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.DEFAULT_GOAL := help
+.PHONY: help venv install install-dev run test test-fast lint format lock clean
+
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(UV):
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "optimizer-lab needs Python >= 3.11; found " + sys.version.split()[0] + " (set PYTHON=python3.11)")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"
+
+venv: $(UV) ## Create .venv (if missing)
+
+install: $(UV) ## Sync .venv to requirements.lock (runtime only)
+	$(UV) pip sync --python $(BIN)/python requirements.lock
+	$(UV) pip install --python $(BIN)/python --no-deps -e .
+
+install-dev: $(UV) ## Sync .venv to requirements-dev.lock (runtime + dev tools)
+	$(UV) pip sync --python $(BIN)/python requirements-dev.lock
+	$(UV) pip install --python $(BIN)/python --no-deps -e .
+
+run: install ## Set up and run the whole pipeline (dvc repro)
+	$(BIN)/dvc repro
+
+test: install-dev ## Set up and run the test suite
+	$(BIN)/python -m pytest
+
+test-fast: install-dev ## Run the tests not marked slow
+	$(BIN)/python -m pytest -m "not slow"
+
+lint: install-dev ## Check style (ruff)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install-dev ## Reformat the code (ruff)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+lock: $(UV) ## Re-resolve requirements.lock and requirements-dev.lock from pyproject.toml
+	$(UV) pip compile pyproject.toml --universal --python-version 3.11 -o requirements.lock
+	$(UV) pip compile pyproject.toml --universal --python-version 3.11 --extra dev -o requirements-dev.lock
+
+clean: ## Remove caches (keeps .venv, data and the MLflow store)
+	rm -rf .pytest_cache .ruff_cache build dist *.egg-info
+	find . -name __pycache__ -not -path './$(VENV)/*' -prune -exec rm -rf {} +

@@ -1,0 +1,243 @@
+"""Tiny generated datasets in the mirror's layout, and a real local HTTP server."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.data.idx import write_idx
+
+IRIS_CLASSES = ["Iris-setosa", "Iris-versicolor", "Iris-virginica"]
+IDX_FILES = (
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+)
+REPO_ROOT = Path(__file__).resolve().parents[1]
+# name in config -> folder in the mirror
+MIRROR_DIRS = {"iris": "iris", "mnist": "mnist", "fashion_mnist": "fashion-mnist"}
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def write_iris(path: Path, per_class: int = 20, seed: int = 0) -> Path:
+    """A UCI-style iris.data: four numbers and a class per line, a blank line at the end."""
+    rng = np.random.default_rng(seed)
+    lines = []
+    for k, name in enumerate(IRIS_CLASSES):
+        centre = np.array([5.0, 3.4, 1.5, 0.2]) + k * np.array([0.9, -0.6, 2.5, 1.0])
+        for row in centre + rng.normal(0, 0.3, size=(per_class, 4)):
+            lines.append(",".join(f"{v:.1f}" for v in np.abs(row)) + f",{name}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n\n")
+    return path
+
+
+def write_idx_dataset(folder: Path, n_train: int = 60, n_test: int = 20, seed: int = 0) -> Path:
+    """MNIST-style gzipped IDX files with 10 balanced classes of 28x28 uint8 images."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        labels = np.arange(n, dtype=np.uint8) % 10
+        rng.shuffle(labels)
+        images = rng.integers(0, 40, size=(n, 28, 28), dtype=np.uint8)
+        for i, label in enumerate(labels):  # a class-dependent bright stripe: learnable
+            images[i, 2 + 2 * label : 4 + 2 * label, 4:24] = 200
+        write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", images)
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", labels)
+    return folder
+
+
+def make_mirror(root: Path) -> Path:
+    """Tiny iris, MNIST and Fashion-MNIST laid out like ``../shared/datasets``."""
+    write_iris(root / "iris" / "iris.data")
+    write_idx_dataset(root / "mnist", seed=1)
+    write_idx_dataset(root / "fashion-mnist", seed=2)
+    return root
+
+
+def tiny_catalogue(mirror: Path, urls: list[str] | None = None) -> dict:
+    """The ``data.datasets`` entries that describe the tiny files in ``mirror``.
+
+    Public hosts are replaced by ``urls`` (default: a closed local port), so a test
+    can never reach the internet.  Merge the result onto a composed config, or
+    onto ``conf/data/default.yaml``'s ``datasets``.
+    """
+    urls = urls or ["http://127.0.0.1:9"]
+    catalogue = {}
+    for name, folder in MIRROR_DIRS.items():
+        files = IDX_FILES if name != "iris" else ("iris.data",)
+        catalogue[name] = {
+            "urls": list(urls),
+            "files": {
+                f: {
+                    "sha256": sha256(mirror / folder / f),
+                    "size": (mirror / folder / f).stat().st_size,
+                }
+                for f in files
+            },
+        }
+        if name != "iris":
+            catalogue[name]["split"] = {"validation": 10}
+    return catalogue
+
+
+def tiny_config(mirror: Path, urls: list[str] | None = None, overrides: list[str] | None = None):
+    """conf/ composed (with ``overrides``) and pointed at the tiny files in ``mirror``."""
+    from omegaconf import OmegaConf
+
+    from pipeline.config import compose_config
+
+    cfg = compose_config(overrides or [], config_dir=REPO_ROOT / "conf")
+    tiny = {"datasets": tiny_catalogue(mirror, urls), "download": {"backoff": 0.01}}
+    return OmegaConf.merge(cfg, {"data": tiny})
+
+
+@dataclass
+class LocalServer:
+    """A real HTTP server on 127.0.0.1 (ephemeral port) serving ``root``.
+
+    ``faults`` maps a URL path to a misbehaviour for its next requests:
+    ``"500"`` (an internal server error) or ``"truncate"`` (the right
+    Content-Length, half the body), each optionally ``"500*2"`` for only the
+    first two requests.  ``hits`` counts GET requests per path.
+    """
+
+    root: Path
+    faults: dict[str, str] = field(default_factory=dict)
+    hits: Counter = field(default_factory=Counter)
+    url: str = ""
+
+    def __post_init__(self) -> None:
+        handler = partial(_Handler, self, directory=str(self.root))
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+
+class _Handler(SimpleHTTPRequestHandler):
+    def __init__(self, server_state: LocalServer, *args, **kwargs):
+        self.state = server_state
+        super().__init__(*args, **kwargs)
+
+    def log_message(self, *args) -> None:  # keep test output quiet
+        pass
+
+    def _fault(self) -> str | None:
+        fault = self.state.faults.get(self.path)
+        if not fault:
+            return None
+        kind, _, times = fault.partition("*")
+        if times:
+            left = int(times) - 1
+            if left <= 0:
+                del self.state.faults[self.path]
+            else:
+                self.state.faults[self.path] = f"{kind}*{left}"
+        return kind
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        self.state.hits[self.path] += 1
+        fault = self._fault()
+        if fault == "500":
+            self.send_error(500, "injected failure")
+            return
+        if fault == "truncate":
+            body = (Path(self.directory) / self.path.lstrip("/")).read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        super().do_GET()
+
+
+# What a temporary copy of the project needs to run its DVC pipeline.
+PROJECT_FILES = ("conf", "pipeline", "dvc.yaml", ".dvcignore", ".dvc/config", ".gitignore")
+
+
+def make_project_copy(dest: Path, mirror: Path, urls: list[str] | None = None) -> Path:
+    """A git + DVC repository holding a copy of the project, its catalogue pointed at ``mirror``.
+
+    ``conf/data/default.yaml`` is rewritten with the tiny files' checksums (and
+    ``urls`` as public hosts), then everything is committed.
+    """
+    from omegaconf import OmegaConf
+
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in PROJECT_FILES:
+        src = REPO_ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / name)
+    data_conf = dest / "conf" / "data" / "default.yaml"
+    tiny = {"datasets": tiny_catalogue(mirror, urls), "download": {"backoff": 0.01}}
+    merged = OmegaConf.merge(OmegaConf.load(data_conf), tiny)
+    OmegaConf.save(merged, data_conf)
+    git(dest, "init", "-q")
+    git(dest, "add", "-A")
+    git(dest, "commit", "-qm", "project copy")
+    return dest
+
+
+def git(repo: Path, *args: str) -> str:
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.org",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.org",
+    }
+    done = subprocess.run(
+        ["git", *args], cwd=repo, env=env, check=True, capture_output=True, text=True
+    )
+    return done.stdout
+
+
+def tool_env(**extra: str) -> dict[str, str]:
+    """The environment for a subprocess: this interpreter's bin folder first on PATH.
+
+    Stage commands call ``python``; they must get the interpreter running the tests.
+    """
+    env = {k: v for k, v in os.environ.items() if k != "OPTLAB_DATA_MIRROR"}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.update(extra)
+    return env
+
+
+def dvc(repo: Path, *args: str, env: dict[str, str], check: bool = True):
+    """Run the ``dvc`` CLI of this environment in ``repo``."""
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "dvc"), *args],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if check and done.returncode != 0:
+        raise AssertionError(f"dvc {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    return done
