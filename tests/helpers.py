@@ -126,7 +126,10 @@ class LocalServer:
         handler = partial(_Handler, self, directory=str(self.root))
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        # A short poll interval: close() waits for serve_forever to notice the shutdown.
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
         self._thread.start()
 
     def close(self) -> None:
@@ -241,3 +244,25 @@ def dvc(repo: Path, *args: str, env: dict[str, str], check: bool = True):
     if check and done.returncode != 0:
         raise AssertionError(f"dvc {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
     return done
+
+
+# Overrides that make a Keras fit on the tiny data take a second or two.
+FAST_TRAINING = [
+    "training.epochs=2",
+    "model.hidden_units=[16]",
+    "runtime.verbose=0",
+    "runtime.grad_norm_samples=32",
+]
+
+
+def make_fast(repo: Path) -> None:
+    """Shrink a project copy's training settings in ``conf/`` (tiny model, one epoch)."""
+    from omegaconf import OmegaConf
+
+    for rel, changes in (
+        ("conf/training/default.yaml", {"epochs": 1}),
+        ("conf/model/mlp.yaml", {"hidden_units": [16]}),
+        ("conf/runtime/default.yaml", {"verbose": 0, "grad_norm_samples": 32}),
+    ):
+        path = repo / rel
+        OmegaConf.save(OmegaConf.merge(OmegaConf.load(path), changes), path)

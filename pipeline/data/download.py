@@ -75,11 +75,17 @@ def validate_mirror(mirror: str | None) -> str | None:
     """
     if not mirror:
         return None
-    scheme = urllib.parse.urlparse(mirror).scheme
-    if scheme not in MIRROR_SCHEMES:
+    parsed = urllib.parse.urlparse(mirror)
+    if parsed.scheme not in MIRROR_SCHEMES:
         raise ValueError(
-            f"{MIRROR_ENV}={mirror!r} has scheme {scheme!r}; "
+            f"{MIRROR_ENV}={mirror!r} has scheme {parsed.scheme!r}; "
             f"valid schemes are {', '.join(MIRROR_SCHEMES)} (e.g. file:///abs/path/datasets)"
+        )
+    if parsed.scheme == "file" and parsed.netloc not in ("", "localhost"):
+        # file://../x would read /x: the part after // is a host name, not a path.
+        raise ValueError(
+            f"{MIRROR_ENV}={mirror!r} names host {parsed.netloc!r}; a file:// mirror needs an "
+            f"absolute path, e.g. file:///abs/path/datasets"
         )
     return mirror.rstrip("/")
 
@@ -99,6 +105,12 @@ def _copy_local(url: str, output_file: str) -> None:
     source = urllib.request.url2pathname(urllib.parse.urlparse(url).path)
     with open(source, "rb") as src, open(output_file, "wb") as dst:
         shutil.copyfileobj(src, dst, 1 << 20)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _transfer(url: str, output_file: str, size: int, timeout: float) -> None:
@@ -179,6 +191,8 @@ def fetch(
             # The temporary file lives beside the target so the final rename is atomic.
             fd, tmp = tempfile.mkstemp(prefix=f".{remote.name}.", suffix=".part", dir=dest_dir)
             os.close(fd)
+            # mkstemp makes the file owner-only; give it the mode a normal write would.
+            os.chmod(tmp, 0o666 & ~_umask())
             try:
                 log.info("fetching %s", url)
                 _transfer(url, tmp, remote.size, timeout)
