@@ -12,7 +12,8 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from enum import Enum
+from typing import Any, Optional
 
 from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
@@ -73,18 +74,264 @@ class DataConfig:
     datasets: dict[str, DatasetSource] = field(default_factory=dict)
 
 
+# ---------------------------------------------------------------- experiment schema
+class Task(str, Enum):
+    """What the network predicts (the lecture's task / output / loss table)."""
+
+    multiclass = "multiclass"  # softmax + categorical cross-entropy
+    binary = "binary"  # sigmoid + binary cross-entropy (one class against the rest)
+    regression = "regression"  # linear + mean squared error
+
+
+@dataclass
+class DatasetConfig:
+    """Which dataset to train on, and as what task."""
+
+    name: str = MISSING  # a key of data.datasets
+    task: Task = Task.multiclass
+    # binary: the class (index or name) predicted against all the others
+    positive_class: Any = 0
+    # regression (tabular data only): the feature predicted from the others
+    target: Optional[str] = None  # noqa: UP045
+    epochs: int = 10  # this dataset's default; training.epochs overrides it when set
+
+
+# Activations: one schema per option that takes hyperparameters, so a key that an
+# activation does not have (activation=relu activation.alpha=0.3) fails loudly.
+@dataclass
+class ActivationConfig:
+    """An activation without hyperparameters (relu, tanh, sigmoid, ...)."""
+
+    name: str = MISSING
+
+
+@dataclass
+class StepConfig(ActivationConfig):
+    """Heaviside step: zero gradient almost everywhere, so hidden layers cannot learn."""
+
+    # Replace the zero gradient by the identity's (straight-through estimator).
+    straight_through: bool = False
+
+
+@dataclass
+class LeakyReLUConfig(ActivationConfig):
+    alpha: float = 0.1  # the lecture's max(0.1x, x)
+
+
+@dataclass
+class ELUConfig(ActivationConfig):
+    alpha: float = 1.0
+
+
+@dataclass
+class MaxoutConfig(ActivationConfig):
+    pieces: int = 2  # linear pieces per unit: Dense(units * pieces), then the max
+
+
+@dataclass
+class LossConfig:
+    """``auto`` follows the task table; the others are Keras losses by name."""
+
+    name: str = "auto"
+
+
+# Optimizers: the lecture's update rules with its defaults (momentum 0.9).
+@dataclass
+class OptimizerConfig:
+    name: str = MISSING
+    learning_rate: float = 0.001
+    clipnorm: Optional[float] = None  # noqa: UP045 - OmegaConf needs Optional
+
+
+@dataclass
+class SGDConfig(OptimizerConfig):
+    learning_rate: float = 0.01
+    momentum: float = 0.0
+    nesterov: bool = False
+
+
+@dataclass
+class AdagradConfig(OptimizerConfig):
+    learning_rate: float = 0.01
+    initial_accumulator_value: float = 0.1
+    epsilon: float = 1e-7
+
+
+@dataclass
+class RMSpropConfig(OptimizerConfig):
+    rho: float = 0.9
+    momentum: float = 0.0
+    epsilon: float = 1e-7
+    centered: bool = False
+
+
+@dataclass
+class AdamConfig(OptimizerConfig):
+    beta_1: float = 0.9
+    beta_2: float = 0.999
+    epsilon: float = 1e-7
+    amsgrad: bool = False
+
+
+@dataclass
+class AdamWConfig(AdamConfig):
+    weight_decay: float = 0.004
+
+
+@dataclass
+class NadamConfig(OptimizerConfig):
+    beta_1: float = 0.9
+    beta_2: float = 0.999
+    epsilon: float = 1e-7
+
+
+@dataclass
+class AdadeltaConfig(OptimizerConfig):
+    learning_rate: float = 1.0  # Zeiler's rule has no step size; Keras' 0.001 barely moves
+    rho: float = 0.95
+    epsilon: float = 1e-7
+
+
+@dataclass
+class LionConfig(OptimizerConfig):
+    learning_rate: float = 0.0001
+    beta_1: float = 0.9
+    beta_2: float = 0.99
+
+
+@dataclass
+class MLPConfig:
+    """A multilayer perceptron: Dense blocks with the chosen hidden activation."""
+
+    name: str = "mlp"
+    hidden_units: list[int] = field(default_factory=lambda: [256, 128])
+    dropout: float = 0.0
+    kernel_initializer: str = "glorot_uniform"
+    output_activation: Optional[str] = None  # noqa: UP045 - None: derived from the task
+
+
+@dataclass
+class CNNConfig:
+    """A small CNN for the image datasets: conv blocks, then Dense blocks."""
+
+    name: str = "cnn"
+    filters: list[int] = field(default_factory=lambda: [32, 64])
+    kernel_size: int = 3
+    dense_units: list[int] = field(default_factory=lambda: [128])
+    dropout: float = 0.25
+    kernel_initializer: str = "glorot_uniform"
+    output_activation: Optional[str] = None  # noqa: UP045 - None: derived from the task
+
+
+@dataclass
+class EarlyStoppingConfig:
+    enabled: bool = False
+    monitor: str = "val_loss"
+    patience: int = 5
+    min_delta: float = 0.0
+    restore_best_weights: bool = True
+
+
+@dataclass
+class TrainingConfig:
+    """Settings that change the math (and so the results)."""
+
+    batch_size: int = 32
+    epochs: Optional[int] = None  # noqa: UP045 - None: the dataset's default
+    seed: int = 42  # the one seed of a training run, applied in pipeline.seed
+    shuffle: bool = True
+    early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
+
+
+@dataclass
+class RuntimeConfig:
+    """Settings that must not change results: speed, threads, diagnostics."""
+
+    steps_per_execution: int = 1
+    jit_compile: bool = False
+    intra_op_threads: int = 0  # 0: TensorFlow's default (all cores)
+    inter_op_threads: int = 0
+    # Rows of the training split used for the per-epoch gradient-norm diagnostic.
+    grad_norm_samples: int = 512
+    verbose: int = 2  # Keras fit verbosity: 0 silent, 1 progress bar, 2 one line per epoch
+
+
+@dataclass
+class MLflowConfig:
+    # None: $MLFLOW_TRACKING_URI if set, else sqlite:///<repo root>/mlflow.db
+    tracking_uri: Optional[str] = None  # noqa: UP045
+    experiment_name: Optional[str] = None  # noqa: UP045 - None: the dataset's name
+    run_name: Optional[str] = None  # noqa: UP045 - None: built from the choices
+    log_model: bool = True
+
+
 @dataclass
 class Config:
     """The whole composed configuration (the layout of ``params.yaml``)."""
 
     data: DataConfig = field(default_factory=DataConfig)
+    dataset: DatasetConfig = field(default_factory=DatasetConfig)
+    # The datasets `dvc repro` trains a baseline on (one train stage each).
+    baselines: dict[str, DatasetConfig] = field(default_factory=dict)
+    model: Any = MISSING
+    activation: Any = MISSING
+    loss: LossConfig = field(default_factory=LossConfig)
+    optimizer: Any = MISSING
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    mlflow: MLflowConfig = field(default_factory=MLflowConfig)
+
+
+# Per-option schemas of the groups whose options take different keys.
+OPTION_SCHEMAS: dict[str, dict[str, type]] = {
+    "activation": {
+        **{
+            name: ActivationConfig
+            for name in (
+                "linear",
+                "sigmoid",
+                "tanh",
+                "relu",
+                "selu",
+                "gelu",
+                "swish",
+                "softplus",
+                "mish",
+            )
+        },
+        "step": StepConfig,
+        "leaky_relu": LeakyReLUConfig,
+        "elu": ELUConfig,
+        "maxout": MaxoutConfig,
+    },
+    "optimizer": {
+        "gd": SGDConfig,
+        "sgd": SGDConfig,
+        "momentum": SGDConfig,
+        "nag": SGDConfig,
+        "adagrad": AdagradConfig,
+        "rmsprop": RMSpropConfig,
+        "adam": AdamConfig,
+        "adamw": AdamWConfig,
+        "nadam": NadamConfig,
+        "adamax": NadamConfig,
+        "adadelta": AdadeltaConfig,
+        "lion": LionConfig,
+    },
+    "model": {"mlp": MLPConfig, "cnn": CNNConfig},
+}
 
 
 def register_configs() -> None:
     """Register the schemas in Hydra's ConfigStore (idempotent)."""
     cs = ConfigStore.instance()
     cs.store(name="optlab_schema", node=Config)
-    cs.store(group="data", name="schema", node=DataConfig)
+    cs.store(group="schema", name="dataset", node=DatasetConfig)
+    # Option schemas live outside the choice groups (schema/<group>/<option>), so
+    # Hydra's list of valid options for a group names only real choices.
+    for group, options in OPTION_SCHEMAS.items():
+        for option, node in options.items():
+            cs.store(group=f"schema/{group}", name=option, node=node)
 
 
 # ---------------------------------------------------------------- composition
@@ -109,9 +356,21 @@ def compose_config(
 
 
 def validate(cfg: DictConfig | dict) -> DictConfig:
-    """Merge a plain config (e.g. ``params.yaml``) onto the schema, so typos fail loudly."""
-    schema = OmegaConf.structured(Config)
-    return OmegaConf.merge(schema, cfg)
+    """Merge a plain config (e.g. ``params.yaml``) onto the schemas, so typos fail loudly.
+
+    Raises:
+        ValueError: on an unknown option name (listing the valid ones), an unknown
+            key or a value of the wrong type.
+    """
+    merged = OmegaConf.merge(OmegaConf.structured(Config), cfg)
+    for group, options in OPTION_SCHEMAS.items():
+        name = OmegaConf.select(merged, f"{group}.name")
+        if name not in options:
+            raise ValueError(
+                f"unknown {group} {name!r}; valid {group}s: {', '.join(sorted(options))}"
+            )
+        merged[group] = OmegaConf.merge(OmegaConf.structured(options[name]), merged[group])
+    return merged
 
 
 def load_params(path: str | os.PathLike[str] = "params.yaml") -> DictConfig:

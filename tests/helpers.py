@@ -249,7 +249,6 @@ def dvc(repo: Path, *args: str, env: dict[str, str], check: bool = True):
 # Overrides that make a Keras fit on the tiny data take a second or two.
 FAST_TRAINING = [
     "training.epochs=2",
-    "model.hidden_units=[16]",
     "runtime.verbose=0",
     "runtime.grad_norm_samples=32",
 ]

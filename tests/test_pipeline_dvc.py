@@ -1,4 +1,8 @@
-"""A real ``dvc repro`` of the data stages, in a temporary git repository, over local HTTP."""
+"""A real ``dvc repro`` of the data stages, in a temporary git repository, over local HTTP.
+
+``dvc repro preprocess`` runs every ``preprocess@<dataset>`` stage and what they depend on
+(config, download); training has its own tests.
+"""
 
 import json
 
@@ -20,7 +24,7 @@ def project(tmp_path, mirror_dir, server):
 
 def test_repro_builds_every_dataset_then_has_nothing_to_do(project, server):
     repo, env = project
-    dvc(repo, "repro", env=env)
+    dvc(repo, "repro", "preprocess", env=env)
 
     rows = {
         n: json.loads((repo / f"reports/data/{n}.json").read_text())["rows"]
@@ -33,7 +37,7 @@ def test_repro_builds_every_dataset_then_has_nothing_to_do(project, server):
     fetched = sum(server.hits.values())
     assert fetched == 9  # every file exactly once, all from the mirror
 
-    again = dvc(repo, "repro", env=env)
+    again = dvc(repo, "repro", "preprocess", env=env)
     assert "Data and pipelines are up to date" in again.stdout
     assert sum(server.hits.values()) == fetched
 
@@ -44,7 +48,7 @@ def test_repro_builds_every_dataset_then_has_nothing_to_do(project, server):
 
 def test_an_edit_in_conf_reaches_the_next_repro(project, server):
     repo, env = project
-    dvc(repo, "repro", env=env)
+    dvc(repo, "repro", "preprocess", env=env)
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "first run")
     fetched = sum(server.hits.values())
@@ -54,7 +58,7 @@ def test_an_edit_in_conf_reaches_the_next_repro(project, server):
     conf.datasets.mnist.split.validation = 20
     OmegaConf.save(conf, data_conf)
 
-    out = dvc(repo, "repro", env=env).stdout
+    out = dvc(repo, "repro", "preprocess", env=env).stdout
     assert "Running stage 'config'" in out
     assert "Running stage 'preprocess@mnist'" in out
     for untouched in ("download@mnist", "preprocess@iris", "preprocess@fashion_mnist"):

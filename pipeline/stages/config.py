@@ -14,15 +14,17 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
 
 from dvc.env import DVC_EXP_NAME
 
 from pipeline.config import compose_config, load_params, write_params
+from pipeline.stages._cli import run
 
 PARAMS_FILE = "params.yaml"
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     overrides = list(sys.argv[1:] if argv is None else argv)
     if os.environ.get(DVC_EXP_NAME) and not overrides:
         load_params(PARAMS_FILE)  # DVC composed it with the -S overrides: keep, but validate
@@ -34,4 +36,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run(main))

@@ -1,0 +1,45 @@
+"""DVC stage ``train@<dataset>``: train the baseline on one dataset from ``params.yaml``.
+
+Usage: ``python -m pipeline.stages.train <dataset> [--params params.yaml]``
+
+The stage reads ``params.yaml`` (never ``conf/`` through ``@hydra.main``, which
+would silently ignore ``dvc exp run -S`` overrides, DVC issue #10186).  The
+shared choices (model, activation, loss, optimizer, training) apply to every
+dataset; ``baselines.<dataset>`` holds the dataset's own settings.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from pipeline.config import load_params
+from pipeline.stages._cli import dataset_parser, pick, run
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = dataset_parser(__doc__.splitlines()[0])
+    parser.add_argument("--data", default="data/processed", help="preprocessed data root")
+    parser.add_argument(
+        "--reports", help="metrics/history folder (default: reports/train/<dataset>)"
+    )
+    parser.add_argument("--model", help="saved model (default: models/<dataset>.keras)")
+    args = parser.parse_args(argv)
+    cfg = load_params(args.params)
+    cfg.dataset = pick(cfg.baselines, args.dataset, "baseline dataset")
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from pipeline.train import train  # TensorFlow loads only once the arguments are good
+
+    result = train(
+        cfg,
+        data_root=args.data,
+        reports_dir=args.reports or f"reports/train/{args.dataset}",
+        model_path=args.model or f"models/{args.dataset}.keras",
+    )
+    print(f"{args.dataset}: run {result.run_id} {result.metrics}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run(main))

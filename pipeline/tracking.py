@@ -1,0 +1,176 @@
+"""MLflow bookkeeping: where the store is, what a run is called, what it records.
+
+The embedded default store is ``sqlite:///<project root>/mlflow.db`` with
+artifacts in ``<project root>/mlartifacts``, both absolute, so runs started from
+anywhere (a Hydra run folder, a ``dvc exp run --queue`` temporary copy) land in
+the same store.  ``$MLFLOW_TRACKING_URI`` points runs at a team server instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import mlflow
+from mlflow.entities import Metric
+from mlflow.tracking import MlflowClient
+
+DB_NAME = "mlflow.db"
+ARTIFACTS_DIR = "mlartifacts"
+# MLflow caps a param value at 6,000 characters and a log_batch call at 100 params.
+PARAM_BATCH = 100
+
+
+def project_root(start: str | os.PathLike[str] | None = None) -> Path:
+    """The project's root: ``$DVC_ROOT`` under ``dvc exp run``, else the nearest
+    folder above ``start`` (default: cwd) holding ``dvc.yaml``, else ``start``.
+    """
+    if os.environ.get("DVC_ROOT"):  # set by DVC to the real repo, also in --queue/--temp copies
+        return Path(os.environ["DVC_ROOT"]).resolve()
+    here = Path(start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "dvc.yaml").is_file():
+            return folder
+    return here
+
+
+def tracking_uri(configured: str | None = None, root: str | os.PathLike[str] | None = None) -> str:
+    """The tracking URI: the configured one, else ``$MLFLOW_TRACKING_URI``, else the
+    SQLite store at the project root."""
+    if configured:
+        return configured
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
+    return f"sqlite:///{Path(root or project_root()) / DB_NAME}"
+
+
+def artifact_location(uri: str, name: str) -> str | None:
+    """Artifact root for a new experiment: beside a local SQLite store, else the server's."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    db = Path(uri.removeprefix("sqlite:///"))
+    return (db.parent / ARTIFACTS_DIR / name).as_uri()
+
+
+def ensure_experiment(uri: str, name: str) -> str:
+    """Create the store's schema and the experiment if missing; return the experiment id.
+
+    Call it once before several processes write to a fresh SQLite store: concurrent
+    first writers would each try to create the schema.
+    """
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    try:
+        return client.create_experiment(name, artifact_location=artifact_location(uri, name))
+    except mlflow.exceptions.MlflowException:
+        # Another process created it between our look-up and create: use theirs.
+        experiment = client.get_experiment_by_name(name)
+        if experiment is None:
+            raise
+        return experiment.experiment_id
+
+
+def flatten(cfg: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": "1"}``; lists become their string form."""
+    flat: dict[str, str] = {}
+    for key, value in cfg.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = str(value.value if hasattr(value, "value") else value)[:6000]
+    return flat
+
+
+def log_params(client: MlflowClient, run_id: str, params: Mapping[str, str]) -> None:
+    """Log many params in as few store writes as MLflow allows."""
+    from mlflow.entities import Param
+
+    items = [Param(k, v) for k, v in params.items()]
+    for i in range(0, len(items), PARAM_BATCH):
+        client.log_batch(run_id, params=items[i : i + PARAM_BATCH])
+
+
+def log_metrics(client: MlflowClient, run_id: str, metrics: Mapping[str, float], step: int) -> None:
+    """Log a step's metrics in one store write (one SQLite write costs milliseconds)."""
+    now = int(time.time() * 1000)
+    batch = [Metric(k, float(v), now, step) for k, v in metrics.items()]
+    for i in range(0, len(batch), 1000):
+        client.log_batch(run_id, metrics=batch[i : i + 1000])
+
+
+def _git(*args: str, cwd: Path) -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip()
+
+
+def git_tags(root: Path) -> dict[str, str]:
+    """The commit the code ran from, and whether the work tree had uncommitted changes."""
+    commit = _git("rev-parse", "HEAD", cwd=root)
+    if commit is None:
+        return {"git.commit": "unknown", "git.dirty": "unknown"}
+    status = _git("status", "--porcelain", "--untracked-files=no", cwd=root)
+    return {"git.commit": commit, "git.dirty": str(bool(status)).lower()}
+
+
+def version_tags() -> dict[str, str]:
+    """Versions of the libraries that decide the numbers."""
+    import keras
+    import numpy
+    import tensorflow as tf
+
+    return {
+        "version.tensorflow": tf.__version__,
+        "version.keras": keras.__version__,
+        "version.mlflow": mlflow.__version__,
+        "version.numpy": numpy.__version__,
+    }
+
+
+def data_tags(data_dir: Path, root: Path) -> dict[str, str]:
+    """Identify the input data: DVC's md5 from ``dvc.lock`` when the folder is a stage
+    output there, and always a sha256 over the folder's files."""
+    tags = {"data.path": str(data_dir)}
+    digest = hashlib.sha256()
+    for path in sorted(p for p in data_dir.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(data_dir).as_posix().encode())
+        with path.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    tags["data.sha256"] = digest.hexdigest()
+    lock = root / "dvc.lock"
+    if lock.is_file():
+        import yaml
+
+        stages = (yaml.safe_load(lock.read_text()) or {}).get("stages", {})
+        for stage in stages.values():
+            for out in stage.get("outs", []):
+                if (root / out["path"]).resolve() == data_dir.resolve() and "md5" in out:
+                    tags["data.dvc_md5"] = out["md5"]
+    return tags
+
+
+def run_name(dataset: str, activation: str, optimizer: str, batch: int | str) -> str:
+    """A readable run name from the choices, e.g. ``mnist-relu-adam-bs32``."""
+    return f"{dataset}-{activation}-{optimizer}-bs{batch}"
+
+
+def artifact_files(client: MlflowClient, run_id: str, path: str = "") -> Iterable[str]:
+    """Every artifact path of a run (recursively)."""
+    for info in client.list_artifacts(run_id, path or None):
+        if info.is_dir:
+            yield from artifact_files(client, run_id, info.path)
+        else:
+            yield info.path

@@ -1,0 +1,227 @@
+"""Real Keras fits on tiny generated data, logged to a real SQLite MLflow store."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import keras
+import mlflow
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+
+from pipeline.data.preprocess import preprocess, save_splits
+from pipeline.tracking import artifact_files
+from pipeline.train import train
+from tests.helpers import FAST_TRAINING, IRIS_CLASSES, REPO_ROOT, tiny_config, tool_env
+
+DIGITS = [str(i) for i in range(10)]
+
+
+@pytest.fixture(scope="session")
+def data_root(tmp_path_factory, mirror_dir):
+    """The tiny datasets, preprocessed as the DVC stage would."""
+    root = tmp_path_factory.mktemp("processed")
+    for name, folder, fmt, classes, split in (
+        ("iris", "iris", "iris_csv", IRIS_CLASSES, {"validation": 0.2, "test": 0.2}),
+        ("mnist", "mnist", "idx", DIGITS, {"validation": 10}),
+    ):
+        splits = preprocess(name, fmt, mirror_dir / folder, classes, split, seed=0)
+        save_splits(splits, root / name)
+    return root
+
+
+@pytest.fixture
+def store(tmp_path):
+    return f"sqlite:///{tmp_path / 'mlflow.db'}"
+
+
+def config(mirror_dir, store, *overrides):
+    small = [] if "model=cnn" in overrides else ["model.hidden_units=[16]"]
+    return tiny_config(
+        mirror_dir, overrides=[*FAST_TRAINING, *small, f"mlflow.tracking_uri={store}", *overrides]
+    )
+
+
+def test_a_run_is_logged_with_params_curves_artifacts_and_a_reloadable_model(
+    mirror_dir, data_root, store, tmp_path
+):
+    cfg = config(mirror_dir, store, "dataset=mnist", "optimizer=nag", "activation=elu")
+    result = train(
+        cfg, data_root, reports_dir=tmp_path / "reports", model_path=tmp_path / "m.keras"
+    )
+
+    client = MlflowClient(store)
+    run = client.get_run(result.run_id)
+    assert run.info.status == "FINISHED"
+    assert run.info.run_name == "mnist-elu-nag-bs32"
+    assert client.get_experiment(run.info.experiment_id).name == "mnist"
+    params = run.data.params
+    assert params["optimizer.name"] == "nag" and params["optimizer.momentum"] == "0.9"
+    assert params["optimizer.nesterov"] == "True" and params["activation.alpha"] == "1.0"
+    assert params["training.batch_size"] == "32" and params["dataset.task"] == "multiclass"
+    assert params["effective.loss"] == "categorical_crossentropy"
+    assert not any(k.startswith("baselines") for k in params)
+
+    for key in (
+        "loss",
+        "accuracy",
+        "val_loss",
+        "val_accuracy",
+        "learning_rate",
+        "epoch_seconds",
+        "grad_norm/hidden_1",
+        "grad_norm/output",
+    ):
+        history = client.get_metric_history(result.run_id, key)
+        assert [m.step for m in history] == [1, 2], key
+    assert run.data.metrics["test_accuracy"] == pytest.approx(result.metrics["test_accuracy"])
+    assert 0 <= result.metrics["test_accuracy"] <= 1
+
+    tags = run.data.tags
+    assert (
+        tags["version.keras"] == keras.__version__ and tags["version.mlflow"] == mlflow.__version__
+    )
+    assert len(tags["data.sha256"]) == 64 and tags["git.dirty"] in ("true", "false", "unknown")
+
+    files = set(artifact_files(client, result.run_id))
+    assert {"config.yaml", "learning_curves.png", "confusion_matrix.png", "history.csv"} <= files
+    mlflow.set_tracking_uri(store)
+    info = mlflow.models.get_model_info(f"runs:/{result.run_id}/model")
+    assert "keras" in info.flavors
+    assert info.signature is not None and info.saved_input_example_info is not None
+    logged = mlflow.artifacts.load_text(f"{run.info.artifact_uri}/config.yaml")
+    assert "name: nag" in logged
+
+    reloaded = mlflow.keras.load_model(f"runs:/{result.run_id}/model")
+    x = np.load(data_root / "mnist" / "x_test.npy")[:4].astype(np.float32)
+    np.testing.assert_allclose(
+        reloaded.predict(x, verbose=0), result.model.predict(x, verbose=0), rtol=1e-6
+    )
+    saved = keras.models.load_model(tmp_path / "m.keras")
+    np.testing.assert_allclose(
+        saved.predict(x, verbose=0), result.model.predict(x, verbose=0), rtol=1e-6
+    )
+    assert (tmp_path / "reports" / "metrics.json").is_file()
+    assert (tmp_path / "reports" / "history.csv").read_text().startswith("epoch,")
+
+
+def test_the_same_config_twice_gives_identical_metrics(mirror_dir, data_root, store):
+    cfg = config(mirror_dir, store, "dataset=mnist", "model.dropout=0.2", "mlflow.log_model=false")
+    first = train(cfg, data_root)
+    second = train(cfg, data_root)
+    cols = [c for c in first.history.columns if c != "epoch_seconds"]
+    assert first.history[cols].equals(second.history[cols])
+    assert first.metrics["test_loss"] == second.metrics["test_loss"]
+    third = train(
+        config(
+            mirror_dir,
+            store,
+            "dataset=mnist",
+            "model.dropout=0.2",
+            "mlflow.log_model=false",
+            "training.seed=7",
+        ),
+        data_root,
+    )
+    assert third.history["loss"].tolist() != first.history["loss"].tolist()
+
+
+def test_step_hidden_layers_do_not_learn_and_the_log_says_so(mirror_dir, data_root, store):
+    cfg = config(mirror_dir, store, "dataset=mnist", "activation=step", "mlflow.log_model=false")
+    result = train(cfg, data_root)
+    history = MlflowClient(store).get_metric_history(result.run_id, "grad_norm/hidden_1")
+    assert [m.value for m in history] == [0.0, 0.0]
+    assert result.history["grad_norm/output"].gt(0).all()  # only the output layer learns
+
+    ste = train(
+        config(
+            mirror_dir,
+            store,
+            "dataset=mnist",
+            "activation=step",
+            "activation.straight_through=true",
+            "mlflow.log_model=false",
+        ),
+        data_root,
+    )
+    assert ste.history["grad_norm/hidden_1"].gt(0).all()
+
+
+def test_full_batch_gd_makes_one_update_per_epoch(mirror_dir, data_root, store):
+    result = train(
+        config(mirror_dir, store, "dataset=mnist", "optimizer=gd", "mlflow.log_model=false"),
+        data_root,
+    )
+    run = MlflowClient(store).get_run(result.run_id)
+    assert run.data.params["effective.batch_size"] == "50"  # the whole training split
+    assert run.info.run_name == "mnist-relu-gd-bsfull"
+    assert result.model.optimizer.iterations.numpy() == 2  # two epochs, one step each
+
+
+@pytest.mark.parametrize(
+    ("overrides", "metric", "units"),
+    [
+        (["dataset=iris", "dataset.task=regression"], "test_rmse", 1),
+        (["dataset=iris", "dataset.task=binary"], "test_accuracy", 1),
+        (["dataset=mnist", "dataset.task=binary", "dataset.positive_class=3"], "test_accuracy", 1),
+        (["dataset=mnist", "loss=mse"], "test_accuracy", 10),
+        (["dataset=mnist", "loss=sparse_categorical_crossentropy"], "test_accuracy", 10),
+        (
+            ["dataset=mnist", "model=cnn", "model.filters=[4]", "model.dense_units=[8]"],
+            "test_accuracy",
+            10,
+        ),
+        (["dataset=iris", "activation=maxout"], "test_accuracy", 3),
+    ],
+)
+def test_tasks_losses_and_models(mirror_dir, data_root, store, overrides, metric, units):
+    result = train(config(mirror_dir, store, *overrides, "mlflow.log_model=false"), data_root)
+    assert np.isfinite(result.metrics[metric])
+    assert result.model.output_shape[-1] == units
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            ["dataset=iris", "dataset.task=regression", "loss=binary_crossentropy"],
+            "binary_crossentropy",
+        ),
+        (["dataset=mnist", "dataset.task=regression"], "Valid tasks for mnist: multiclass, binary"),
+        (["dataset=iris", "model=cnn"], "model 'cnn' needs image data"),
+        (
+            ["dataset=mnist", "dataset.task=binary", "dataset.positive_class=bird"],
+            "dataset.positive_class='bird' is not a class of mnist",
+        ),
+    ],
+)
+def test_impossible_combinations_fail_before_any_run(
+    mirror_dir, tmp_path, store, overrides, message
+):
+    cfg = config(mirror_dir, store, *overrides)
+    with pytest.raises(ValueError, match=message):
+        train(cfg, tmp_path / "no-data-here")  # fails before the (missing) data is read
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_missing_data_is_reported_before_any_run(mirror_dir, tmp_path, store):
+    with pytest.raises(FileNotFoundError, match=r"run `dvc repro preprocess@mnist` first"):
+        train(config(mirror_dir, store, "dataset=mnist"), tmp_path / "empty")
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_cli_rejects_a_typo_at_once_listing_valid_optimizers(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline.train", "optimizer=adma"],
+        cwd=REPO_ROOT,
+        env=tool_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode != 0
+    assert "Could not find 'optimizer/adma'" in done.stderr
+    for name in ("adam", "nag", "sgd", "momentum", "rmsprop", "lion"):
+        assert f"\t{name}\n" in done.stderr
