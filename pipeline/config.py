@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
-from enum import Enum
 from typing import Any, Optional
 
 from hydra import compose, initialize_config_dir
@@ -75,7 +75,7 @@ class DataConfig:
 
 
 # ---------------------------------------------------------------- experiment schema
-class Task(str, Enum):
+class Task(StrEnum):
     """What the network predicts (the lecture's task / output / loss table)."""
 
     multiclass = "multiclass"  # softmax + categorical cross-entropy

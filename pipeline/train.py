@@ -2,7 +2,8 @@
 
 Usage (direct, for exploration; Hydra overrides on the command line)::
 
-    python -m pipeline.train dataset=fashion_mnist optimizer=nag activation=elu training.batch_size=64
+    python -m pipeline.train dataset=fashion_mnist optimizer=nag activation=elu \
+        training.batch_size=64
 
 ``dvc repro`` trains through ``pipeline.stages.train`` instead, which reads
 ``params.yaml`` (so ``dvc exp run -S ...`` overrides reach it).
