@@ -13,7 +13,7 @@ UV := $(BIN)/uv
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv install install-dev run test test-fast lint format lock clean
+.PHONY: help venv install install-dev run test test-fast lint format lock ui clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -41,6 +41,9 @@ test: install-dev ## Set up and run the test suite
 
 test-fast: install-dev ## Run the tests not marked slow
 	$(BIN)/python -m pytest -m "not slow"
+
+ui: install ## Open the MLflow UI on the project's store (http://127.0.0.1:5000)
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port $(or $(PORT),5000)
 
 lint: install-dev ## Check style (ruff)
 	$(BIN)/ruff check .

@@ -69,7 +69,7 @@ class DownloadOptions:
 class DataConfig:
     """The ``data`` section: the dataset catalogue, the split seed, download options."""
 
-    seed: int = 0
+    seed: int = 42
     download: DownloadOptions = field(default_factory=DownloadOptions)
     datasets: dict[str, DatasetSource] = field(default_factory=dict)
 

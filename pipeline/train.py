@@ -438,6 +438,9 @@ def _save_model(model, path: Path) -> None:
 # ------------------------------------------------------------------ entry point
 def _hydra_task(cfg: DictConfig) -> float | None:
     result = train(cfg)
+    shown = ", ".join(f"{k}={v:.4g}" for k, v in sorted(result.metrics.items()))
+    print(f"run {result.run_id}: {shown}")
+    # The value a Hydra sweeper would optimise: the task's primary test metric.
     return result.metrics.get("test_accuracy", result.metrics.get("test_rmse"))
 
 

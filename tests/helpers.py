@@ -177,7 +177,15 @@ class _Handler(SimpleHTTPRequestHandler):
 
 
 # What a temporary copy of the project needs to run its DVC pipeline.
-PROJECT_FILES = ("conf", "pipeline", "dvc.yaml", ".dvcignore", ".dvc/config", ".gitignore")
+PROJECT_FILES = (
+    "conf",
+    "pipeline",
+    "hydra_plugins",
+    "dvc.yaml",
+    ".dvcignore",
+    ".dvc/config",
+    ".gitignore",
+)
 
 
 def make_project_copy(dest: Path, mirror: Path, urls: list[str] | None = None) -> Path:
@@ -225,7 +233,9 @@ def tool_env(**extra: str) -> dict[str, str]:
 
     Stage commands call ``python``; they must get the interpreter running the tests.
     """
-    env = {k: v for k, v in os.environ.items() if k != "OPTLAB_DATA_MIRROR"}
+    # A mirror or tracking server set in the developer's shell must not leak in.
+    leaky = {"OPTLAB_DATA_MIRROR", "MLFLOW_TRACKING_URI"}
+    env = {k: v for k, v in os.environ.items() if k not in leaky}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.update(extra)
     return env

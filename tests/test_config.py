@@ -1,0 +1,106 @@
+"""Every option file of every group composes and builds its Keras object; typos fail loudly."""
+
+from pathlib import Path
+
+import keras
+import pytest
+from hydra.errors import ConfigCompositionException
+from omegaconf import OmegaConf
+
+from pipeline import activations, losses, models, optimizers
+from pipeline.config import OPTION_SCHEMAS, compose_config, load_params, validate
+from pipeline.train import plan
+from tests.helpers import REPO_ROOT
+
+CONF = REPO_ROOT / "conf"
+GROUPS = sorted(p.name for p in CONF.iterdir() if p.is_dir())
+OPTIONS = [(g, f.stem) for g in GROUPS for f in sorted((CONF / g).glob("*.yaml"))]
+
+
+def compose(*overrides):
+    return compose_config(list(overrides), config_dir=CONF)
+
+
+def test_every_group_has_options():
+    assert set(GROUPS) >= {
+        "activation",
+        "dataset",
+        "data",
+        "loss",
+        "mlflow",
+        "model",
+        "optimizer",
+        "runtime",
+        "training",
+    }
+
+
+@pytest.mark.parametrize(("group", "option"), OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
+def test_option_composes_and_builds(group, option):
+    cfg = compose(f"{group}={option}")
+    node = cfg[group]
+    if "name" in node and group != "dataset":
+        assert node.name == option  # file name = choice name
+    if group == "activation":
+        assert isinstance(activations.build(node), keras.layers.Layer)
+    elif group == "optimizer":
+        assert isinstance(optimizers.get(node), keras.optimizers.Optimizer)
+    elif group == "loss":
+        assert losses.resolve("multiclass", node.name, 10).loss in losses.LOSSES
+    elif group == "model":
+        model = models.build(node, cfg.activation, (28, 28), 10, "softmax", image=True)
+        assert model.output_shape == (None, 10)
+    elif group == "dataset":
+        assert node.name == option
+        assert plan(cfg).dataset == option
+    else:
+        assert validate(cfg)[group] == node
+
+
+def test_option_schemas_cover_every_option_file():
+    for group, schemas in OPTION_SCHEMAS.items():
+        files = {f.stem for f in (CONF / group).glob("*.yaml")}
+        assert files == set(schemas), group
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["optimizer=adma"], "Could not find 'optimizer/adma'"),
+        (["activation=relu", "activation.alpha=0.3"], "Could not override 'activation.alpha'"),
+        (["optimizer=adam", "optimizer.momentum=0.9"], "Could not override 'optimizer.momentum'"),
+        (["training.batchsize=64"], "Could not override 'training.batchsize'"),
+        (["training.batch_size=abc"], "training.batch_size=abc"),
+        (["dataset.task=ranking"], "dataset.task=ranking"),
+    ],
+)
+def test_typos_fail_at_composition(overrides, message):
+    with pytest.raises(ConfigCompositionException, match=message):
+        compose(*overrides)
+
+
+def test_unknown_option_error_lists_the_valid_ones():
+    with pytest.raises(ConfigCompositionException) as info:
+        compose("optimizer=adma")
+    text = str(info.value)
+    for name in optimizers.NAMES:
+        assert f"\t{name}\n" in text or text.endswith(f"\t{name}")
+
+
+def test_params_file_is_validated_too(tmp_path: Path):
+    cfg = OmegaConf.to_container(compose(), resolve=True)
+    cfg["optimizer"]["momentun"] = 0.9
+    path = tmp_path / "params.yaml"
+    OmegaConf.save(cfg, path)
+    with pytest.raises(Exception, match="momentun"):
+        load_params(path)
+
+    cfg["optimizer"] = {"name": "adamm"}
+    OmegaConf.save(cfg, path)
+    with pytest.raises(ValueError, match="unknown optimizer 'adamm'; valid optimizers: adadelta"):
+        load_params(path)
+
+
+def test_committed_params_file_is_the_composition_of_conf():
+    """params.yaml is generated: it must equal conf/'s composition (dvc.lock records it)."""
+    assert OmegaConf.load(REPO_ROOT / "params.yaml") == compose()
