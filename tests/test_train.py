@@ -225,3 +225,36 @@ def test_cli_rejects_a_typo_at_once_listing_valid_optimizers(tmp_path):
     assert "Could not find 'optimizer/adma'" in done.stderr
     for name in ("adam", "nag", "sgd", "momentum", "rmsprop", "lion"):
         assert f"\t{name}\n" in done.stderr
+
+
+def test_early_stopping_ends_training_when_enabled(mirror_dir, data_root, store):
+    cfg = config(
+        mirror_dir,
+        store,
+        "dataset=mnist",
+        "training.epochs=6",
+        "training.early_stopping.enabled=true",
+        "training.early_stopping.patience=1",
+        "training.early_stopping.min_delta=100",
+        "mlflow.log_model=false",
+    )
+    result = train(cfg, data_root)
+    assert len(result.history) == 2  # no epoch can improve by 100: stop after patience
+    assert result.metrics["epochs_run"] == 2
+
+
+def test_mlflow_tracking_uri_from_the_environment(mirror_dir, data_root, tmp_path, monkeypatch):
+    env_store = f"sqlite:///{tmp_path / 'team.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", env_store)
+    cfg = tiny_config(
+        mirror_dir,
+        overrides=[
+            *FAST_TRAINING,
+            "dataset=iris",
+            "mlflow.log_model=false",
+            "mlflow.experiment_name=env-test",
+        ],
+    )
+    result = train(cfg, data_root)
+    run = MlflowClient(env_store).get_run(result.run_id)
+    assert run.info.status == "FINISHED"

@@ -1,0 +1,43 @@
+from mlflow.tracking import MlflowClient
+
+from pipeline.tracking import ensure_experiment, flatten, project_root, run_name, tracking_uri
+
+
+def test_default_store_is_an_absolute_sqlite_path_at_the_project_root(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("DVC_ROOT", raising=False)
+    (tmp_path / "dvc.yaml").write_text("stages: {}\n")
+    sub = tmp_path / "outputs" / "2026-11-29"
+    sub.mkdir(parents=True)
+    monkeypatch.chdir(sub)  # e.g. a Hydra run folder
+    assert project_root() == tmp_path.resolve()
+    assert tracking_uri() == f"sqlite:///{tmp_path.resolve() / 'mlflow.db'}"
+
+
+def test_dvc_root_wins_for_queued_experiments(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("DVC_ROOT", str(tmp_path / "real-repo"))
+    assert tracking_uri() == f"sqlite:///{(tmp_path / 'real-repo').resolve() / 'mlflow.db'}"
+
+
+def test_environment_overrides_the_default_and_config_overrides_both(monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.team:5000")
+    assert tracking_uri() == "http://mlflow.team:5000"
+    assert tracking_uri("sqlite:////x/y.db") == "sqlite:////x/y.db"
+
+
+def test_experiment_artifacts_sit_beside_the_store(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    experiment_id = ensure_experiment(uri, "mnist")
+    assert ensure_experiment(uri, "mnist") == experiment_id  # idempotent
+    location = MlflowClient(uri).get_experiment(experiment_id).artifact_location
+    assert location == (tmp_path / "mlartifacts" / "mnist").as_uri()
+
+
+def test_flatten_and_run_name():
+    assert flatten({"a": {"b": 1, "c": [1, 2]}, "d": None}) == {
+        "a.b": "1",
+        "a.c": "[1, 2]",
+        "d": "None",
+    }
+    assert run_name("mnist", "relu", "adam", 32) == "mnist-relu-adam-bs32"
