@@ -266,6 +266,13 @@ class MLflowConfig:
 
 
 @dataclass
+class SweepConfig:
+    """Multirun sweeps (``python -m pipeline.train -m ...``)."""
+
+    seeds: int = 1  # runs per configuration, with training.seed, seed + 1, ...
+
+
+@dataclass
 class Config:
     """The whole composed configuration (the layout of ``params.yaml``)."""
 
@@ -280,6 +287,7 @@ class Config:
     training: TrainingConfig = field(default_factory=TrainingConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     mlflow: MLflowConfig = field(default_factory=MLflowConfig)
+    sweep: SweepConfig = field(default_factory=SweepConfig)
 
 
 # Per-option schemas of the groups whose options take different keys.

@@ -12,11 +12,24 @@ from pathlib import Path
 from typing import Any
 
 
+def umask() -> int:
+    """The process's file-mode creation mask."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def fix_mode(path: str | os.PathLike[str]) -> None:
+    """Give a ``mkstemp`` file (owner-only) the mode a plain ``open`` would have."""
+    os.chmod(path, 0o666 & ~umask())
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fix_mode(tmp)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -47,6 +60,7 @@ def atomic_directory(path: str | os.PathLike[str]) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    os.chmod(tmp, 0o777 & ~umask())  # mkdtemp makes it owner-only
     try:
         yield tmp
     except BaseException:

@@ -8,11 +8,12 @@ the same store.  ``$MLFLOW_TRACKING_URI`` points runs at a team server instead.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import subprocess
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -57,24 +58,44 @@ def artifact_location(uri: str, name: str) -> str | None:
     return (db.parent / ARTIFACTS_DIR / name).as_uri()
 
 
+def store_lock(uri: str) -> contextlib.AbstractContextManager:
+    """A lock file beside a local SQLite store; no lock for any other store.
+
+    Opening a fresh SQLite store creates its schema: two processes doing that at
+    once (two `dvc queue` workers, parallel sweep jobs) corrupt it.
+    """
+    if not uri.startswith("sqlite:///"):
+        return contextlib.nullcontext()
+    from filelock import FileLock
+
+    db = Path(uri.removeprefix("sqlite:///"))
+    db.parent.mkdir(parents=True, exist_ok=True)
+    return FileLock(f"{db}.lock", timeout=300)
+
+
 def ensure_experiment(uri: str, name: str) -> str:
     """Create the store's schema and the experiment if missing; return the experiment id.
 
-    Call it once before several processes write to a fresh SQLite store: concurrent
-    first writers would each try to create the schema.
+    Safe to call from several processes at once on a local SQLite store (see
+    :func:`store_lock`); sweeps still call it before their jobs fan out.
     """
-    client = MlflowClient(tracking_uri=uri)
-    experiment = client.get_experiment_by_name(name)
-    if experiment is not None:
-        return experiment.experiment_id
-    try:
-        return client.create_experiment(name, artifact_location=artifact_location(uri, name))
-    except mlflow.exceptions.MlflowException:
-        # Another process created it between our look-up and create: use theirs.
+    with store_lock(uri):
+        client = MlflowClient(tracking_uri=uri)
         experiment = client.get_experiment_by_name(name)
-        if experiment is None:
-            raise
-        return experiment.experiment_id
+        if experiment is not None:
+            return experiment.experiment_id
+        try:
+            location = artifact_location(uri, name)
+            # Tells MLflow 3's UI these are training runs, so an experiment opens on its
+            # runs table rather than on an empty GenAI traces page.
+            tags = {"mlflow.experimentKind": "custom_model_development"}
+            return client.create_experiment(name, artifact_location=location, tags=tags)
+        except mlflow.exceptions.MlflowException:
+            # A server-side store raced us to it: use theirs.
+            experiment = client.get_experiment_by_name(name)
+            if experiment is None:
+                raise
+            return experiment.experiment_id
 
 
 def flatten(cfg: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
@@ -104,6 +125,16 @@ def log_metrics(client: MlflowClient, run_id: str, metrics: Mapping[str, float],
     batch = [Metric(k, float(v), now, step) for k, v in metrics.items()]
     for i in range(0, len(batch), 1000):
         client.log_batch(run_id, metrics=batch[i : i + 1000])
+
+
+@contextlib.contextmanager
+def recording_errors(client: MlflowClient, run_id: str) -> Iterator[None]:
+    """Tag the run with ``optlab.error`` if the block raises (then re-raise)."""
+    try:
+        yield
+    except Exception as error:
+        client.set_tag(run_id, "optlab.error", f"{error.__class__.__name__}: {error}"[:5000])
+        raise
 
 
 def _git(*args: str, cwd: Path) -> str | None:

@@ -230,6 +230,21 @@ def _callbacks(model_ref, client, run_id, grad_x, grad_y, loss_name):
 
 
 # ------------------------------------------------------------------ training
+def run_params(params: dict[str, str], dataset: str) -> dict[str, str]:
+    """The flattened config a run logs: all of it but the other datasets' entries.
+
+    ``baselines.*`` and the download facts of datasets this run does not use would
+    only bury the choices (the full config is logged as ``config.yaml`` too).
+    """
+    own = f"data.datasets.{dataset}."
+    return {
+        k: v
+        for k, v in params.items()
+        if not k.startswith("baselines.")
+        and (not k.startswith("data.datasets.") or k.startswith(own))
+    }
+
+
 def train(
     cfg: DictConfig,
     data_root: str | os.PathLike[str] = "data/processed",
@@ -237,6 +252,7 @@ def train(
     model_path: str | os.PathLike[str] | None = None,
     parent_run_id: str | None = None,
     extra_tags: dict[str, str] | None = None,
+    run_name_suffix: str = "",
 ) -> TrainResult:
     """Train the configured model on one dataset and log the run to MLflow.
 
@@ -247,11 +263,17 @@ def train(
         model_path: If set, save the trained model there (``.keras``).
         parent_run_id: Log as a child of this MLflow run (sweeps).
         extra_tags: More MLflow tags for the run.
+        run_name_suffix: Appended to the run name (a sweep's seed, ``-s43``).
 
     Returns:
         The run's id, final metrics, per-epoch history and the model.
     """
+    from pipeline.seed import apply_seed, configure_runtime
+
     cfg = validate(cfg)
+    # Before anything creates a TensorFlow object (plan() builds the optimizer):
+    # TensorFlow fixes its thread pools then.
+    configure_runtime(cfg.runtime.intra_op_threads, cfg.runtime.inter_op_threads)
     p = plan(cfg)  # every choice checked before any data is read or run created
     data_dir = Path(data_root) / p.dataset
     data = load_task_data(p, data_dir, cfg.dataset.target)
@@ -260,9 +282,7 @@ def train(
     import mlflow
 
     from pipeline import models, optimizers, plots, tracking
-    from pipeline.seed import apply_seed, configure_runtime
 
-    configure_runtime(cfg.runtime.intra_op_threads, cfg.runtime.inter_op_threads)
     keras.backend.clear_session()
     apply_seed(cfg.training.seed)
 
@@ -298,6 +318,7 @@ def train(
     name = cfg.mlflow.run_name or tracking.run_name(
         p.dataset, cfg.activation.name, cfg.optimizer.name, "full" if p.full_batch else batch_size
     )
+    name += run_name_suffix
     tags = {
         **tracking.git_tags(root),
         **tracking.version_tags(),
@@ -311,82 +332,81 @@ def train(
     n_grad = min(cfg.runtime.grad_norm_samples, n_train)
     with mlflow.start_run(experiment_id=experiment_id, run_name=name, tags=tags) as run:
         run_id = run.info.run_id
-        params = tracking.flatten(OmegaConf.to_container(cfg, resolve=True))
-        params.pop("baselines", None)
-        params.update(
-            {
-                "effective.batch_size": str(batch_size),
-                "effective.epochs": str(p.epochs),
-                "effective.loss": p.loss.loss,
-                "effective.output_activation": p.loss.output_activation,
-            }
-        )
-        tracking.log_params(
-            client, run_id, {k: v for k, v in params.items() if not k.startswith("baselines.")}
-        )
-        logger = _callbacks(
-            model,
-            client,
-            run_id,
-            np.asarray(data.x["train"][:n_grad], np.float32),
-            data.y["train"][:n_grad],
-            p.loss.loss,
-        )
-        callbacks = [logger]
-        es = cfg.training.early_stopping
-        if es.enabled:
-            callbacks.append(
-                keras.callbacks.EarlyStopping(
-                    monitor=es.monitor,
-                    patience=es.patience,
-                    min_delta=es.min_delta,
-                    restore_best_weights=es.restore_best_weights,
-                )
+        # A failure inside the run leaves its reason on the (FAILED) run.
+        with tracking.recording_errors(client, run_id):
+            params = tracking.flatten(OmegaConf.to_container(cfg, resolve=True))
+            params.update(
+                {
+                    "effective.batch_size": str(batch_size),
+                    "effective.epochs": str(p.epochs),
+                    "effective.loss": p.loss.loss,
+                    "effective.output_activation": p.loss.output_activation,
+                }
             )
-        started = time.perf_counter()
-        # shuffle=False: tf.data already shuffles, with the run's seed.
-        model.fit(
-            train_ds,
-            validation_data=val_ds,
-            epochs=p.epochs,
-            callbacks=callbacks,
-            shuffle=False,
-            verbose=cfg.runtime.verbose,
-        )
-        train_seconds = time.perf_counter() - started
-        history = pd.DataFrame(logger.rows)
+            tracking.log_params(client, run_id, run_params(params, p.dataset))
+            logger = _callbacks(
+                model,
+                client,
+                run_id,
+                np.asarray(data.x["train"][:n_grad], np.float32),
+                data.y["train"][:n_grad],
+                p.loss.loss,
+            )
+            callbacks = [logger]
+            es = cfg.training.early_stopping
+            if es.enabled:
+                callbacks.append(
+                    keras.callbacks.EarlyStopping(
+                        monitor=es.monitor,
+                        patience=es.patience,
+                        min_delta=es.min_delta,
+                        restore_best_weights=es.restore_best_weights,
+                    )
+                )
+            started = time.perf_counter()
+            # shuffle=False: tf.data already shuffles, with the run's seed.
+            model.fit(
+                train_ds,
+                validation_data=val_ds,
+                epochs=p.epochs,
+                callbacks=callbacks,
+                shuffle=False,
+                verbose=cfg.runtime.verbose,
+            )
+            train_seconds = time.perf_counter() - started
+            history = pd.DataFrame(logger.rows)
 
-        evaluated = model.evaluate(test_ds, verbose=0, return_dict=True)
-        metrics = {f"test_{k}": float(v) for k, v in evaluated.items()}
-        metrics["train_seconds"] = train_seconds
-        metrics["epochs_run"] = float(len(history))
-        tracking.log_metrics(client, run_id, metrics, step=len(history))
+            evaluated = model.evaluate(test_ds, verbose=0, return_dict=True)
+            metrics = {f"test_{k}": float(v) for k, v in evaluated.items()}
+            metrics["train_seconds"] = train_seconds
+            metrics["epochs_run"] = float(len(history))
+            tracking.log_metrics(client, run_id, metrics, step=len(history))
 
-        with tempfile.TemporaryDirectory() as tmp:
-            tmp = Path(tmp)
-            (tmp / "config.yaml").write_text(to_yaml(cfg))
-            primary = p.loss.primary_metric
-            plots.learning_curves(history, primary, tmp / "learning_curves.png", name)
-            history.to_csv(tmp / "history.csv", index=False)
-            if p.task is not Task.regression:
-                predicted = model.predict(test_ds, verbose=0)
-                pred_labels = (
-                    np.argmax(predicted, axis=1)
-                    if predicted.shape[1] > 1
-                    else (predicted[:, 0] > p.loss.accuracy_threshold).astype(int)
-                )
-                matrix = plots.confusion_matrix(
-                    data.labels["test"], pred_labels, len(data.class_names)
-                )
-                plots.plot_confusion_matrix(
-                    matrix, data.class_names, tmp / "confusion_matrix.png", name
-                )
-            mlflow.log_artifacts(str(tmp))
-        if cfg.mlflow.log_model:
-            _log_model(model, data.x["test"][:5])
+            with tempfile.TemporaryDirectory() as tmp:
+                tmp = Path(tmp)
+                (tmp / "config.yaml").write_text(to_yaml(cfg))
+                primary = p.loss.primary_metric
+                plots.learning_curves(history, primary, tmp / "learning_curves.png", name)
+                history.to_csv(tmp / "history.csv", index=False)
+                if p.task is not Task.regression:
+                    predicted = model.predict(test_ds, verbose=0)
+                    pred_labels = (
+                        np.argmax(predicted, axis=1)
+                        if predicted.shape[1] > 1
+                        else (predicted[:, 0] > p.loss.accuracy_threshold).astype(int)
+                    )
+                    matrix = plots.confusion_matrix(
+                        data.labels["test"], pred_labels, len(data.class_names)
+                    )
+                    plots.plot_confusion_matrix(
+                        matrix, data.class_names, tmp / "confusion_matrix.png", name
+                    )
+                mlflow.log_artifacts(str(tmp))
+            if cfg.mlflow.log_model:
+                _log_model(model, data.x["test"][:5])
 
     if reports_dir is not None:
-        _write_reports(Path(reports_dir), metrics, history)
+        _write_reports(Path(reports_dir), metrics, history, run_id)
     if model_path is not None:
         _save_model(model, Path(model_path))
     return TrainResult(run_id=run_id, metrics=metrics, history=history, model=model)
@@ -421,10 +441,13 @@ def _log_model(model, example: np.ndarray) -> None:
     )
 
 
-def _write_reports(folder: Path, metrics: dict[str, float], history: pd.DataFrame) -> None:
+def _write_reports(
+    folder: Path, metrics: dict[str, float], history: pd.DataFrame, run_id: str
+) -> None:
     from pipeline.io import atomic_write_json, atomic_write_text
 
     atomic_write_json(folder / "metrics.json", metrics)
+    atomic_write_json(folder / "run.json", {"run_id": run_id})
     atomic_write_text(folder / "history.csv", history.to_csv(index=False))
 
 
@@ -437,6 +460,16 @@ def _save_model(model, path: Path) -> None:
 
 # ------------------------------------------------------------------ entry point
 def _hydra_task(cfg: DictConfig) -> float | None:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    from pipeline import sweep
+
+    hydra_cfg = HydraConfig.get()
+    if hydra_cfg.mode == RunMode.MULTIRUN and os.environ.get(sweep.PARENT_ENV):
+        results = sweep.run_job(cfg, hydra_cfg)
+        values = [r.get("test_accuracy", r.get("test_rmse")) for r in results]
+        return float(np.mean(values)) if values else None
     result = train(cfg)
     shown = ", ".join(f"{k}={v:.4g}" for k, v in sorted(result.metrics.items()))
     print(f"run {result.run_id}: {shown}")

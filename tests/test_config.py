@@ -15,6 +15,7 @@ from tests.helpers import REPO_ROOT
 CONF = REPO_ROOT / "conf"
 GROUPS = sorted(p.name for p in CONF.iterdir() if p.is_dir())
 OPTIONS = [(g, f.stem) for g in GROUPS for f in sorted((CONF / g).glob("*.yaml"))]
+APPENDED = {"experiment", "batching"}  # @package _global_ presets
 
 
 def compose(*overrides):
@@ -37,6 +38,10 @@ def test_every_group_has_options():
 
 @pytest.mark.parametrize(("group", "option"), OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
 def test_option_composes_and_builds(group, option):
+    if group in APPENDED:  # presets: not in the defaults list, appended with +
+        cfg = compose(f"+{group}={option}")
+        assert validate(cfg) == cfg
+        return
     cfg = compose(f"{group}={option}")
     node = cfg[group]
     if "name" in node and group != "dataset":

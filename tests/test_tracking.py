@@ -32,6 +32,8 @@ def test_experiment_artifacts_sit_beside_the_store(tmp_path):
     assert ensure_experiment(uri, "mnist") == experiment_id  # idempotent
     location = MlflowClient(uri).get_experiment(experiment_id).artifact_location
     assert location == (tmp_path / "mlartifacts" / "mnist").as_uri()
+    kind = MlflowClient(uri).get_experiment(experiment_id).tags["mlflow.experimentKind"]
+    assert kind == "custom_model_development"
 
 
 def test_flatten_and_run_name():
@@ -41,3 +43,28 @@ def test_flatten_and_run_name():
         "d": "None",
     }
     assert run_name("mnist", "relu", "adam", 32) == "mnist-relu-adam-bs32"
+
+
+def test_concurrent_first_writers_share_one_schema(tmp_path):
+    """Four processes opening a fresh SQLite store at once: no corruption, one experiment."""
+    import subprocess
+    import sys
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    code = (
+        "import sys; from pipeline.tracking import ensure_experiment; "
+        "print(ensure_experiment(sys.argv[1], 'iris'))"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, uri],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    outputs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outputs
+    assert len({out.strip() for out, _ in outputs}) == 1
+    assert len(MlflowClient(uri).search_experiments()) == 2  # Default + iris

@@ -258,3 +258,20 @@ def test_mlflow_tracking_uri_from_the_environment(mirror_dir, data_root, tmp_pat
     result = train(cfg, data_root)
     run = MlflowClient(env_store).get_run(result.run_id)
     assert run.info.status == "FINISHED"
+
+
+def test_run_params_keep_only_this_datasets_catalogue_entry():
+    from pipeline.train import run_params
+
+    params = {
+        "data.seed": "42",
+        "data.datasets.mnist.urls": "[a]",
+        "data.datasets.iris.urls": "[b]",
+        "baselines.iris.epochs": "100",
+        "optimizer.name": "adam",
+    }
+    assert run_params(params, "mnist") == {
+        "data.seed": "42",
+        "data.datasets.mnist.urls": "[a]",
+        "optimizer.name": "adam",
+    }

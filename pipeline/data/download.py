@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pooch
 
+from pipeline.io import fix_mode
+
 log = logging.getLogger(__name__)
 
 MIRROR_ENV = "OPTLAB_DATA_MIRROR"
@@ -107,12 +109,6 @@ def _copy_local(url: str, output_file: str) -> None:
         shutil.copyfileobj(src, dst, 1 << 20)
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def _transfer(url: str, output_file: str, size: int, timeout: float) -> None:
     if url.startswith("file:"):
         _copy_local(url, output_file)
@@ -191,8 +187,7 @@ def fetch(
             # The temporary file lives beside the target so the final rename is atomic.
             fd, tmp = tempfile.mkstemp(prefix=f".{remote.name}.", suffix=".part", dir=dest_dir)
             os.close(fd)
-            # mkstemp makes the file owner-only; give it the mode a normal write would.
-            os.chmod(tmp, 0o666 & ~_umask())
+            fix_mode(tmp)
             try:
                 log.info("fetching %s", url)
                 _transfer(url, tmp, remote.size, timeout)

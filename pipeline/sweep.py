@@ -1,0 +1,212 @@
+"""Hydra multirun sweeps as one MLflow parent run with a child run per job.
+
+``python -m pipeline.train -m optimizer=sgd,adam activation=sigmoid,relu`` runs
+through :class:`MlflowSweepCallback` (registered in ``conf/config.yaml``):
+
+- before any job starts, in the launching process, it creates the MLflow store,
+  the experiment and the parent run (a fresh SQLite store hit by several first
+  writers at once would corrupt its schema), and hands the parent's id to the
+  jobs through the environment (joblib's workers inherit it);
+- every job trains ``sweep.seeds`` runs, children of the parent; a job that
+  fails is recorded as a FAILED child and the sweep goes on;
+- when the sweep ends it marks children a crashed worker left RUNNING as
+  FAILED, writes the comparison report into the sweep folder, logs it to the
+  parent and closes the parent.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+log = logging.getLogger(__name__)
+
+PARENT_ENV = "OPTLAB_SWEEP_PARENT_RUN_ID"
+EXPERIMENT_ENV = "OPTLAB_SWEEP_EXPERIMENT"
+URI_ENV = "OPTLAB_SWEEP_TRACKING_URI"
+
+
+def _plain(config: DictConfig) -> DictConfig:
+    """The config without Hydra's own node."""
+    cfg = OmegaConf.masked_copy(config, [k for k in config if k != "hydra"])
+    return cfg
+
+
+def _sweep_params(hydra_cfg: DictConfig) -> dict[str, str]:
+    """The sweep's overrides as ``{key: value}``, from the command line and the preset."""
+    params = {}
+    for override in [*hydra_cfg.overrides.task, *_preset_sweeps(hydra_cfg)]:
+        key, _, value = override.partition("=")
+        params[key.lstrip("+~")] = value
+    return params
+
+
+def _preset_sweeps(hydra_cfg: DictConfig) -> list[str]:
+    sweeper = hydra_cfg.get("sweeper") or {}
+    return [f"{k}={v}" for k, v in (sweeper.get("params") or {}).items()]
+
+
+class MlflowSweepCallback(Callback):
+    """Parent run before the jobs, report and cleanup after them (see module docstring)."""
+
+    def __init__(self) -> None:
+        self.parent_id: str | None = None
+        self.uri: str | None = None
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from mlflow.tracking import MlflowClient
+
+        from pipeline import tracking
+        from pipeline.config import validate
+
+        cfg = validate(_plain(config))
+        self.uri = tracking.tracking_uri(cfg.mlflow.tracking_uri)
+        experiment = cfg.mlflow.experiment_name or cfg.dataset.name
+        experiment_id = tracking.ensure_experiment(self.uri, experiment)
+        client = MlflowClient(self.uri)
+        preset = config.hydra.runtime.choices.get("experiment")
+        name = f"sweep-{preset or experiment}-{time.strftime('%Y%m%d-%H%M%S')}"
+        run = client.create_run(
+            experiment_id,
+            run_name=name,
+            tags={"optlab.sweep": "parent", **tracking.git_tags(tracking.project_root())},
+        )
+        self.parent_id = run.info.run_id
+        swept = _sweep_params(config.hydra)
+        params = {f"sweep.{k}": v for k, v in swept.items()}
+        params.update(
+            {
+                "sweep.seeds": str(cfg.sweep.seeds),
+                "sweep.preset": str(preset),
+                "sweep.launcher": str(config.hydra.launcher.get("_target_", "")).rsplit(".", 1)[-1],
+                "sweep.dir": str(config.hydra.sweep.dir),
+            }
+        )
+        tracking.log_params(client, self.parent_id, params)
+        os.environ[PARENT_ENV] = self.parent_id
+        os.environ[EXPERIMENT_ENV] = experiment
+        os.environ[URI_ENV] = self.uri
+        print(f"sweep: parent run {self.parent_id} ({name}) in experiment {experiment!r}")
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        if self.parent_id is None:
+            return
+        from mlflow.tracking import MlflowClient
+
+        from pipeline.compare import compare
+
+        client = MlflowClient(self.uri)
+        children = client.search_runs(
+            [client.get_run(self.parent_id).info.experiment_id],
+            f"tags.mlflow.parentRunId = '{self.parent_id}'",
+            max_results=50000,
+        )
+        for child in children:
+            if child.info.status == "RUNNING":  # its worker died without closing it
+                client.set_tag(
+                    child.info.run_id, "optlab.error", "job ended without closing its run"
+                )
+                client.set_terminated(child.info.run_id, "FAILED")
+        out = Path(config.hydra.sweep.dir) / "report"
+        try:
+            report = compare(self.uri, parent=self.parent_id, out_dir=out, log_to="parent")
+            failed = int((report.runs["status"] != "FINISHED").sum())
+            print((out / "report.md").read_text())
+        except ValueError as error:  # e.g. no child ran at all
+            log.error("no comparison report: %s", error)
+            failed = len(children)
+        client.set_tag(self.parent_id, "optlab.failed_runs", str(failed))
+        client.set_terminated(self.parent_id, "FINISHED")
+        print(f"sweep: report in {out} and on parent run {self.parent_id}; {failed} failed run(s)")
+        for key in (PARENT_ENV, EXPERIMENT_ENV, URI_ENV):
+            os.environ.pop(key, None)
+
+
+def _threads_per_job(hydra_cfg: DictConfig | None) -> int:
+    """TensorFlow threads for one job, so parallel jobs do not oversubscribe the CPU."""
+    cores = os.cpu_count() or 1
+    n_jobs = (hydra_cfg.launcher.get("n_jobs") if hydra_cfg is not None else None) or 1
+    if n_jobs < 0:  # joblib: -1 is all cores, -2 all but one, ...
+        n_jobs = max(1, cores + 1 + n_jobs)
+    return max(1, cores // n_jobs)
+
+
+def run_job(cfg: DictConfig, hydra_cfg: DictConfig | None = None) -> list[dict[str, float]]:
+    """Train one sweep job: ``sweep.seeds`` child runs of the sweep's parent.
+
+    A seed that fails is recorded as a FAILED child (with tag ``optlab.error``) and
+    the next one runs; the job itself never raises, so the sweep goes on.
+    """
+    from mlflow.tracking import MlflowClient
+
+    from pipeline.train import train
+
+    parent = os.environ[PARENT_ENV]
+    experiment = os.environ[EXPERIMENT_ENV]
+    uri = os.environ[URI_ENV]
+    cfg = cfg.copy()
+    with open_dict(cfg):
+        cfg.mlflow.experiment_name = experiment
+        cfg.mlflow.tracking_uri = uri
+        if not cfg.runtime.intra_op_threads:
+            cfg.runtime.intra_op_threads = _threads_per_job(hydra_cfg)
+            cfg.runtime.inter_op_threads = 1
+    job = str(hydra_cfg.job.num) if hydra_cfg is not None else "0"
+    results = []
+    for i in range(cfg.sweep.seeds):
+        run_cfg = cfg.copy()
+        with open_dict(run_cfg):
+            run_cfg.training.seed = cfg.training.seed + i
+        key = uuid.uuid4().hex
+        tags = {"optlab.sweep": "child", "optlab.job": job, "optlab.job_key": key}
+        try:
+            result = train(
+                run_cfg,
+                parent_run_id=parent,
+                extra_tags=tags,
+                run_name_suffix=f"-s{run_cfg.training.seed}" if cfg.sweep.seeds > 1 else "",
+            )
+            results.append(result.metrics)
+        except Exception as error:  # noqa: BLE001 - recorded, and the sweep goes on
+            log.exception("sweep job %s seed %s failed", job, run_cfg.training.seed)
+            _record_failure(MlflowClient(uri), run_cfg, experiment, parent, tags, error)
+    return results
+
+
+def _record_failure(
+    client, cfg: DictConfig, experiment: str, parent: str, tags: dict[str, str], error: Exception
+) -> None:
+    """Make sure the failure is a FAILED child run carrying the error message."""
+    from pipeline import tracking
+    from pipeline.train import run_params
+
+    found = client.search_runs(
+        [client.get_experiment_by_name(experiment).experiment_id],
+        f"tags.optlab.job_key = '{tags['optlab.job_key']}'",
+    )
+    message = f"{error.__class__.__name__}: {error}"[:5000]
+    if found:  # train() had started its run; the run context already marked it FAILED
+        run_id = found[0].info.run_id
+        client.set_tag(run_id, "optlab.error", message)
+        if found[0].info.status != "FAILED":
+            client.set_terminated(run_id, "FAILED")
+        return
+    # It failed before its run started (an impossible combination, missing data).
+    name = tracking.run_name(
+        cfg.dataset.name, cfg.activation.name, cfg.optimizer.name, cfg.training.batch_size
+    )
+    run = client.create_run(
+        client.get_experiment_by_name(experiment).experiment_id,
+        run_name=f"{name}-s{cfg.training.seed}",
+        tags={**tags, "mlflow.parentRunId": parent, "optlab.error": message},
+    )
+    flat = tracking.flatten(OmegaConf.to_container(cfg, resolve=True))
+    tracking.log_params(client, run.info.run_id, run_params(flat, cfg.dataset.name))
+    client.set_terminated(run.info.run_id, "FAILED")
