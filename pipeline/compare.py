@@ -396,9 +396,27 @@ def _short_keys(keys: Sequence[str]) -> dict[str, str]:
     return {k: (s if counts[s] == 1 and s not in reserved else k) for k, s in short.items()}
 
 
-def _label_order(key: str) -> tuple[int, str]:
+def _follows_choice(params: pd.DataFrame, key: str) -> bool:
+    """Whether ``group.key`` varies only because ``group.name`` does.
+
+    Sweeping ``optimizer=sgd,adam`` changes each optimizer's default learning rate
+    and the keys it has; those differences are part of the choice, not separate
+    settings.  A key that also varies for one choice (``optimizer.learning_rate=
+    0.01,0.1``) does label configurations.
+    """
+    group, _, leaf = key.rpartition(".")
+    choice = f"{group}.name"
+    if leaf == "name" or choice not in params:
+        return False
+    per_choice = params[[choice, key]].astype(str).groupby(choice)[key].nunique()
+    return bool((per_choice <= 1).all())
+
+
+def _label_order(key: str) -> tuple[int, str, bool, str]:
+    # Groups in the order of LABEL_ORDER; within one, the choice (name) first.
     group = key.split(".")[0]
-    return (LABEL_ORDER.index(group) if group in LABEL_ORDER else len(LABEL_ORDER), key)
+    rank = LABEL_ORDER.index(group) if group in LABEL_ORDER else len(LABEL_ORDER)
+    return (rank, group, not key.endswith(".name"), key)
 
 
 def _number(value: Any) -> float:
@@ -460,7 +478,12 @@ def annotate_runs(runs: pd.DataFrame) -> tuple[pd.DataFrame, dict[tuple[str, str
         # Missing values (a run that failed before logging everything) do not make
         # a param vary: only two different logged values do.
         keys = sorted(
-            (k for k in param_keys if params.loc[idx, k].dropna().nunique() > 1),
+            (
+                k
+                for k in param_keys
+                if params.loc[idx, k].dropna().nunique() > 1
+                and not _follows_choice(params.loc[idx], k)
+            ),
             key=_label_order,
         )
         varying[group] = keys

@@ -34,6 +34,21 @@ def _dense(initializer: str) -> Callable[[int, str], keras.layers.Layer]:
     return lambda units, name: keras.layers.Dense(units, kernel_initializer=initializer, name=name)
 
 
+def _assemble(
+    name: str,
+    input_shape: Sequence[int],
+    layers: list[keras.layers.Layer],
+    output_units: int,
+    output_activation: str,
+    initializer: str,
+) -> keras.Model:
+    """Input -> layers -> the Dense output layer, as a Sequential model."""
+    output = keras.layers.Dense(
+        output_units, activation=output_activation, kernel_initializer=initializer, name="output"
+    )
+    return keras.Sequential([keras.Input(shape=tuple(input_shape)), *layers, output], name=name)
+
+
 def build_mlp(
     cfg: Mapping[str, Any],
     activation_cfg: Mapping[str, Any],
@@ -50,15 +65,9 @@ def build_mlp(
         layers += _hidden_block(_dense(cfg["kernel_initializer"]), units, activation_cfg, i)
         if cfg["dropout"]:
             layers.append(keras.layers.Dropout(cfg["dropout"], name=f"dropout_{i}"))
-    layers.append(
-        keras.layers.Dense(
-            output_units,
-            activation=output_activation,
-            kernel_initializer=cfg["kernel_initializer"],
-            name="output",
-        )
+    return _assemble(
+        "mlp", input_shape, layers, output_units, output_activation, cfg["kernel_initializer"]
     )
-    return keras.Sequential([keras.Input(shape=tuple(input_shape)), *layers], name="mlp")
 
 
 def build_cnn(
@@ -96,12 +105,7 @@ def build_cnn(
         layers += _hidden_block(_dense(init), units, activation_cfg, j)
     if cfg["dropout"]:
         layers.append(keras.layers.Dropout(cfg["dropout"], name="dropout_out"))
-    layers.append(
-        keras.layers.Dense(
-            output_units, activation=output_activation, kernel_initializer=init, name="output"
-        )
-    )
-    return keras.Sequential([keras.Input(shape=tuple(input_shape)), *layers], name="cnn")
+    return _assemble("cnn", input_shape, layers, output_units, output_activation, init)
 
 
 BUILDERS = {"mlp": build_mlp, "cnn": build_cnn}

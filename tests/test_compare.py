@@ -571,3 +571,32 @@ def test_labels_use_short_keys_unless_ambiguous():
         "activation=relu, optimizer.momentum=0.9, model.momentum=0.9, batch_size=32, data.seed=0",
     ]
     assert summary["rank"].tolist() == [1, 2]
+
+
+def test_hyperparameters_that_only_follow_the_choice_do_not_label_configurations():
+    from pipeline.compare import annotate_runs
+
+    def frame(optimizers, rates):
+        n = len(optimizers)
+        return pd.DataFrame(
+            {
+                "run_id": [f"r{i}" for i in range(n)],
+                "status": ["FINISHED"] * n,
+                "params.dataset.name": ["mnist"] * n,
+                "params.dataset.task": ["multiclass"] * n,
+                "params.optimizer.name": optimizers,
+                "params.optimizer.learning_rate": rates,
+                "metrics.test_accuracy": [0.9] * n,
+            }
+        )
+
+    # sgd and adam with their own default learning rates: the choice says it all
+    labels = annotate_runs(frame(["sgd", "adam"], ["0.01", "0.001"]))[0]["configuration"]
+    assert labels.tolist() == ["optimizer=sgd", "optimizer=adam"]
+    # a learning rate swept within sgd is a setting of its own
+    labels = annotate_runs(frame(["sgd", "sgd", "adam"], ["0.01", "0.1", "0.001"]))[0]
+    assert labels["configuration"].tolist() == [
+        "optimizer=sgd, learning_rate=0.01",
+        "optimizer=sgd, learning_rate=0.1",
+        "optimizer=adam, learning_rate=0.001",
+    ]
