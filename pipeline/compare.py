@@ -412,6 +412,17 @@ def _follows_choice(params: pd.DataFrame, key: str) -> bool:
     return bool((per_choice <= 1).all())
 
 
+# What names a configuration when nothing varies (one configuration in its group).
+HEADLINE = ("model.name", "activation.name", "optimizer.name", "loss.name", "training.batch_size")
+
+
+def _headline(params: pd.DataFrame, row: Any) -> str:
+    """``model=mlp, activation=relu, ...`` for a group with a single configuration."""
+    keys = [k for k in HEADLINE if k in params and params.at[row, k] is not None]
+    short = _short_keys(keys)
+    return ", ".join(f"{short[k]}={params.at[row, k]}" for k in keys) or "all runs"
+
+
 def _label_order(key: str) -> tuple[int, str, bool, str]:
     # Groups in the order of LABEL_ORDER; within one, the choice (name) first.
     group = key.split(".")[0]
@@ -492,7 +503,7 @@ def annotate_runs(runs: pd.DataFrame) -> tuple[pd.DataFrame, dict[tuple[str, str
             parts = [
                 f"{short[k]}={'?' if params.at[i, k] is None else params.at[i, k]}" for k in keys
             ]
-            labels[i] = ", ".join(parts) if parts else "all runs (one configuration)"
+            labels[i] = ", ".join(parts) if parts else _headline(params, i)
     out["configuration"] = labels
     shown = sorted({k for keys in varying.values() for k in keys}, key=_label_order)
     for key in shown:

@@ -600,3 +600,23 @@ def test_hyperparameters_that_only_follow_the_choice_do_not_label_configurations
         "optimizer=sgd, learning_rate=0.1",
         "optimizer=adam, learning_rate=0.001",
     ]
+
+
+def test_a_lone_configuration_is_named_by_its_choices():
+    from pipeline.compare import annotate_runs
+
+    runs = pd.DataFrame(
+        {
+            "run_id": ["r0"],
+            "status": ["FINISHED"],
+            "params.dataset.name": ["mnist"],
+            "params.dataset.task": ["multiclass"],
+            "params.model.name": ["mlp"],
+            "params.activation.name": ["relu"],
+            "params.optimizer.name": ["adam"],
+            "params.training.batch_size": ["32"],
+            "metrics.test_accuracy": [0.97],
+        }
+    )
+    label = annotate_runs(runs)[0]["configuration"].iloc[0]
+    assert label == "model=mlp, activation=relu, optimizer=adam, batch_size=32"
