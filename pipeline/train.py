@@ -48,9 +48,8 @@ class TaskData:
 
     x: dict[str, np.ndarray]
     y: dict[str, np.ndarray]
-    labels: dict[
-        str, np.ndarray
-    ]  # integer class per row (classification), for the confusion matrix
+    # Integer class per row (classification only), for the confusion matrix.
+    labels: dict[str, np.ndarray]
     input_shape: tuple[int, ...]
     class_names: list[str] = field(default_factory=list)
 
@@ -183,7 +182,7 @@ def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool, s
 
 
 # ------------------------------------------------------------------ callbacks
-def _callbacks(model_ref, client, run_id, grad_x, grad_y, loss_name):
+def _epoch_logger(client, run_id: str, grad_x: np.ndarray, grad_y: np.ndarray, loss_name: str):
     """Per-epoch bookkeeping: time, learning rate, layer gradient norms, one MLflow write."""
     import keras
     import tensorflow as tf
@@ -344,8 +343,7 @@ def train(
                 }
             )
             tracking.log_params(client, run_id, run_params(params, p.dataset))
-            logger = _callbacks(
-                model,
+            logger = _epoch_logger(
                 client,
                 run_id,
                 np.asarray(data.x["train"][:n_grad], np.float32),

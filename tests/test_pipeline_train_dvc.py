@@ -26,10 +26,12 @@ def project(tmp_path_factory, mirror_dir):
     server.close()
 
 
-def runs(repo, filter_string=""):
+def runs(repo, comparisons=False):
+    """Training runs in the project's store (or, with ``comparisons``, the report runs)."""
     client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
     experiments = [e.experiment_id for e in client.search_experiments()]
-    return client.search_runs(experiments, filter_string, max_results=1000)
+    found = client.search_runs(experiments, max_results=1000)
+    return [r for r in found if (r.data.tags.get("optlab.comparison") == "true") == comparisons]
 
 
 def test_repro_trains_one_baseline_per_dataset(project):
@@ -46,6 +48,12 @@ def test_repro_trains_one_baseline_per_dataset(project):
     # the iris baseline keeps its own settings (baselines.iris) beside the shared ones
     iris = next(r for r in logged if r.data.params["dataset.name"] == "iris")
     assert iris.info.run_name == "iris-relu-adam-bs32"
+
+    # the last stage compares the three baselines, read back from MLflow
+    report = (repo / "reports/compare/report.md").read_text()
+    for run in logged:
+        assert run.info.run_id in report
+    assert [r.info.run_name for r in runs(repo, comparisons=True)] == ["comparison-3-runs"]
 
     shown = json.loads(dvc(repo, "metrics", "show", "--json", env=env).stdout)
     files = next(iter(shown.values()))["data"]
