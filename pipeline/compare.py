@@ -18,15 +18,13 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import contextlib
 import io
 import json
 import math
-import os
 import re
 import time
 import warnings
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,15 +35,19 @@ import pandas as pd
 # Params that never define a configuration: the seed is what repeats vary; mlflow.*
 # and effective.* are bookkeeping or derived from other params; runtime.* holds the
 # settings that by design must not change results (thread counts, verbosity).
-EXCLUDED_PARAMS = ("training.seed",)
-EXCLUDED_PREFIXES = ("mlflow.", "effective.", "runtime.")
+# sweep.* and data.download.* are bookkeeping too. The batch size is read from
+# effective.batch_size, which says "full" for full-batch GD (training.batch_size
+# keeps its unused default there).
+EXCLUDED_PARAMS = ("training.seed", "training.batch_size")
+EXCLUDED_PREFIXES = ("mlflow.", "effective.", "runtime.", "sweep.", "data.download.")
+INCLUDED_PARAMS = ("effective.batch_size",)
 # Runs that are never compared: a sweep's parent (it trains nothing) and the runs
 # reports are logged to.
 PARENT_TAG = "tags.optlab.sweep"
 COMPARISON_TAG = "optlab.comparison"
 ERROR_TAG = "optlab.error"
 # Groups shown first in a configuration's label, in this order; others follow by name.
-LABEL_ORDER = ("dataset", "activation", "optimizer", "loss", "model", "training")
+LABEL_ORDER = ("dataset", "activation", "optimizer", "loss", "model", "training", "effective")
 GROUP_COLUMNS = ("dataset", "task")
 LOG_TO = ("auto", "parent", "comparison", "none")
 COMPARISONS_EXPERIMENT = "comparisons"
@@ -75,7 +77,6 @@ RUN_COLUMNS = (
     "test_loss",
     "error",
 )
-MLFLOW_TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
 _RUN_ID = re.compile(r"^[A-Za-z0-9_-]+$")
 _DASH = "–"
 
@@ -103,29 +104,6 @@ def _client(tracking_uri: str):
     from mlflow.tracking import MlflowClient
 
     return MlflowClient(tracking_uri)
-
-
-@contextlib.contextmanager
-def _global_tracking_uri(uri: str) -> Iterator[None]:
-    """Point MLflow's global tracking URI at ``uri`` for the block, then restore it.
-
-    ``mlflow.search_runs`` reads only the global URI, and ``set_tracking_uri`` also
-    exports it as ``$MLFLOW_TRACKING_URI``, which ``pipeline.tracking.tracking_uri``
-    reads: left set, a comparison would redirect later runs of the same process.
-    """
-    import mlflow
-
-    env = os.environ.get(MLFLOW_TRACKING_URI_ENV)
-    previous = mlflow.get_tracking_uri() if mlflow.is_tracking_uri_set() else None
-    mlflow.set_tracking_uri(uri)
-    try:
-        yield
-    finally:
-        mlflow.set_tracking_uri(previous)
-        if env is None:
-            os.environ.pop(MLFLOW_TRACKING_URI_ENV, None)
-        else:
-            os.environ[MLFLOW_TRACKING_URI_ENV] = env
 
 
 def _active_experiments(client) -> list[Any]:
@@ -238,8 +216,10 @@ def select_runs(
     if not experiments:
         raise ValueError(f"nothing matched {what}: {tracking_uri} has no experiments")
 
+    from pipeline.tracking import global_tracking_uri
+
     try:
-        with _global_tracking_uri(tracking_uri):
+        with global_tracking_uri(tracking_uri):
             runs = mlflow.search_runs(
                 experiment_ids=[e.experiment_id for e in experiments],
                 filter_string=" AND ".join(clauses),
@@ -379,6 +359,8 @@ def _column(runs: pd.DataFrame, name: str) -> pd.Series:
 
 
 def _defines_configuration(key: str) -> bool:
+    if key in INCLUDED_PARAMS:
+        return True
     return key not in EXCLUDED_PARAMS and not key.startswith(EXCLUDED_PREFIXES)
 
 
@@ -392,7 +374,7 @@ def _short_keys(keys: Sequence[str]) -> dict[str, str]:
         short[key] = parts[-2] if parts[-1] == "name" and len(parts) > 1 else parts[-1]
     counts = pd.Series(list(short.values())).value_counts()
     # ``seed`` alone would read as the training seed, which never labels a configuration.
-    reserved = {k.split(".")[-1] for k in EXCLUDED_PARAMS}
+    reserved = {"seed"}
     return {k: (s if counts[s] == 1 and s not in reserved else k) for k, s in short.items()}
 
 
@@ -413,7 +395,7 @@ def _follows_choice(params: pd.DataFrame, key: str) -> bool:
 
 
 # What names a configuration when nothing varies (one configuration in its group).
-HEADLINE = ("model.name", "activation.name", "optimizer.name", "loss.name", "training.batch_size")
+HEADLINE = ("model.name", "activation.name", "optimizer.name", "loss.name", "effective.batch_size")
 
 
 def _headline(params: pd.DataFrame, row: Any) -> str:

@@ -344,8 +344,10 @@ def register_configs() -> None:
 
 # ---------------------------------------------------------------- composition
 def default_config_dir() -> Path:
-    """``conf/`` of the project the working directory is in."""
-    return Path.cwd() / "conf"
+    """``conf/`` of the project the working directory is in (or below)."""
+    from pipeline.tracking import project_root
+
+    return project_root() / "conf"
 
 
 def compose_config(

@@ -40,11 +40,17 @@ def _plain(config: DictConfig) -> DictConfig:
 
 
 def _sweep_params(hydra_cfg: DictConfig) -> dict[str, str]:
-    """The sweep's overrides as ``{key: value}``, from the command line and the preset."""
+    """The sweep's overrides as ``{key: value}``: the preset's, then the command line's.
+
+    The command line comes last because it wins in Hydra's sweeper too.  ``sweep.*``
+    and the preset's name are logged under their own keys.
+    """
     params = {}
-    for override in [*hydra_cfg.overrides.task, *_preset_sweeps(hydra_cfg)]:
+    for override in [*_preset_sweeps(hydra_cfg), *hydra_cfg.overrides.task]:
         key, _, value = override.partition("=")
-        params[key.lstrip("+~")] = value
+        key = key.lstrip("+~")
+        if key != "experiment" and not key.startswith("sweep."):
+            params[key] = value
     return params
 
 
@@ -67,11 +73,18 @@ class MlflowSweepCallback(Callback):
         from pipeline.config import validate
 
         cfg = validate(_plain(config))
+        if cfg.sweep.seeds < 1:  # checked before anything is created
+            raise ValueError(f"sweep.seeds={cfg.sweep.seeds} must be at least 1")
+        swept = _sweep_params(config.hydra)
+        preset = config.hydra.runtime.choices.get("experiment")
         self.uri = tracking.tracking_uri(cfg.mlflow.tracking_uri)
-        experiment = cfg.mlflow.experiment_name or cfg.dataset.name
+        # All of a sweep's runs share one experiment: the dataset's, unless the
+        # sweep spans datasets (then the preset's name, or "sweeps").
+        spans = "dataset" in swept or "dataset.name" in swept
+        default = f"sweep-{preset}" if preset else "sweeps"
+        experiment = cfg.mlflow.experiment_name or (default if spans else cfg.dataset.name)
         experiment_id = tracking.ensure_experiment(self.uri, experiment)
         client = MlflowClient(self.uri)
-        preset = config.hydra.runtime.choices.get("experiment")
         name = f"sweep-{preset or experiment}-{time.strftime('%Y%m%d-%H%M%S')}"
         run = client.create_run(
             experiment_id,
@@ -79,7 +92,6 @@ class MlflowSweepCallback(Callback):
             tags={"optlab.sweep": "parent", **tracking.git_tags(tracking.project_root())},
         )
         self.parent_id = run.info.run_id
-        swept = _sweep_params(config.hydra)
         params = {f"sweep.{k}": v for k, v in swept.items()}
         params.update(
             {
@@ -115,18 +127,20 @@ class MlflowSweepCallback(Callback):
                 )
                 client.set_terminated(child.info.run_id, "FAILED")
         out = Path(config.hydra.sweep.dir) / "report"
+        failed = sum(c.info.status != "FINISHED" for c in children)
         try:
             report = compare(self.uri, parent=self.parent_id, out_dir=out, log_to="parent")
             failed = int((report.runs["status"] != "FINISHED").sum())
             print((out / "report.md").read_text())
+            print(f"sweep: report in {out} and on parent run {self.parent_id}")
         except ValueError as error:  # e.g. no child ran at all
             log.error("no comparison report: %s", error)
-            failed = len(children)
-        client.set_tag(self.parent_id, "optlab.failed_runs", str(failed))
-        client.set_terminated(self.parent_id, "FINISHED")
-        print(f"sweep: report in {out} and on parent run {self.parent_id}; {failed} failed run(s)")
-        for key in (PARENT_ENV, EXPERIMENT_ENV, URI_ENV):
-            os.environ.pop(key, None)
+        finally:  # whatever happened to the report, the parent must not stay RUNNING
+            client.set_tag(self.parent_id, "optlab.failed_runs", str(failed))
+            client.set_terminated(self.parent_id, "FINISHED")
+            for key in (PARENT_ENV, EXPERIMENT_ENV, URI_ENV):
+                os.environ.pop(key, None)
+        print(f"sweep: {len(children)} run(s), {failed} failed")
 
 
 def _threads_per_job(hydra_cfg: DictConfig | None) -> int:
@@ -166,26 +180,33 @@ def run_job(cfg: DictConfig, hydra_cfg: DictConfig | None = None) -> list[dict[s
             run_cfg.training.seed = cfg.training.seed + i
         key = uuid.uuid4().hex
         tags = {"optlab.sweep": "child", "optlab.job": job, "optlab.job_key": key}
+        suffix = f"-s{run_cfg.training.seed}" if cfg.sweep.seeds > 1 else ""
         try:
             result = train(
                 run_cfg,
                 parent_run_id=parent,
                 extra_tags=tags,
-                run_name_suffix=f"-s{run_cfg.training.seed}" if cfg.sweep.seeds > 1 else "",
+                run_name_suffix=suffix,
             )
             results.append(result.metrics)
         except Exception as error:  # noqa: BLE001 - recorded, and the sweep goes on
             log.exception("sweep job %s seed %s failed", job, run_cfg.training.seed)
-            _record_failure(MlflowClient(uri), run_cfg, experiment, parent, tags, error)
+            _record_failure(MlflowClient(uri), run_cfg, experiment, parent, tags, suffix, error)
     return results
 
 
 def _record_failure(
-    client, cfg: DictConfig, experiment: str, parent: str, tags: dict[str, str], error: Exception
+    client,
+    cfg: DictConfig,
+    experiment: str,
+    parent: str,
+    tags: dict[str, str],
+    suffix: str,
+    error: Exception,
 ) -> None:
     """Make sure the failure is a FAILED child run carrying the error message."""
     from pipeline import tracking
-    from pipeline.train import run_params
+    from pipeline.train import default_run_name, run_params
 
     found = client.search_runs(
         [client.get_experiment_by_name(experiment).experiment_id],
@@ -199,12 +220,9 @@ def _record_failure(
             client.set_terminated(run_id, "FAILED")
         return
     # It failed before its run started (an impossible combination, missing data).
-    name = tracking.run_name(
-        cfg.dataset.name, cfg.activation.name, cfg.optimizer.name, cfg.training.batch_size
-    )
     run = client.create_run(
         client.get_experiment_by_name(experiment).experiment_id,
-        run_name=f"{name}-s{cfg.training.seed}",
+        run_name=default_run_name(cfg, cfg.optimizer.name == "gd") + suffix,
         tags={**tags, "mlflow.parentRunId": parent, "optlab.error": message},
     )
     flat = tracking.flatten(OmegaConf.to_container(cfg, resolve=True))

@@ -15,11 +15,10 @@ import subprocess
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import mlflow
-from mlflow.entities import Metric
-from mlflow.tracking import MlflowClient
+if TYPE_CHECKING:  # mlflow takes seconds to import: only functions that need it do
+    from mlflow.tracking import MlflowClient
 
 DB_NAME = "mlflow.db"
 ARTIFACTS_DIR = "mlartifacts"
@@ -27,11 +26,15 @@ ARTIFACTS_DIR = "mlartifacts"
 PARAM_BATCH = 100
 
 
-def project_root(start: str | os.PathLike[str] | None = None) -> Path:
-    """The project's root: ``$DVC_ROOT`` under ``dvc exp run``, else the nearest
-    folder above ``start`` (default: cwd) holding ``dvc.yaml``, else ``start``.
+def project_root(start: str | os.PathLike[str] | None = None, *, store: bool = False) -> Path:
+    """The nearest folder above ``start`` (default: cwd) holding ``dvc.yaml``, else ``start``.
+
+    With ``store``, the folder whose MLflow store to use: ``$DVC_ROOT`` under
+    ``dvc exp run``, which DVC points at the user's repository also from the
+    temporary copies of ``--queue``/``--temp`` runs, so every run lands in one store.
+    The code and data a run uses are those of the copy: without ``store``.
     """
-    if os.environ.get("DVC_ROOT"):  # set by DVC to the real repo, also in --queue/--temp copies
+    if store and os.environ.get("DVC_ROOT"):
         return Path(os.environ["DVC_ROOT"]).resolve()
     here = Path(start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
@@ -47,7 +50,31 @@ def tracking_uri(configured: str | None = None, root: str | os.PathLike[str] | N
         return configured
     if os.environ.get("MLFLOW_TRACKING_URI"):
         return os.environ["MLFLOW_TRACKING_URI"]
-    return f"sqlite:///{Path(root or project_root()) / DB_NAME}"
+    return f"sqlite:///{Path(root or project_root(store=True)) / DB_NAME}"
+
+
+@contextlib.contextmanager
+def global_tracking_uri(uri: str) -> Iterator[None]:
+    """Point MLflow's global tracking URI at ``uri`` for the block, then restore it.
+
+    The fluent API (``mlflow.start_run``, ``mlflow.search_runs``) reads only the
+    global URI, and ``mlflow.set_tracking_uri`` also exports it as
+    ``$MLFLOW_TRACKING_URI``, which :func:`tracking_uri` reads: left set, one run
+    would redirect every later run of the same process to its store.
+    """
+    import mlflow
+
+    env = os.environ.get("MLFLOW_TRACKING_URI")
+    previous = mlflow.get_tracking_uri() if mlflow.is_tracking_uri_set() else None
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(previous)
+        if env is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = env
 
 
 def artifact_location(uri: str, name: str) -> str | None:
@@ -79,6 +106,9 @@ def ensure_experiment(uri: str, name: str) -> str:
     Safe to call from several processes at once on a local SQLite store (see
     :func:`store_lock`); sweeps still call it before their jobs fan out.
     """
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
     with store_lock(uri):
         client = MlflowClient(tracking_uri=uri)
         experiment = client.get_experiment_by_name(name)
@@ -121,6 +151,8 @@ def log_params(client: MlflowClient, run_id: str, params: Mapping[str, str]) -> 
 
 def log_metrics(client: MlflowClient, run_id: str, metrics: Mapping[str, float], step: int) -> None:
     """Log a step's metrics in one store write (one SQLite write costs milliseconds)."""
+    from mlflow.entities import Metric
+
     now = int(time.time() * 1000)
     batch = [Metric(k, float(v), now, step) for k, v in metrics.items()]
     for i in range(0, len(batch), 1000):
@@ -159,6 +191,7 @@ def git_tags(root: Path) -> dict[str, str]:
 def version_tags() -> dict[str, str]:
     """Versions of the libraries that decide the numbers."""
     import keras
+    import mlflow
     import numpy
     import tensorflow as tf
 

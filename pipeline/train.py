@@ -229,6 +229,16 @@ def _epoch_logger(client, run_id: str, grad_x: np.ndarray, grad_y: np.ndarray, l
 
 
 # ------------------------------------------------------------------ training
+def default_run_name(cfg: DictConfig, full_batch: bool) -> str:
+    """``mlflow.run_name``, else one built from the choices (``mnist-relu-adam-bs32``)."""
+    from pipeline.tracking import run_name
+
+    batch = "full" if full_batch else cfg.training.batch_size
+    return cfg.mlflow.run_name or run_name(
+        cfg.dataset.name, cfg.activation.name, cfg.optimizer.name, batch
+    )
+
+
 def run_params(params: dict[str, str], dataset: str) -> dict[str, str]:
     """The flattened config a run logs: all of it but the other datasets' entries.
 
@@ -308,16 +318,12 @@ def train(
     val_ds = make_dataset(data.x["validation"], data.y["validation"], batch_size, False, 0)
     test_ds = make_dataset(data.x["test"], data.y["test"], batch_size, False, 0)
 
-    root = tracking.project_root()
-    uri = tracking.tracking_uri(cfg.mlflow.tracking_uri, root)
+    root = tracking.project_root()  # the code and data of this run (a queued copy's own)
+    uri = tracking.tracking_uri(cfg.mlflow.tracking_uri)
     experiment = cfg.mlflow.experiment_name or p.dataset
     experiment_id = tracking.ensure_experiment(uri, experiment)
-    mlflow.set_tracking_uri(uri)
     client = mlflow.MlflowClient(uri)
-    name = cfg.mlflow.run_name or tracking.run_name(
-        p.dataset, cfg.activation.name, cfg.optimizer.name, "full" if p.full_batch else batch_size
-    )
-    name += run_name_suffix
+    name = default_run_name(cfg, p.full_batch) + run_name_suffix
     tags = {
         **tracking.git_tags(root),
         **tracking.version_tags(),
@@ -329,7 +335,10 @@ def train(
         tags["mlflow.parentRunId"] = parent_run_id
 
     n_grad = min(cfg.runtime.grad_norm_samples, n_train)
-    with mlflow.start_run(experiment_id=experiment_id, run_name=name, tags=tags) as run:
+    with (
+        tracking.global_tracking_uri(uri),
+        mlflow.start_run(experiment_id=experiment_id, run_name=name, tags=tags) as run,
+    ):
         run_id = run.info.run_id
         # A failure inside the run leaves its reason on the (FAILED) run.
         with tracking.recording_errors(client, run_id):
@@ -452,8 +461,11 @@ def _write_reports(
 def _save_model(model, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")  # Keras insists on the suffix
-    model.save(tmp)
-    os.replace(tmp, path)
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 # ------------------------------------------------------------------ entry point

@@ -614,9 +614,41 @@ def test_a_lone_configuration_is_named_by_its_choices():
             "params.model.name": ["mlp"],
             "params.activation.name": ["relu"],
             "params.optimizer.name": ["adam"],
-            "params.training.batch_size": ["32"],
+            "params.effective.batch_size": ["32"],
             "metrics.test_accuracy": [0.97],
         }
     )
     label = annotate_runs(runs)[0]["configuration"].iloc[0]
     assert label == "model=mlp, activation=relu, optimizer=adam, batch_size=32"
+
+
+def test_bookkeeping_params_do_not_split_configurations_and_full_batch_is_named():
+    from pipeline.compare import annotate_runs
+
+    runs = pd.DataFrame(
+        {
+            "run_id": ["a", "b", "c"],
+            "status": ["FINISHED"] * 3,
+            "params.dataset.name": ["mnist"] * 3,
+            "params.dataset.task": ["multiclass"] * 3,
+            "params.optimizer.name": ["sgd", "sgd", "gd"],
+            # two sweeps of one experiment, with other seed counts and download options
+            "params.sweep.seeds": ["1", "3", "3"],
+            "params.data.download.retries": ["3", "5", "3"],
+            # gd keeps training.batch_size's default; the effective batch is the whole split
+            "params.training.batch_size": ["32", "32", "32"],
+            "params.effective.batch_size": ["32", "32", "full"],
+            "metrics.test_accuracy": [0.9, 0.91, 0.5],
+        }
+    )
+    labels = annotate_runs(runs)[0]["configuration"].tolist()
+    assert labels == [
+        "optimizer=sgd, batch_size=32",
+        "optimizer=sgd, batch_size=32",
+        "optimizer=gd, batch_size=full",
+    ]
+
+    runs["params.optimizer.name"] = ["sgd", "sgd", "sgd"]
+    runs["params.effective.batch_size"] = ["32", "64", "full"]
+    labels = annotate_runs(runs)[0]["configuration"].tolist()
+    assert labels == ["batch_size=32", "batch_size=64", "batch_size=full"]

@@ -18,6 +18,11 @@ def test_dvc_root_wins_for_queued_experiments(tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setenv("DVC_ROOT", str(tmp_path / "real-repo"))
     assert tracking_uri() == f"sqlite:///{(tmp_path / 'real-repo').resolve() / 'mlflow.db'}"
+    # ...but the code and data a queued run uses are those of its temporary copy
+    (tmp_path / "copy").mkdir()
+    (tmp_path / "copy" / "dvc.yaml").write_text("stages: {}\n")
+    monkeypatch.chdir(tmp_path / "copy")
+    assert project_root() == (tmp_path / "copy").resolve()
 
 
 def test_environment_overrides_the_default_and_config_overrides_both(monkeypatch):

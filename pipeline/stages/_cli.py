@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+import traceback
 from collections.abc import Callable, Mapping, Sequence
 from typing import TypeVar
 
@@ -36,11 +38,22 @@ def pick(mapping: Mapping[str, T], name: str, what: str) -> T:
     return mapping[name]
 
 
+DEBUG_ENV = "OPTLAB_DEBUG"
+
+
 def run(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None) -> int:
-    """Run a stage's ``main``, turning user errors into a message and exit status 1."""
+    """Run a stage's ``main``, turning user errors into a message and exit status 1.
+
+    ``OPTLAB_DEBUG=1`` shows the traceback too: a ``ValueError`` can also come from
+    deep inside Keras or NumPy, where the message alone may not be enough.
+    """
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         return main(argv)
     except USER_ERRORS as error:
+        if os.environ.get(DEBUG_ENV):
+            traceback.print_exc()
         print(f"error: {error}", file=sys.stderr)
+        if not os.environ.get(DEBUG_ENV):
+            print(f"(set {DEBUG_ENV}=1 to see the traceback)", file=sys.stderr)
         return 1
