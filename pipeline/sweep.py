@@ -54,6 +54,15 @@ def _sweep_params(hydra_cfg: DictConfig) -> dict[str, str]:
     return params
 
 
+def _swept_keys(hydra_cfg: DictConfig) -> set[str]:
+    """The keys that take several values in this sweep (not the fixed overrides)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    overrides = [*_preset_sweeps(hydra_cfg), *hydra_cfg.overrides.task]
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    return {o.key_or_group for o in parsed if o.is_sweep_override()}
+
+
 def _preset_sweeps(hydra_cfg: DictConfig) -> list[str]:
     sweeper = hydra_cfg.get("sweeper") or {}
     return [f"{k}={v}" for k, v in (sweeper.get("params") or {}).items()]
@@ -80,7 +89,7 @@ class MlflowSweepCallback(Callback):
         self.uri = tracking.tracking_uri(cfg.mlflow.tracking_uri)
         # All of a sweep's runs share one experiment: the dataset's, unless the
         # sweep spans datasets (then the preset's name, or "sweeps").
-        spans = "dataset" in swept or "dataset.name" in swept
+        spans = bool({"dataset", "dataset.name"} & _swept_keys(config.hydra))
         default = f"sweep-{preset}" if preset else "sweeps"
         experiment = cfg.mlflow.experiment_name or (default if spans else cfg.dataset.name)
         experiment_id = tracking.ensure_experiment(self.uri, experiment)
