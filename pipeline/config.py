@@ -9,11 +9,11 @@ stage params; it is generated from ``conf/`` by the ``config`` stage of
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, TypeVar
 
 from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
@@ -22,6 +22,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 from pipeline.io import atomic_write_text
 
 CONFIG_NAME = "config"
+T = TypeVar("T")
 
 
 # ---------------------------------------------------------------- data schema
@@ -328,6 +329,13 @@ OPTION_SCHEMAS: dict[str, dict[str, type]] = {
     },
     "model": {"mlp": MLPConfig, "cnn": CNNConfig},
 }
+
+
+def pick(mapping: Mapping[str, T], name: str, what: str) -> T:
+    """``mapping[name]``, or a ValueError that names ``name`` and lists the valid names."""
+    if name not in mapping:
+        raise ValueError(f"unknown {what} {name!r}; valid {what}s: {', '.join(mapping)}")
+    return mapping[name]
 
 
 def register_configs() -> None:

@@ -35,8 +35,7 @@ URI_ENV = "OPTLAB_SWEEP_TRACKING_URI"
 
 def _plain(config: DictConfig) -> DictConfig:
     """The config without Hydra's own node."""
-    cfg = OmegaConf.masked_copy(config, [k for k in config if k != "hydra"])
-    return cfg
+    return OmegaConf.masked_copy(config, [k for k in config if k != "hydra"])
 
 
 def _sweep_params(hydra_cfg: DictConfig) -> dict[str, str]:

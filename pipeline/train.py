@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-from pipeline.config import Task, to_yaml, validate
+from pipeline.config import Task, pick, to_yaml, validate
 
 log = logging.getLogger(__name__)
 
@@ -85,10 +85,7 @@ def plan(cfg: DictConfig) -> Plan:
     from pipeline import activations, losses, models, optimizers
 
     name = cfg.dataset.name
-    datasets = cfg.data.datasets
-    if name not in datasets:
-        raise ValueError(f"unknown dataset {name!r}; valid datasets: {', '.join(datasets)}")
-    source = datasets[name]
+    source = pick(cfg.data.datasets, name, "dataset")
     classes = list(source.classes)
     image = source.format == "idx"
     task = Task(cfg.dataset.task)

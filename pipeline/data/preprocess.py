@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.data.idx import read_idx
-from pipeline.io import atomic_directory
+from pipeline.io import atomic_directory, atomic_write_json
 
 SPLITS = ("train", "validation", "test")
 FORMAT_VERSION = 1
@@ -246,7 +246,7 @@ def save_splits(splits: Splits, out_dir: str | os.PathLike[str]) -> Path:
         for split in SPLITS:
             np.save(tmp / f"x_{split}.npy", splits.x[split], allow_pickle=False)
             np.save(tmp / f"y_{split}.npy", splits.y[split], allow_pickle=False)
-        (tmp / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+        atomic_write_json(tmp / "meta.json", meta)
     return Path(out_dir)
 
 

@@ -7,15 +7,12 @@ import logging
 import os
 import sys
 import traceback
-from collections.abc import Callable, Mapping, Sequence
-from typing import TypeVar
+from collections.abc import Callable, Sequence
 
 from hydra.errors import HydraException
 from omegaconf.errors import OmegaConfBaseException
 
 from pipeline.data.download import DownloadError
-
-T = TypeVar("T")
 
 # Errors caused by input a user can fix: shown as one clear message, no traceback.
 USER_ERRORS = (DownloadError, ValueError, OSError, HydraException, OmegaConfBaseException)
@@ -29,13 +26,6 @@ def dataset_parser(description: str) -> argparse.ArgumentParser:
         "--params", default="params.yaml", help="params file (default: %(default)s)"
     )
     return parser
-
-
-def pick(mapping: Mapping[str, T], name: str, what: str) -> T:
-    """``mapping[name]``, or a ValueError that lists the valid names."""
-    if name not in mapping:
-        raise ValueError(f"unknown {what} {name!r}; valid {what}s: {', '.join(mapping)}")
-    return mapping[name]
 
 
 DEBUG_ENV = "OPTLAB_DEBUG"

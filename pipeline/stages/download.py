@@ -11,9 +11,9 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from pipeline.config import load_params
+from pipeline.config import load_params, pick
 from pipeline.data.download import MIRROR_ENV, RemoteFile, download_dataset
-from pipeline.stages._cli import dataset_parser, pick, run
+from pipeline.stages._cli import dataset_parser, run
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pipeline.config import load_params
+from pipeline.config import load_params, pick
 from pipeline.data.preprocess import preprocess, save_splits, summarize
 from pipeline.io import atomic_write_json
-from pipeline.stages._cli import dataset_parser, pick, run
+from pipeline.stages._cli import dataset_parser, run
 
 
 def main(argv: Sequence[str] | None = None) -> int:

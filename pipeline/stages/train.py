@@ -13,8 +13,8 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from pipeline.config import load_params
-from pipeline.stages._cli import dataset_parser, pick, run
+from pipeline.config import load_params, pick
+from pipeline.stages._cli import dataset_parser, run
 
 
 def main(argv: Sequence[str] | None = None) -> int:
