@@ -32,6 +32,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipeline import labels, publish
+
 # Params that never define a configuration: the seed is what repeats vary; mlflow.*
 # and effective.* are bookkeeping or derived from other params; runtime.* holds the
 # settings that by design must not change results (thread counts, verbosity).
@@ -46,8 +48,6 @@ INCLUDED_PARAMS = ("effective.batch_size",)
 PARENT_TAG = "tags.optlab.sweep"
 COMPARISON_TAG = "optlab.comparison"
 ERROR_TAG = "optlab.error"
-# Groups shown first in a configuration's label, in this order; others follow by name.
-LABEL_ORDER = ("dataset", "activation", "optimizer", "loss", "model", "training", "effective")
 GROUP_COLUMNS = ("dataset", "task")
 LOG_TO = ("auto", "parent", "comparison", "none")
 COMPARISONS_EXPERIMENT = "comparisons"
@@ -57,6 +57,7 @@ ARTIFACT_DIR = "report"
 REPORT_FILES = {
     "report": "report.md",
     "summary": "summary.csv",
+    "table": "summary_table.json",
     "runs": "runs.csv",
     "heatmap": "heatmap.png",
     "val_curves": "val_curves.png",
@@ -364,20 +365,6 @@ def _defines_configuration(key: str) -> bool:
     return key not in EXCLUDED_PARAMS and not key.startswith(EXCLUDED_PREFIXES)
 
 
-def _short_keys(keys: Sequence[str]) -> dict[str, str]:
-    """Short label keys: ``activation.name`` -> ``activation``, ``training.batch_size``
-    -> ``batch_size``; the full key wherever a short one would be ambiguous."""
-    short = {}
-    for key in keys:
-        parts = key.split(".")
-        # A group's choice is its name: activation.name=relu reads activation=relu.
-        short[key] = parts[-2] if parts[-1] == "name" and len(parts) > 1 else parts[-1]
-    counts = pd.Series(list(short.values())).value_counts()
-    # ``seed`` alone would read as the training seed, which never labels a configuration.
-    reserved = {"seed"}
-    return {k: (s if counts[s] == 1 and s not in reserved else k) for k, s in short.items()}
-
-
 def _follows_choice(params: pd.DataFrame, key: str) -> bool:
     """Whether ``group.key`` varies only because ``group.name`` does.
 
@@ -392,24 +379,6 @@ def _follows_choice(params: pd.DataFrame, key: str) -> bool:
         return False
     per_choice = params[[choice, key]].astype(str).groupby(choice)[key].nunique()
     return bool((per_choice <= 1).all())
-
-
-# What names a configuration when nothing varies (one configuration in its group).
-HEADLINE = ("model.name", "activation.name", "optimizer.name", "loss.name", "effective.batch_size")
-
-
-def _headline(params: pd.DataFrame, row: Any) -> str:
-    """``model=mlp, activation=relu, ...`` for a group with a single configuration."""
-    keys = [k for k in HEADLINE if k in params and params.at[row, k] is not None]
-    short = _short_keys(keys)
-    return ", ".join(f"{short[k]}={params.at[row, k]}" for k in keys) or "all runs"
-
-
-def _label_order(key: str) -> tuple[int, str, bool, str]:
-    # Groups in the order of LABEL_ORDER; within one, the choice (name) first.
-    group = key.split(".")[0]
-    rank = LABEL_ORDER.index(group) if group in LABEL_ORDER else len(LABEL_ORDER)
-    return (rank, group, not key.endswith(".name"), key)
 
 
 def _number(value: Any) -> float:
@@ -466,7 +435,7 @@ def annotate_runs(runs: pd.DataFrame) -> tuple[pd.DataFrame, dict[tuple[str, str
     params.columns = param_keys
     params = params.where(params.notna(), None)
     varying: dict[tuple[str, str], list[str]] = {}
-    labels = pd.Series("", index=runs.index, dtype=object)
+    names = pd.Series("", index=runs.index, dtype=object)
     for group, idx in out.groupby(list(GROUP_COLUMNS), sort=True).groups.items():
         # Missing values (a run that failed before logging everything) do not make
         # a param vary: only two different logged values do.
@@ -477,17 +446,13 @@ def annotate_runs(runs: pd.DataFrame) -> tuple[pd.DataFrame, dict[tuple[str, str
                 if params.loc[idx, k].dropna().nunique() > 1
                 and not _follows_choice(params.loc[idx], k)
             ),
-            key=_label_order,
+            key=labels.label_order,
         )
         varying[group] = keys
-        short = _short_keys(keys)
         for i in idx:
-            parts = [
-                f"{short[k]}={'?' if params.at[i, k] is None else params.at[i, k]}" for k in keys
-            ]
-            labels[i] = ", ".join(parts) if parts else _headline(params, i)
-    out["configuration"] = labels
-    shown = sorted({k for keys in varying.values() for k in keys}, key=_label_order)
+            names[i] = labels.label(params.loc[i].to_dict(), keys)
+    out["configuration"] = names
+    shown = sorted({k for keys in varying.values() for k in keys}, key=labels.label_order)
     for key in shown:
         out[key] = params[key]
     return out[[*RUN_COLUMNS, *shown]], varying
@@ -712,8 +677,8 @@ def plot_bars(summary: pd.DataFrame, path: Path) -> Path | None:
             ci = g[has_ci]
             err = np.vstack([ci["mean"] - ci["ci_low"], ci["ci_high"] - ci["mean"]])
             ax.errorbar(ci["mean"], y[has_ci], xerr=err, fmt="none", ecolor="black", capsize=3)
-        labels = [f"{c} (n={n})" for c, n in zip(g["configuration"], g["n"], strict=True)]
-        ax.set_yticks(y, labels, fontsize=8)
+        ticks = [f"{c} (n={n})" for c, n in zip(g["configuration"], g["n"], strict=True)]
+        ax.set_yticks(y, ticks, fontsize=8)
         low = np.nanmin(np.concatenate([g["ci_low"].to_numpy(float), g["mean"].to_numpy(float)]))
         high = np.nanmax(np.concatenate([g["ci_high"].to_numpy(float), g["mean"].to_numpy(float)]))
         pad = max((high - low) * 0.15, 1e-3)
@@ -878,6 +843,7 @@ def write_report(
     annotated, _ = annotate_runs(runs)
     files: dict[str, Path] = {}
     files["summary"] = atomic_write_text(out / REPORT_FILES["summary"], summary.to_csv(index=False))
+    files["table"] = atomic_write_text(out / REPORT_FILES["table"], publish.table_json(summary))
     files["runs"] = atomic_write_text(
         out / REPORT_FILES["runs"], _runs_table(annotated, runs).to_csv(index=False)
     )
@@ -1011,6 +977,7 @@ def compare(
     if target == "parent":
         run_id = parent
         _log_report(client, run_id, files)
+        publish.label_runs(client, annotated)
     elif target == "comparison":
         run_id = _log_comparison_run(
             client,
@@ -1021,6 +988,9 @@ def compare(
             selection,
             _slug(client, experiment, parent, filter_string, run_ids),
         )
+    if run_id is not None:
+        text = publish.description(markdown_tables(summary, alpha), selection, ARTIFACT_DIR)
+        publish.publish(client, run_id, summary, files, text, ARTIFACT_DIR)
     return Report(runs=runs, summary=summary, files=files, run_id=run_id)
 
 
@@ -1036,7 +1006,7 @@ def _log_comparison_run(
     """Log the report to a new run of its own, with the headline numbers."""
     from mlflow.entities import Metric, Param
 
-    from pipeline.tracking import ensure_experiment
+    from pipeline.tracking import ensure_experiment, project_root, source_tags
 
     experiments = runs["experiment_id"].unique()
     experiment_id = (
@@ -1047,7 +1017,11 @@ def _log_comparison_run(
     run = client.create_run(
         experiment_id,
         run_name=f"comparison-{slug}",
-        tags={COMPARISON_TAG: "true", "optlab.selection": selection[:5000]},
+        tags={
+            **source_tags(project_root()),
+            COMPARISON_TAG: "true",
+            "optlab.selection": selection[:5000],
+        },
     )
     run_id = run.info.run_id
     try:

@@ -264,6 +264,8 @@ class MLflowConfig:
     experiment_name: Optional[str] = None  # noqa: UP045 - None: the dataset's name
     run_name: Optional[str] = None  # noqa: UP045 - None: built from the choices
     log_model: bool = True
+    # CPU, memory and disk of each run, in the UI's System metrics tab (psutil).
+    system_metrics: bool = False
 
 
 @dataclass

@@ -26,11 +26,15 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from pipeline import labels
+
 log = logging.getLogger(__name__)
 
 PARENT_ENV = "OPTLAB_SWEEP_PARENT_RUN_ID"
 EXPERIMENT_ENV = "OPTLAB_SWEEP_EXPERIMENT"
 URI_ENV = "OPTLAB_SWEEP_TRACKING_URI"
+# The swept keys, comma-separated: they name each child's configuration.
+KEYS_ENV = "OPTLAB_SWEEP_KEYS"
 
 
 def _plain(config: DictConfig) -> DictConfig:
@@ -97,10 +101,11 @@ class MlflowSweepCallback(Callback):
         run = client.create_run(
             experiment_id,
             run_name=name,
-            tags={"optlab.sweep": "parent", **tracking.git_tags(tracking.project_root())},
+            tags={"optlab.sweep": "parent", **tracking.source_tags(tracking.project_root())},
         )
         self.parent_id = run.info.run_id
-        params = {f"sweep.{k}": v for k, v in swept.items()}
+        # What a run would not log (the tracking URI among it) the sweep does not either.
+        params = {f"sweep.{k}": v for k, v in tracking.run_params(swept, cfg.dataset.name).items()}
         params.update(
             {
                 "sweep.seeds": str(cfg.sweep.seeds),
@@ -113,6 +118,7 @@ class MlflowSweepCallback(Callback):
         os.environ[PARENT_ENV] = self.parent_id
         os.environ[EXPERIMENT_ENV] = experiment
         os.environ[URI_ENV] = self.uri
+        os.environ[KEYS_ENV] = ",".join(sorted(_swept_keys(config.hydra)))
         print(f"sweep: parent run {self.parent_id} ({name}) in experiment {experiment!r}")
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
@@ -146,7 +152,7 @@ class MlflowSweepCallback(Callback):
         finally:  # whatever happened to the report, the parent must not stay RUNNING
             client.set_tag(self.parent_id, "optlab.failed_runs", str(failed))
             client.set_terminated(self.parent_id, "FINISHED")
-            for key in (PARENT_ENV, EXPERIMENT_ENV, URI_ENV):
+            for key in (PARENT_ENV, EXPERIMENT_ENV, URI_ENV, KEYS_ENV):
                 os.environ.pop(key, None)
         print(f"sweep: {len(children)} run(s), {failed} failed")
 
@@ -173,6 +179,7 @@ def run_job(cfg: DictConfig, hydra_cfg: DictConfig | None = None) -> list[dict[s
     parent = os.environ[PARENT_ENV]
     experiment = os.environ[EXPERIMENT_ENV]
     uri = os.environ[URI_ENV]
+    swept = [k for k in os.environ.get(KEYS_ENV, "").split(",") if k]
     cfg = cfg.copy()
     with open_dict(cfg):
         cfg.mlflow.experiment_name = experiment
@@ -195,11 +202,14 @@ def run_job(cfg: DictConfig, hydra_cfg: DictConfig | None = None) -> list[dict[s
                 parent_run_id=parent,
                 extra_tags=tags,
                 run_name_suffix=suffix,
+                label_keys=swept,
             )
             results.append(result.metrics)
         except Exception as error:  # noqa: BLE001 - recorded, and the sweep goes on
             log.exception("sweep job %s seed %s failed", job, run_cfg.training.seed)
-            _record_failure(MlflowClient(uri), run_cfg, experiment, parent, tags, suffix, error)
+            _record_failure(
+                MlflowClient(uri), run_cfg, experiment, parent, tags, suffix, error, swept
+            )
     return results
 
 
@@ -211,10 +221,15 @@ def _record_failure(
     tags: dict[str, str],
     suffix: str,
     error: Exception,
+    swept: list[str],
 ) -> None:
-    """Make sure the failure is a FAILED child run carrying the error message."""
+    """Make sure the failure is a FAILED child run carrying the error message.
+
+    A run that failed before training started is created here, with the source,
+    configuration and params a training run would have had.
+    """
     from pipeline import tracking
-    from pipeline.train import default_run_name, run_params
+    from pipeline.train import default_run_name
 
     found = client.search_runs(
         [client.get_experiment_by_name(experiment).experiment_id],
@@ -228,11 +243,18 @@ def _record_failure(
             client.set_terminated(run_id, "FAILED")
         return
     # It failed before its run started (an impossible combination, missing data).
+    flat = tracking.flatten(OmegaConf.to_container(cfg, resolve=True))
+    tags = {
+        **tracking.source_tags(tracking.project_root()),
+        **tags,
+        labels.CONFIGURATION_TAG: labels.label(flat, labels.param_keys(swept, flat)),
+        "mlflow.parentRunId": parent,
+        "optlab.error": message,
+    }
     run = client.create_run(
         client.get_experiment_by_name(experiment).experiment_id,
         run_name=default_run_name(cfg, cfg.optimizer.name == "gd") + suffix,
-        tags={**tags, "mlflow.parentRunId": parent, "optlab.error": message},
+        tags=tags,
     )
-    flat = tracking.flatten(OmegaConf.to_container(cfg, resolve=True))
-    tracking.log_params(client, run.info.run_id, run_params(flat, cfg.dataset.name))
+    tracking.log_params(client, run.info.run_id, tracking.run_params(flat, cfg.dataset.name))
     client.set_terminated(run.info.run_id, "FAILED")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import subprocess
 import time
@@ -24,6 +25,20 @@ DB_NAME = "mlflow.db"
 ARTIFACTS_DIR = "mlartifacts"
 # MLflow caps a param value at 6,000 characters and a log_batch call at 100 params.
 PARAM_BATCH = 100
+# MLflow's tag for the commit a run's code came from (the UI's Version column).
+GIT_COMMIT_TAG = "mlflow.source.git.commit"
+# The tag that identifies a run's input data; also the digest of its logged datasets.
+DATA_DIGEST_TAG = "data.digest"
+# MLflow caps a dataset digest at 36 characters: 32 hex digits of sha256 (128 bits).
+DIGEST_CHARS = 32
+# MLflow's tag for a run's or an experiment's description (markdown, in the UI).
+NOTE_TAG = "mlflow.note.content"
+# Never logged as params: where runs go (a tracking URI can hold credentials) and
+# how the data was fetched (URLs, per-file hashes and sizes, retries). The logged
+# config.yaml and the data tags keep the latter.
+# mlflow.* and sweep.* say where a run is logged, not what it trains.
+UNLOGGED_PREFIXES = ("baselines.", "data.download.", "mlflow.", "sweep.")
+UNLOGGED_DATASET_KEYS = ("urls", "files", "mirror_dir")
 
 
 def project_root(start: str | os.PathLike[str] | None = None, *, store: bool = False) -> Path:
@@ -100,11 +115,28 @@ def store_lock(uri: str) -> contextlib.AbstractContextManager:
     return FileLock(f"{db}.lock", timeout=300)
 
 
+EXPERIMENT_DESCRIPTION = """\
+optimizer-lab runs of **{name}**: one run per training, with its choices as params,
+per-epoch curves and test metrics as metrics, and its data as dataset inputs.
+
+How to compare them:
+- A sweep is one **parent run** (`sweep-…`). Its Overview holds the ranking table
+  and verdict; its metrics hold each configuration's mean test metric; its
+  artifacts hold the report (`report/`). Expand it (the **+** beside its name) to
+  see one child run per configuration and seed.
+- **Group by → Tags → `configuration`** averages the seeds of each configuration
+  (mean with a min–max band); the chart view then compares the configurations.
+- Select two or more runs and press **Compare** to see the params that differ.
+"""
+
+
 def ensure_experiment(uri: str, name: str) -> str:
     """Create the store's schema and the experiment if missing; return the experiment id.
 
-    Safe to call from several processes at once on a local SQLite store (see
-    :func:`store_lock`); sweeps still call it before their jobs fan out.
+    The experiment gets a description (shown in the UI) saying what it holds and
+    how to compare its runs, unless it has one. Safe to call from several
+    processes at once on a local SQLite store (see :func:`store_lock`); sweeps
+    still call it before their jobs fan out.
     """
     import mlflow
     from mlflow.tracking import MlflowClient
@@ -112,20 +144,26 @@ def ensure_experiment(uri: str, name: str) -> str:
     with store_lock(uri):
         client = MlflowClient(tracking_uri=uri)
         experiment = client.get_experiment_by_name(name)
-        if experiment is not None:
-            return experiment.experiment_id
-        try:
-            location = artifact_location(uri, name)
-            # Tells MLflow 3's UI these are training runs, so an experiment opens on its
-            # runs table rather than on an empty GenAI traces page.
-            tags = {"mlflow.experimentKind": "custom_model_development"}
-            return client.create_experiment(name, artifact_location=location, tags=tags)
-        except mlflow.exceptions.MlflowException:
-            # A server-side store raced us to it: use theirs.
-            experiment = client.get_experiment_by_name(name)
-            if experiment is None:
-                raise
-            return experiment.experiment_id
+        if experiment is None:
+            try:
+                # experimentKind tells MLflow 3's UI these are training runs, so an
+                # experiment opens on its runs table rather than on GenAI pages.
+                tags = {
+                    "mlflow.experimentKind": "custom_model_development",
+                    NOTE_TAG: EXPERIMENT_DESCRIPTION.format(name=name),
+                }
+                location = artifact_location(uri, name)
+                return client.create_experiment(name, artifact_location=location, tags=tags)
+            except mlflow.exceptions.MlflowException:
+                # A server-side store raced us to it: use theirs.
+                experiment = client.get_experiment_by_name(name)
+                if experiment is None:
+                    raise
+        if NOTE_TAG not in experiment.tags:  # made before descriptions; a user's stays
+            client.set_experiment_tag(
+                experiment.experiment_id, NOTE_TAG, EXPERIMENT_DESCRIPTION.format(name=name)
+            )
+        return experiment.experiment_id
 
 
 def flatten(cfg: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
@@ -138,6 +176,24 @@ def flatten(cfg: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
         else:
             flat[name] = str(value.value if hasattr(value, "value") else value)[:6000]
     return flat
+
+
+def run_params(params: Mapping[str, str], dataset: str) -> dict[str, str]:
+    """The flattened config a run logs as params: its choices and every value that
+    changes its results.
+
+    Left out (:data:`UNLOGGED_PREFIXES`): the other datasets' entries, download
+    facts, and where the run is logged, which would only bury the few choices
+    that differ.
+    """
+    own = f"data.datasets.{dataset}."
+    unlogged = tuple(f"{own}{key}" for key in UNLOGGED_DATASET_KEYS)
+    return {
+        k: v
+        for k, v in params.items()
+        if not k.startswith(UNLOGGED_PREFIXES + unlogged)
+        and (not k.startswith("data.datasets.") or k.startswith(own))
+    }
 
 
 def log_params(client: MlflowClient, run_id: str, params: Mapping[str, str]) -> None:
@@ -179,13 +235,24 @@ def _git(*args: str, cwd: Path) -> str | None:
     return done.stdout.strip()
 
 
-def git_tags(root: Path) -> dict[str, str]:
-    """The commit the code ran from, and whether the work tree had uncommitted changes."""
+def source_tags(root: Path) -> dict[str, str]:
+    """MLflow's own source tags (entry point, user, commit) and whether the tree was dirty.
+
+    The UI's Source and Version columns read ``mlflow.source.*``; the fluent
+    ``mlflow.start_run`` sets them itself, ``MlflowClient.create_run`` does not, so
+    runs created by the client (a sweep's parent, a run that failed before
+    training, a comparison run) take them from here.  The commit is that of
+    ``root``, the checkout the code ran from (a queued DVC copy's own).
+    """
+    from mlflow.tracking.context.registry import resolve_tags
+
+    tags = dict(resolve_tags())
     commit = _git("rev-parse", "HEAD", cwd=root)
     if commit is None:
-        return {"git.commit": "unknown", "git.dirty": "unknown"}
+        tags.pop(GIT_COMMIT_TAG, None)
+        return {**tags, "git.dirty": "unknown"}
     status = _git("status", "--porcelain", "--untracked-files=no", cwd=root)
-    return {"git.commit": commit, "git.dirty": str(bool(status)).lower()}
+    return {**tags, GIT_COMMIT_TAG: commit, "git.dirty": str(bool(status)).lower()}
 
 
 def version_tags() -> dict[str, str]:
@@ -204,8 +271,9 @@ def version_tags() -> dict[str, str]:
 
 
 def data_tags(data_dir: Path, root: Path) -> dict[str, str]:
-    """Identify the input data: DVC's md5 from ``dvc.lock`` when the folder is a stage
-    output there, and always a sha256 over the folder's files."""
+    """Identify the input data: a sha256 over the folder's files (:data:`DATA_DIGEST_TAG`,
+    shortened to fit MLflow's dataset digest), and DVC's md5 from ``dvc.lock`` when
+    the folder is a stage output there."""
     tags = {"data.path": str(data_dir)}
     digest = hashlib.sha256()
     for path in sorted(p for p in data_dir.rglob("*") if p.is_file()):
@@ -213,7 +281,7 @@ def data_tags(data_dir: Path, root: Path) -> dict[str, str]:
         with path.open("rb") as handle:
             for chunk in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(chunk)
-    tags["data.sha256"] = digest.hexdigest()
+    tags[DATA_DIGEST_TAG] = digest.hexdigest()[:DIGEST_CHARS]
     lock = root / "dvc.lock"
     if lock.is_file():
         import yaml
@@ -224,6 +292,43 @@ def data_tags(data_dir: Path, root: Path) -> dict[str, str]:
                 if (root / out["path"]).resolve() == data_dir.resolve() and "md5" in out:
                     tags["data.dvc_md5"] = out["md5"]
     return tags
+
+
+def log_data_inputs(
+    client: MlflowClient,
+    run_id: str,
+    dataset: str,
+    data_dir: Path,
+    digest: str,
+    splits: Mapping[str, tuple[Any, Any]],
+) -> None:
+    """Log each split as an MLflow dataset input (the UI's Dataset column).
+
+    Each is named ``<dataset>/<split>``, carries ``digest`` (the data tag) and its
+    split as ``mlflow.data.context``, with the arrays' schema and row count.
+    """
+    from mlflow.data.schema import TensorDatasetSchema
+    from mlflow.entities import Dataset, DatasetInput, InputTag
+    from mlflow.types import Schema, TensorSpec
+    from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
+
+    def spec(array: Any) -> Schema:
+        return Schema([TensorSpec(array.dtype, (-1, *array.shape[1:]))])
+
+    inputs = []
+    for split, (x, y) in splits.items():
+        schema = TensorDatasetSchema(features=spec(x), targets=spec(y)).to_dict()
+        profile = {"rows": len(x), "features_shape": list(x.shape), "targets_shape": list(y.shape)}
+        entity = Dataset(
+            name=f"{dataset}/{split}",
+            digest=digest,
+            source_type="local",
+            source=json.dumps({"uri": str(data_dir.resolve())}),
+            schema=json.dumps(schema),
+            profile=json.dumps(profile),
+        )
+        inputs.append(DatasetInput(entity, [InputTag(MLFLOW_DATASET_CONTEXT, split)]))
+    client.log_inputs(run_id, datasets=inputs)
 
 
 def run_name(dataset: str, activation: str, optimizer: str, batch: int | str) -> str:

@@ -15,6 +15,7 @@ import logging
 import os
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
+from pipeline import labels
 from pipeline.config import Task, pick, to_yaml, validate
 
 log = logging.getLogger(__name__)
@@ -236,21 +238,6 @@ def default_run_name(cfg: DictConfig, full_batch: bool) -> str:
     )
 
 
-def run_params(params: dict[str, str], dataset: str) -> dict[str, str]:
-    """The flattened config a run logs: all of it but the other datasets' entries.
-
-    ``baselines.*`` and the download facts of datasets this run does not use would
-    only bury the choices (the full config is logged as ``config.yaml`` too).
-    """
-    own = f"data.datasets.{dataset}."
-    return {
-        k: v
-        for k, v in params.items()
-        if not k.startswith("baselines.")
-        and (not k.startswith("data.datasets.") or k.startswith(own))
-    }
-
-
 def train(
     cfg: DictConfig,
     data_root: str | os.PathLike[str] = "data/processed",
@@ -259,6 +246,7 @@ def train(
     parent_run_id: str | None = None,
     extra_tags: dict[str, str] | None = None,
     run_name_suffix: str = "",
+    label_keys: Sequence[str] = (),
 ) -> TrainResult:
     """Train the configured model on one dataset and log the run to MLflow.
 
@@ -270,6 +258,8 @@ def train(
         parent_run_id: Log as a child of this MLflow run (sweeps).
         extra_tags: More MLflow tags for the run.
         run_name_suffix: Appended to the run name (a sweep's seed, ``-s43``).
+        label_keys: The config keys whose values name the run's configuration (a
+            sweep's swept keys); none: its headline choices (see :mod:`pipeline.labels`).
 
     Returns:
         The run's id, final metrics, per-epoch history and the model.
@@ -321,11 +311,23 @@ def train(
     experiment_id = tracking.ensure_experiment(uri, experiment)
     client = mlflow.MlflowClient(uri)
     name = default_run_name(cfg, p.full_batch) + run_name_suffix
+    params = tracking.run_params(
+        tracking.flatten(OmegaConf.to_container(cfg, resolve=True)), p.dataset
+    )
+    params.update(
+        {
+            "effective.batch_size": str(batch_size),
+            "effective.epochs": str(p.epochs),
+            "effective.loss": p.loss.loss,
+            "effective.output_activation": p.loss.output_activation,
+        }
+    )
     tags = {
-        **tracking.git_tags(root),
+        **tracking.source_tags(root),
         **tracking.version_tags(),
         **tracking.data_tags(data_dir, root),
         "task": p.task.value,
+        labels.CONFIGURATION_TAG: labels.label(params, labels.param_keys(label_keys, params)),
         **(extra_tags or {}),
     }
     if parent_run_id:
@@ -334,21 +336,25 @@ def train(
     n_grad = min(cfg.runtime.grad_norm_samples, n_train)
     with (
         tracking.global_tracking_uri(uri),
-        mlflow.start_run(experiment_id=experiment_id, run_name=name, tags=tags) as run,
+        mlflow.start_run(
+            experiment_id=experiment_id,
+            run_name=name,
+            tags=tags,
+            log_system_metrics=cfg.mlflow.system_metrics,
+        ) as run,
     ):
         run_id = run.info.run_id
         # A failure inside the run leaves its reason on the (FAILED) run.
         with tracking.recording_errors(client, run_id):
-            params = tracking.flatten(OmegaConf.to_container(cfg, resolve=True))
-            params.update(
-                {
-                    "effective.batch_size": str(batch_size),
-                    "effective.epochs": str(p.epochs),
-                    "effective.loss": p.loss.loss,
-                    "effective.output_activation": p.loss.output_activation,
-                }
+            tracking.log_params(client, run_id, params)
+            tracking.log_data_inputs(
+                client,
+                run_id,
+                p.dataset,
+                data_dir,
+                tags[tracking.DATA_DIGEST_TAG],
+                {split: (data.x[split], data.y[split]) for split in data.x},
             )
-            tracking.log_params(client, run_id, run_params(params, p.dataset))
             logger = _epoch_logger(
                 client,
                 run_id,
@@ -384,7 +390,9 @@ def train(
             metrics = {f"test_{k}": float(v) for k, v in evaluated.items()}
             metrics["train_seconds"] = train_seconds
             metrics["epochs_run"] = float(len(history))
-            tracking.log_metrics(client, run_id, metrics, step=len(history))
+            # Step 0, like any once-logged metric: the UI's chart view then draws these
+            # as bar charts, one bar per run or per group of runs.
+            tracking.log_metrics(client, run_id, metrics, step=0)
 
             with tempfile.TemporaryDirectory() as tmp:
                 tmp = Path(tmp)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -83,7 +84,26 @@ def test_a_run_is_logged_with_params_curves_artifacts_and_a_reloadable_model(
     assert (
         tags["version.keras"] == keras.__version__ and tags["version.mlflow"] == mlflow.__version__
     )
-    assert len(tags["data.sha256"]) == 64 and tags["git.dirty"] in ("true", "false", "unknown")
+    assert re.fullmatch(r"[0-9a-f]{32}", tags["data.digest"])
+    assert tags["git.dirty"] in ("true", "false", "unknown")
+    # MLflow's own source tags: the UI's Source and Version columns.
+    assert tags["mlflow.source.name"].endswith(".py") and tags["mlflow.source.type"] == "LOCAL"
+    # A lone run is labelled by its headline choices.
+    assert tags["configuration"] == (
+        "model=mlp, activation=elu, optimizer=nag, loss=auto, batch_size=32"
+    )
+    # Each split is a dataset input carrying the data digest (the UI's Dataset column).
+    inputs = {
+        i.dataset.name: (i.dataset.digest, {t.key: t.value for t in i.tags})
+        for i in run.inputs.dataset_inputs
+    }
+    assert inputs == {
+        f"mnist/{split}": (tags["data.digest"], {"mlflow.data.context": split})
+        for split in ("train", "validation", "test")
+    }
+    # What would bury the choices, or leak a credential, is not a param.
+    assert not [k for k in params if k.startswith(("mlflow.", "data.download.", "sweep."))]
+    assert not [k for k in params if k.endswith((".urls", ".mirror_dir")) or ".files." in k]
 
     files = set(artifact_files(client, result.run_id))
     assert {"config.yaml", "learning_curves.png", "confusion_matrix.png", "history.csv"} <= files
@@ -260,18 +280,24 @@ def test_mlflow_tracking_uri_from_the_environment(mirror_dir, data_root, tmp_pat
     assert run.info.status == "FINISHED"
 
 
-def test_run_params_keep_only_this_datasets_catalogue_entry():
-    from pipeline.train import run_params
+def test_run_params_keep_this_datasets_choices_and_drop_download_facts():
+    from pipeline.tracking import run_params
 
     params = {
         "data.seed": "42",
         "data.datasets.mnist.urls": "[a]",
+        "data.datasets.mnist.files.train.sha256": "ab12",
+        "data.datasets.mnist.mirror_dir": "mnist",
+        "data.datasets.mnist.split.validation": "10000",
         "data.datasets.iris.urls": "[b]",
+        "data.download.retries": "3",
         "baselines.iris.epochs": "100",
+        "mlflow.tracking_uri": "https://user:secret@mlflow.example.org",
+        "sweep.seeds": "3",
         "optimizer.name": "adam",
     }
     assert run_params(params, "mnist") == {
         "data.seed": "42",
-        "data.datasets.mnist.urls": "[a]",
+        "data.datasets.mnist.split.validation": "10000",
         "optimizer.name": "adam",
     }
