@@ -42,8 +42,8 @@ test: install-dev ## Set up and run the test suite
 test-fast: install-dev ## Run the tests not marked slow
 	$(BIN)/python -m pytest -m "not slow"
 
-ui: install ## Open the MLflow UI on the project's store (http://127.0.0.1:5000)
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port $(or $(PORT),5000)
+ui: install ## Serve the MLflow UI on the project's store and print links (HOST=127.0.0.1 PORT=5000)
+	$(BIN)/python -m pipeline.ui
 
 lint: install-dev ## Check style (ruff)
 	$(BIN)/ruff check .
