@@ -27,3 +27,12 @@ def server(mirror_dir: Path):
     srv = LocalServer(mirror_dir)
     yield srv
     srv.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """Keep each phase's report on the test item, so fixtures can see a failure
+    (the browser tests save a screenshot of it)."""
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)
