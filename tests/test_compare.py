@@ -23,7 +23,7 @@ from pipeline.compare import (
     welch_p_value,
 )
 from pipeline.stages._cli import run
-from pipeline.tracking import artifact_files, ensure_experiment
+from pipeline.tracking import artifact_files, ensure_experiment, global_tracking_uri
 
 PNG = b"\x89PNG\r\n\x1a\n"
 ACTIVATIONS = ("relu", "tanh")
@@ -336,6 +336,50 @@ def test_sweep_report_matches_mlflow_and_is_logged_to_the_running_parent(store, 
     assert os.environ.get("MLFLOW_TRACKING_URI") != store["uri"]
 
 
+def test_the_parent_shows_the_comparison_without_opening_a_file(store, tmp_path):
+    """What the UI shows of the parent: description, metrics, table, images; and the
+    children's configuration tags. Logged twice: the table is listed once."""
+    for _ in range(2):
+        compare(store["uri"], parent=store["parent"], out_dir=tmp_path / "report")
+    client = MlflowClient(store["uri"])
+    parent = client.get_run(store["parent"])
+    expected = _expected_from_mlflow(store["uri"], store["parent"])
+
+    note = parent.data.tags["mlflow.note.content"]
+    assert note.startswith("## iris (multiclass): test_accuracy, higher is better\n")
+    n, mean, std, low, high = expected["activation=relu, optimizer=adam"]
+    assert f"| 1 | activation=relu, optimizer=adam | {n} | {mean:.4f} ± {std:.4f} |" in note
+    assert "Best: **activation=relu, optimizer=adam**" in note
+
+    metrics = parent.data.metrics
+    for label, (_, mean, *_rest) in expected.items():
+        key = "mean_test_accuracy/" + label.replace("=", "-").replace(", ", " ")
+        assert metrics[key] == pytest.approx(mean, abs=1e-12)
+    assert metrics["best_mean_test_accuracy"] == pytest.approx(
+        expected["activation=relu, optimizer=adam"][1], abs=1e-12
+    )
+
+    tables = json.loads(parent.data.tags["mlflow.loggedArtifacts"])
+    assert tables == [{"path": "report/summary_table.json", "type": "table"}]
+    with global_tracking_uri(store["uri"]):  # load_table searches the global store
+        table = client.load_table(
+            parent.info.experiment_id, "report/summary_table.json", run_ids=[store["parent"]]
+        )
+    assert sorted(table["configuration"]) == sorted(expected)
+    images = {p for p in artifact_files(client, store["parent"]) if p.startswith("images/")}
+    for key in ("heatmap", "bars", "val_curves"):
+        assert any(p.startswith(f"images/{key}+step+0+") for p in images), (key, images)
+
+    for name, run_id in store["children"].items():
+        _, activation, optimizer, *_ = name.split("-")
+        tag = client.get_run(run_id).data.tags["configuration"]
+        assert tag == f"activation={activation}, optimizer={optimizer}"
+    failed = client.search_runs(
+        [parent.info.experiment_id], "attributes.status = 'FAILED'", max_results=5
+    )
+    assert [r.data.tags["configuration"] for r in failed] == ["activation=relu, optimizer=adam"]
+
+
 def test_load_curves_reads_each_runs_history(store):
     ids = list(store["children"].values())[:2]
     curves = load_curves(store["uri"], [*ids, store["failed"]], "val_accuracy")
@@ -449,6 +493,8 @@ def test_comparison_run_is_tagged_in_the_runs_experiment_and_excluded_later(stor
     assert client.get_experiment(logged.info.experiment_id).name == "mnist"
     assert "report/report.md" in set(artifact_files(client, report.run_id))
     assert logged.data.params["best.mnist.multiclass"] == "activation=relu"
+    assert logged.data.tags["mlflow.note.content"].startswith("## mnist (multiclass)")
+    assert logged.data.tags["mlflow.source.type"] == "LOCAL"  # the UI's Source column
     assert report.run_id not in _ids(select_runs(store["uri"], experiment="mnist"))
 
     # Runs from two experiments: the report goes to the `comparisons` experiment.

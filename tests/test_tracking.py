@@ -41,6 +41,24 @@ def test_experiment_artifacts_sit_beside_the_store(tmp_path):
     assert kind == "custom_model_development"
 
 
+def test_experiments_say_how_to_compare_their_runs_and_keep_a_users_description(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    experiment_id = ensure_experiment(uri, "mnist")
+    note = client.get_experiment(experiment_id).tags["mlflow.note.content"]
+    assert note.startswith("optimizer-lab runs of **mnist**")
+    assert "Group by → Tags → `configuration`" in note and "**Compare**" in note
+
+    # An experiment made before descriptions existed gets one on its next run ...
+    old = client.create_experiment("old")
+    ensure_experiment(uri, "old")
+    assert "runs of **old**" in client.get_experiment(old).tags["mlflow.note.content"]
+    # ... but one the user wrote in the UI stays.
+    client.set_experiment_tag(experiment_id, "mlflow.note.content", "my notes")
+    ensure_experiment(uri, "mnist")
+    assert client.get_experiment(experiment_id).tags["mlflow.note.content"] == "my notes"
+
+
 def test_flatten_and_run_name():
     assert flatten({"a": {"b": 1, "c": [1, 2]}, "d": None}) == {
         "a.b": "1",

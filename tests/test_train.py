@@ -78,6 +78,9 @@ def test_a_run_is_logged_with_params_curves_artifacts_and_a_reloadable_model(
         history = client.get_metric_history(result.run_id, key)
         assert [m.step for m in history] == [1, 2], key
     assert run.data.metrics["test_accuracy"] == pytest.approx(result.metrics["test_accuracy"])
+    # Test metrics are logged once, at step 0: the UI draws them as bars.
+    assert [m.step for m in client.get_metric_history(result.run_id, "test_accuracy")] == [0]
+    assert not [k for k in run.data.metrics if k.startswith("system/")]  # off by default
     assert 0 <= result.metrics["test_accuracy"] <= 1
 
     tags = run.data.tags
@@ -301,3 +304,19 @@ def test_run_params_keep_this_datasets_choices_and_drop_download_facts():
         "data.datasets.mnist.split.validation": "10000",
         "optimizer.name": "adam",
     }
+
+
+def test_system_metrics_when_asked_for(mirror_dir, data_root, store, monkeypatch):
+    monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "0.2")
+    cfg = config(
+        mirror_dir,
+        store,
+        "dataset=mnist",
+        "mlflow.log_model=false",
+        "mlflow.system_metrics=true",
+        "training.epochs=3",
+    )
+    result = train(cfg, data_root)
+    metrics = MlflowClient(store).get_run(result.run_id).data.metrics
+    assert "system/cpu_utilization_percentage" in metrics  # the System metrics tab
+    assert metrics["system/system_memory_usage_megabytes"] > 0

@@ -126,6 +126,7 @@ def page(browser, request):
 
 
 def test_ui_prints_a_link_per_experiment_and_the_latest_sweep(ui):
+    assert ui.base.startswith("http://127.0.0.1:")  # loopback unless HOST says otherwise
     assert list(ui.experiments) == ["iris"]
     assert ui.experiments["iris"].startswith(f"{ui.base}/#/experiments/")
     assert ui.experiments["iris"].endswith("/runs?workflowType=machine_learning")
@@ -134,6 +135,21 @@ def test_ui_prints_a_link_per_experiment_and_the_latest_sweep(ui):
         rf"{re.escape(ui.base)}/#/experiments/\d+/runs/[0-9a-f]{{32}}\?workflowType=machine_learning",
         ui.sweep_link,
     )
+
+
+def test_with_a_tracking_server_ui_only_prints_its_links(ui, sweep_store):
+    repo, _, env = sweep_store
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline.ui"],
+        cwd=repo,
+        env={**env, "MLFLOW_TRACKING_URI": ui.base},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"  iris  {ui.experiments['iris']}" in done.stdout.splitlines()
+    assert f"  {ui.sweep_name}  {ui.sweep_link}" in done.stdout.splitlines()
 
 
 def test_the_runs_page_shows_the_sweep_and_its_children_with_their_data(ui, page):
@@ -223,6 +239,9 @@ def test_readme_screenshots(chromium_path, page):
     """The README's walk through the real Fashion-MNIST activation x optimizer sweep
     (3 seeds), from the links pipeline.ui prints; writes docs/images/ui-*.png."""
     server = ui_walk.start_ui(DOCS_STORE, free_port(), REPO_ROOT, tool_env())
+    # A reader who switched to Model training once, as the README says: MLflow
+    # remembers it, also on pages the printed links do not lead to (compare).
+    page.context.add_init_script(ui_walk.MODEL_TRAINING_CHOSEN)
     try:
         DOCS_IMAGES.mkdir(parents=True, exist_ok=True)
 
@@ -234,7 +253,11 @@ def test_readme_screenshots(chromium_path, page):
         shot("1-runs")
         ui_walk.charts(page)
         ui_walk.chart(page, "best_mean_test_accuracy")
-        page.get_by_placeholder("Search metric charts").fill("mean_test_accuracy")
+        ui_walk.chart(page, "mean_test_accuracy/activation-relu optimizer-adam")
+        page.get_by_placeholder("Search metric charts").fill("")
+        page.get_by_test_id("experiment-view-compare-runs-section-header").first.hover()
+        page.mouse.wheel(0, -5000)  # back to the top of the charts
+        page.wait_for_timeout(500)
         shot("2-parent-charts")
 
         ui_walk.table(page)

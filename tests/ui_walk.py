@@ -43,6 +43,8 @@ CLOSED_ASSISTANT = (
     "localStorage.setItem('mlflow.assistant.panelOpen_v1', 'false');"
     "localStorage.setItem('mlflow.assistant.fab.autoOpenedOnFirstLoad_v1', 'true');"
 )
+# What MLflow stores once a person clicks the "Model training" switch.
+MODEL_TRAINING_CHOSEN = "localStorage.setItem('mlflow.workflowType_v1', '\"machine_learning\"');"
 CARD = "experiment-view-compare-runs-card"  # one chart of the chart view
 SERVER_START_S = 180.0  # python -m pipeline.ui: MLflow's import and store start-up
 STOP_S = 30.0
@@ -185,17 +187,16 @@ def chart(page: Page, title: str) -> Locator:
 
 
 def bars(card: Locator) -> Locator:
-    """The drawn bars (or markers of a line chart) of a chart card."""
+    """The drawn bars of a chart card (markers, in a line chart)."""
     return card.locator(".js-plotly-plot .point")
 
 
-def bands_with_data(card: Locator) -> int:
-    """How many min–max bands (one per group of runs) a line chart draws with data."""
-    return (
-        card.locator(".js-plotly-plot .trace.is-band")
-        .filter(has=card.page.locator(".point"))
-        .count()
-    )
+def fullscreen(card: Locator) -> Locator:
+    """Open a chart card full screen (its first button); the dialog showing it."""
+    card.get_by_role("button").first.click()
+    dialog = card.page.get_by_role("dialog")
+    expect(dialog.locator(".js-plotly-plot .point").first).to_be_visible()
+    return dialog
 
 
 def group_by(page: Page, tag: str) -> None:
