@@ -33,10 +33,10 @@ DATA_DIGEST_TAG = "data.digest"
 DIGEST_CHARS = 32
 # MLflow's tag for a run's or an experiment's description (markdown, in the UI).
 NOTE_TAG = "mlflow.note.content"
-# Never logged as params: where runs go (a tracking URI can hold credentials) and
-# how the data was fetched (URLs, per-file hashes and sizes, retries). The logged
-# config.yaml and the data tags keep the latter.
-# mlflow.* and sweep.* say where a run is logged, not what it trains.
+# Never logged as params: the other datasets' baselines, how the data was fetched
+# (URLs, per-file hashes and sizes, retries: config.yaml and the data tags keep
+# them), and where and how a run is logged (mlflow.*, sweep.*; a tracking URI can
+# hold credentials).
 UNLOGGED_PREFIXES = ("baselines.", "data.download.", "mlflow.", "sweep.")
 UNLOGGED_DATASET_KEYS = ("urls", "files", "mirror_dir")
 
@@ -124,8 +124,9 @@ How to compare them:
   and verdict; its metrics hold each configuration's mean test metric; its
   artifacts hold the report (`report/`). Expand it (the **+** beside its name) to
   see one child run per configuration and seed.
-- **Group by → Tags → `configuration`** averages the seeds of each configuration
-  (mean with a min–max band); the chart view then compares the configurations.
+- **Group by → Tags → `configuration`** gathers the seeds of each configuration;
+  the chart view then compares the configurations (a bar is a mean, a curve the
+  mean with a min–max band).
 - Select two or more runs and press **Compare** to see the params that differ.
 """
 

@@ -238,6 +238,25 @@ def default_run_name(cfg: DictConfig, full_batch: bool) -> str:
     )
 
 
+def run_params(cfg: DictConfig, p: Plan, batch_size: int) -> dict[str, str]:
+    """The params a run logs: its loggable config (see :func:`pipeline.tracking.run_params`)
+    and ``effective.*``, what the run really used where the config leaves it open."""
+    from pipeline import tracking
+
+    params = tracking.run_params(
+        tracking.flatten(OmegaConf.to_container(cfg, resolve=True)), p.dataset
+    )
+    params.update(
+        {
+            "effective.batch_size": str(batch_size),
+            "effective.epochs": str(p.epochs),
+            "effective.loss": p.loss.loss,
+            "effective.output_activation": p.loss.output_activation,
+        }
+    )
+    return params
+
+
 def train(
     cfg: DictConfig,
     data_root: str | os.PathLike[str] = "data/processed",
@@ -311,17 +330,7 @@ def train(
     experiment_id = tracking.ensure_experiment(uri, experiment)
     client = mlflow.MlflowClient(uri)
     name = default_run_name(cfg, p.full_batch) + run_name_suffix
-    params = tracking.run_params(
-        tracking.flatten(OmegaConf.to_container(cfg, resolve=True)), p.dataset
-    )
-    params.update(
-        {
-            "effective.batch_size": str(batch_size),
-            "effective.epochs": str(p.epochs),
-            "effective.loss": p.loss.loss,
-            "effective.output_activation": p.loss.output_activation,
-        }
-    )
+    params = run_params(cfg, p, batch_size)
     tags = {
         **tracking.source_tags(root),
         **tracking.version_tags(),
