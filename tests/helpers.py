@@ -275,3 +275,17 @@ def make_fast(repo: Path) -> None:
     ):
         path = repo / rel
         OmegaConf.save(OmegaConf.merge(OmegaConf.load(path), changes), path)
+
+
+def prepared_copy(
+    dest: Path, mirror: Path, server_url: str, target: str = "preprocess"
+) -> tuple[Path, dict[str, str]]:
+    """A fast project copy whose data ``dvc repro <target>`` fetched from ``server_url``
+    and prepared, committed; and the environment its commands run with."""
+    repo = make_project_copy(dest, mirror)
+    make_fast(repo)
+    env = tool_env(OPTLAB_DATA_MIRROR=server_url)
+    dvc(repo, "repro", target, env=env)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "data")
+    return repo, env

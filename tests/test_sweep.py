@@ -12,7 +12,7 @@ import time
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.helpers import LocalServer, dvc, git, make_fast, make_project_copy, tool_env
+from tests.helpers import LocalServer, dvc, git, prepared_copy
 
 pytestmark = pytest.mark.slow
 QUIET = ["runtime.verbose=0", "mlflow.log_model=false"]
@@ -21,12 +21,7 @@ QUIET = ["runtime.verbose=0", "mlflow.log_model=false"]
 @pytest.fixture(scope="module")
 def project(tmp_path_factory, mirror_dir):
     server = LocalServer(mirror_dir)
-    repo = make_project_copy(tmp_path_factory.mktemp("sweep") / "repo", mirror_dir)
-    make_fast(repo)
-    env = tool_env(OPTLAB_DATA_MIRROR=server.url)
-    dvc(repo, "repro", "preprocess", env=env)
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "data")
+    repo, env = prepared_copy(tmp_path_factory.mktemp("sweep") / "repo", mirror_dir, server.url)
     yield repo, env
     server.close()
 
@@ -84,6 +79,17 @@ def test_a_2x2_sweep_is_one_parent_with_four_children_and_a_report(project, tmp_
     combos = {(c.data.params["optimizer.name"], c.data.params["activation.name"]) for c in children}
     assert combos == {("sgd", "relu"), ("sgd", "tanh"), ("adam", "relu"), ("adam", "tanh")}
     assert all(c.info.status == "FINISHED" for c in children)
+    # What the UI shows: the children grouped by the report's labels, the parent's
+    # source, ranking and per-configuration means; no tracking URI among the params.
+    for c in children:
+        expected = f"activation={c.data.params['activation.name']}, "
+        expected += f"optimizer={c.data.params['optimizer.name']}"
+        assert c.data.tags["configuration"] == expected
+    assert "sweep.mlflow.tracking_uri" not in parent.data.params
+    assert parent.data.tags["mlflow.source.git.commit"] == git(repo, "rev-parse", "HEAD").strip()
+    assert parent.data.tags["mlflow.note.content"].startswith("## mnist (multiclass)")
+    means = [k for k in parent.data.metrics if k.startswith("mean_test_accuracy/")]
+    assert len(means) == 4 and "best_mean_test_accuracy" in parent.data.metrics
 
     report = tmp_path / "sweep" / "report"
     assert (report / "report.md").is_file() and (report / "heatmap.png").is_file()
@@ -139,6 +145,9 @@ def test_a_failing_job_is_a_failed_child_and_the_report_says_so(project, tmp_pat
     failed = by_loss["binary_crossentropy"]
     assert failed.info.status == "FAILED"
     assert "binary_crossentropy" in failed.data.tags["optlab.error"]
+    # Failed before training started, it still says where it came from and what it is.
+    assert failed.data.tags["configuration"] == "loss=binary_crossentropy"
+    assert failed.data.tags["mlflow.source.name"].endswith("train.py")
     assert parents[0].data.tags["optlab.failed_runs"] == "1"
     report = (tmp_path / "sweep" / "report" / "report.md").read_text()
     assert "Failed runs" in report and "binary_crossentropy" in report

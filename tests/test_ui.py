@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO_ROOT, LocalServer, dvc, git, make_fast, make_project_copy, tool_env
+from tests.helpers import REPO_ROOT, LocalServer, prepared_copy, tool_env
 
 playwright = pytest.importorskip("playwright.sync_api")
 from tests import ui_walk  # noqa: E402 - needs playwright
@@ -59,12 +59,8 @@ def sweep_store(tmp_path_factory, mirror_dir):
     """A real sweep's store: iris, {relu, tanh} x {sgd, adam}, seeds 42 and 43."""
     server = LocalServer(mirror_dir)
     try:
-        repo = make_project_copy(tmp_path_factory.mktemp("ui") / "repo", mirror_dir)
-        make_fast(repo)
-        env = tool_env(OPTLAB_DATA_MIRROR=server.url)
-        dvc(repo, "repro", "preprocess@iris", env=env)
-        git(repo, "add", "-A")
-        git(repo, "commit", "-qm", "data")
+        dest = tmp_path_factory.mktemp("ui") / "repo"
+        repo, env = prepared_copy(dest, mirror_dir, server.url, "preprocess@iris")
     finally:
         server.close()
     store = f"sqlite:///{repo / 'mlflow.db'}"
