@@ -17,12 +17,12 @@ from pipeline.compare import (
     compare,
     confidence_interval,
     load_curves,
-    main,
     select_runs,
     summarize,
     welch_p_value,
 )
 from pipeline.stages._cli import run
+from pipeline.stages.compare import main
 from pipeline.tracking import artifact_files, ensure_experiment, global_tracking_uri
 
 PNG = b"\x89PNG\r\n\x1a\n"

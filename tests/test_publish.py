@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from mlflow.utils.validation import _validate_metric_name
 
-from pipeline.publish import description, metric_key, summary_metrics
+from pipeline.compare.publish import description, metric_key, summary_metrics
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,47 @@
+"""Compare tracked runs: which configuration is best, and is it really better?
+
+Reads training runs from MLflow (a sweep's children, an experiment, a filter, or
+explicit run ids), groups them into *configurations* (the params that vary,
+seeds aside), and reports per configuration the mean test metric over seeds with
+a Student-t 95% confidence interval, a rank within each comparable group
+(dataset and task), and whether each configuration is distinguishable from the
+best one by Welch's t-test.  The report (markdown, CSV tables and figures) is
+written to a folder and logged to MLflow.
+
+The modules, in the order :func:`compare` uses them:
+
+- :mod:`~pipeline.compare.runs`: selecting the runs;
+- :mod:`~pipeline.compare.configurations`: what defines a configuration, its label,
+  the metric a task ranks by;
+- :mod:`~pipeline.compare.stats`: intervals, tests and the ranking;
+- :mod:`~pipeline.compare.report`: markdown and CSV (figures: :mod:`pipeline.plots`);
+- :mod:`~pipeline.compare.publish`: what the run the report is logged to shows in the UI;
+- :mod:`~pipeline.compare.core`: :func:`compare` itself.
+
+Usage (the entry point is :mod:`pipeline.stages.compare`)::
+
+    python -m pipeline.compare --parent <sweep parent run id>
+    python -m pipeline.compare --experiment mnist --filter "params.optimizer.name = 'adam'"
+    python -m pipeline.compare --run-file reports/train/iris/run.json --run-id <id> ...
+"""
+
+from pipeline.compare.configurations import annotate_runs, metric_for
+from pipeline.compare.core import Report, compare
+from pipeline.compare.report import markdown_tables, write_report
+from pipeline.compare.runs import describe_selection, load_curves, select_runs
+from pipeline.compare.stats import confidence_interval, summarize, welch_p_value
+
+__all__ = [
+    "Report",
+    "annotate_runs",
+    "compare",
+    "confidence_interval",
+    "describe_selection",
+    "load_curves",
+    "markdown_tables",
+    "metric_for",
+    "select_runs",
+    "summarize",
+    "welch_p_value",
+    "write_report",
+]

@@ -1,0 +1,203 @@
+"""``compare()``: select runs, summarize them, write the report and log it to MLflow."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline.compare import publish
+from pipeline.compare.configurations import annotate_runs
+from pipeline.compare.report import markdown_tables, write_report
+from pipeline.compare.runs import (
+    COMPARISON_TAG,
+    describe_selection,
+    load_curves,
+    mlflow_client,
+    select_runs,
+)
+from pipeline.compare.stats import summarize
+
+LOG_TO = ("auto", "parent", "comparison", "none")
+COMPARISONS_EXPERIMENT = "comparisons"
+ARTIFACT_DIR = "report"
+
+
+@dataclass
+class Report:
+    """What :func:`compare` produced.
+
+    Attributes:
+        runs: The selected runs, as returned by :func:`select_runs`.
+        summary: One row per configuration, as returned by :func:`summarize`.
+        files: The report's files by kind (``report``, ``summary``, ``runs``,
+            ``heatmap``, ``val_curves``, ``bars``; figures only when drawn).
+        run_id: The MLflow run the files were logged to, or None.
+    """
+
+    runs: pd.DataFrame
+    summary: pd.DataFrame
+    files: dict[str, Path] = field(default_factory=dict)
+    run_id: str | None = None
+
+
+def _slug(experiment, parent, parent_name, filter_string, run_ids) -> str:
+    """The comparison run's name after ``comparison-``: what was selected, briefly."""
+    parts = []
+    if experiment is not None:
+        parts.append(experiment)
+    if parent is not None:
+        parts.append(parent_name or parent[:8])
+    if filter_string:
+        parts.append("filter")
+    if run_ids:
+        parts.append(f"{len(set(run_ids))}-runs")
+    return "-".join(parts)
+
+
+def _log_report(client, run_id: str, files: Mapping[str, Path]) -> None:
+    for path in files.values():
+        client.log_artifact(run_id, str(path), ARTIFACT_DIR)
+
+
+def compare(
+    tracking_uri: str,
+    *,
+    experiment: str | None = None,
+    parent: str | None = None,
+    filter_string: str | None = None,
+    run_ids: Sequence[str] | None = None,
+    out_dir: str | Path,
+    log_to: str = "auto",
+    alpha: float = 0.05,
+) -> Report:
+    """Select runs, summarize them, write the report and log it to MLflow.
+
+    Args:
+        tracking_uri: The MLflow store.
+        experiment, parent, filter_string, run_ids: The selection (see
+            :func:`select_runs`).
+        out_dir: Folder for the report's files.
+        log_to: ``"parent"``: artifacts under ``report/`` of the ``parent`` run (its
+            status is left as it is, e.g. RUNNING during a sweep);
+            ``"comparison"``: a new run ``comparison-<selection>`` tagged
+            ``optlab.comparison = "true"`` in the selected runs' experiment (or in
+            ``comparisons`` when they span several); ``"auto"``: parent when given,
+            else comparison; ``"none"``: log nothing.
+        alpha: Significance level of the tests against the best configuration.
+
+    Returns:
+        The runs, summary, files and the id of the run the report was logged to.
+
+    Raises:
+        ValueError: A bad ``log_to`` or selection (see :func:`select_runs`).
+    """
+    if log_to not in LOG_TO:
+        raise ValueError(f"unknown log_to {log_to!r}; valid: {', '.join(LOG_TO)}")
+    if log_to == "parent" and parent is None:
+        raise ValueError("log_to='parent' needs a parent run (--parent)")
+    target = ("parent" if parent is not None else "comparison") if log_to == "auto" else log_to
+
+    runs = select_runs(
+        tracking_uri,
+        experiment=experiment,
+        parent=parent,
+        filter_string=filter_string,
+        run_ids=run_ids,
+    )
+    annotated, _ = annotate_runs(runs)
+    summary = summarize(runs, alpha=alpha, annotated=annotated)
+    curves: dict[str, list[tuple[int, float]]] = {}
+    for task, ids in annotated.groupby("task")["run_id"]:
+        key = "val_rmse" if task == "regression" else "val_accuracy"
+        curves.update(load_curves(tracking_uri, ids, key))
+    client = mlflow_client(tracking_uri)
+    parent_name = client.get_run(parent).info.run_name if parent else None
+    selection = describe_selection(
+        experiment=experiment,
+        parent=parent,
+        filter_string=filter_string,
+        run_ids=run_ids,
+        parent_name=parent_name,
+    )
+    files = write_report(
+        runs, summary, out_dir, curves, selection=selection, alpha=alpha, annotated=annotated
+    )
+
+    run_id = None
+    if target == "parent":
+        run_id = parent
+        _log_report(client, run_id, files)
+        publish.label_runs(client, annotated)
+    elif target == "comparison":
+        run_id = _log_comparison_run(
+            client,
+            tracking_uri,
+            runs,
+            summary,
+            files,
+            selection,
+            _slug(experiment, parent, parent_name, filter_string, run_ids),
+        )
+    if run_id is not None:
+        text = publish.description(markdown_tables(summary, alpha), selection, ARTIFACT_DIR)
+        publish.publish(client, run_id, summary, files, text, ARTIFACT_DIR)
+    return Report(runs=runs, summary=summary, files=files, run_id=run_id)
+
+
+def _log_comparison_run(
+    client,
+    tracking_uri: str,
+    runs: pd.DataFrame,
+    summary: pd.DataFrame,
+    files: Mapping[str, Path],
+    selection: str,
+    slug: str,
+) -> str:
+    """Log the report to a new run of its own, with the headline numbers."""
+    from mlflow.entities import Metric, Param
+
+    from pipeline.tracking import ensure_experiment, project_root, source_tags
+
+    experiments = runs["experiment_id"].unique()
+    experiment_id = (
+        str(experiments[0])
+        if len(experiments) == 1
+        else ensure_experiment(tracking_uri, COMPARISONS_EXPERIMENT)
+    )
+    run = client.create_run(
+        experiment_id,
+        run_name=f"comparison-{slug}",
+        tags={
+            **source_tags(project_root()),
+            COMPARISON_TAG: "true",
+            "optlab.selection": selection[:5000],
+        },
+    )
+    run_id = run.info.run_id
+    try:
+        statuses = runs["status"]
+        params = {
+            "selection": selection[:6000],
+            "runs": str(len(runs)),
+            "finished": str(int((statuses == "FINISHED").sum())),
+            "failed": str(int((statuses == "FAILED").sum())),
+        }
+        now = int(time.time() * 1000)
+        metrics = []
+        for _, r in summary[summary["best"]].iterrows():
+            prefix = f"best.{r['dataset']}.{r['task']}"
+            params[prefix] = str(r["configuration"])[:6000]
+            for key in ("mean", "std", "ci_low", "ci_high"):
+                if not pd.isna(r[key]):
+                    metrics.append(Metric(f"{prefix}.{key}", float(r[key]), now, 0))
+        client.log_batch(run_id, params=[Param(k, v) for k, v in params.items()], metrics=metrics)
+        _log_report(client, run_id, files)
+    except BaseException:
+        client.set_terminated(run_id, "FAILED")
+        raise
+    client.set_terminated(run_id, "FINISHED")
+    return run_id

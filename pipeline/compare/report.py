@@ -1,0 +1,234 @@
+"""The report's text and tables: markdown rankings and verdicts, CSV, the files."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from pipeline import plots
+from pipeline.compare import publish
+from pipeline.compare.configurations import annotate_runs
+
+# Every file write_report may produce: ones a new report does not produce are
+# removed, so an old figure never sits beside a report it does not belong to.
+REPORT_FILES = {
+    "report": "report.md",
+    "summary": "summary.csv",
+    "table": "summary_table.json",
+    "runs": "runs.csv",
+    "heatmap": "heatmap.png",
+    "val_curves": "val_curves.png",
+    "bars": "bars.png",
+}
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or pd.isna(value):
+        return plots.DASH
+    return f"{float(value):.{digits}f}"
+
+
+def _pm(mean: Any, std: Any) -> str:
+    if pd.isna(mean):
+        return plots.DASH
+    return _fmt(mean) if pd.isna(std) else f"{_fmt(mean)} ± {_fmt(std)}"
+
+
+def _cell(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _verdict(group: pd.DataFrame, alpha: float) -> str:
+    """A plain sentence: the best configuration and which are not distinguishable from it."""
+    metric = group["metric"].iloc[0]
+    best = group[group["best"]]
+    if best.empty:
+        return "No configuration has a finished run with the metric: nothing to rank."
+    b = best.iloc[0]
+    others = group[~group["best"] & group["rank"].notna()]
+    text = f"Best: **{b['configuration']}** (mean {metric} {_fmt(b['mean'])}, n={b['n']})."
+    if others.empty:
+        return text + " It is the only configuration with finished runs."
+    if (group["n"] < 2).all() or b["n"] < 2:
+        single = (
+            "With a single seed per configuration"
+            if (group["n"] < 2).all()
+            else ("With a single finished run of the best configuration")
+        )
+        return (
+            f"{text} {single} the ranking cannot be tested for significance; rerun with "
+            "several seeds (e.g. `sweep.seeds=3`)."
+        )
+    verdict = others["indistinguishable_from_best"]
+    same = others[verdict.fillna(False).astype(bool)]
+    worse = others[(~verdict).fillna(False).astype(bool)]
+    untestable = others[verdict.isna()]
+    if not same.empty:
+        listed = "; ".join(
+            f"{r['configuration']} (p = {r['p_value']:.3g})" for _, r in same.iterrows()
+        )
+        text += f" Not distinguishable from it (Welch's t-test, p ≥ {alpha:g}): {listed}."
+        if not worse.empty:
+            text += f" The other {len(worse)} tested are worse (p < {alpha:g})."
+    elif not worse.empty:
+        text += (
+            f" Every other configuration tested is worse (Welch's t-test, p < {alpha:g}): "
+            "none is indistinguishable from it."
+        )
+    if not untestable.empty:
+        text += (
+            " Too few seeds to test (fewer than 2 finished runs): "
+            + "; ".join(untestable["configuration"])
+            + " (e.g. `sweep.seeds=3`)."
+        )
+    return text
+
+
+def markdown_tables(summary: pd.DataFrame, alpha: float = 0.05) -> str:
+    """Per group a heading, the ranking as a markdown table, and the verdict sentence."""
+    sections = []
+    for (dataset, task), group in plots.summary_groups(summary):
+        metric = group["metric"].iloc[0]
+        direction = "higher is better" if group["higher_is_better"].iloc[0] else "lower is better"
+        lines = [
+            f"## {dataset} ({task}): {metric}, {direction}",
+            "",
+            "| rank | configuration | n | mean ± std | 95% CI | test loss | failed |",
+            "|---:|---|---:|---|---|---|---:|",
+        ]
+        for _, r in group.iterrows():
+            ci = (
+                plots.DASH
+                if pd.isna(r["ci_low"])
+                else f"[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]"
+            )
+            rank = plots.DASH if pd.isna(r["rank"]) else str(int(r["rank"]))
+            lines.append(
+                f"| {rank} | {_cell(r['configuration'])} | {r['n']} | {_pm(r['mean'], r['std'])}"
+                f" | {ci} | {_pm(r['test_loss_mean'], r['test_loss_std'])} | {r['failed']} |"
+            )
+        lines += ["", _verdict(group, alpha)]
+        sections.append("\n".join(lines))
+    return "\n\n".join(sections) + "\n"
+
+
+def _failed_section(annotated: pd.DataFrame) -> str:
+    failed = annotated[annotated["status"] == "FAILED"]
+    lines = ["## Failed runs", ""]
+    if failed.empty:
+        return "\n".join([*lines, "None."])
+    for _, r in failed.iterrows():
+        error = r["error"]
+        if error is None or pd.isna(error):
+            error = "no error recorded (tag optlab.error missing)"
+        error = " ".join(str(error).split())
+        if len(error) > 500:
+            error = error[:500] + "…"
+        name = r["name"] if isinstance(r["name"], str) else r["run_id"]
+        lines.append(f"- `{name}` ({r['run_id']}; {r['configuration']}): {error}")
+    return "\n".join(lines)
+
+
+def _runs_table(annotated: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    # The final test metrics first: they are what a reader of the table looks for.
+    names = sorted(
+        (c for c in runs.columns if c.startswith("metrics.")),
+        key=lambda c: (not c.startswith("metrics.test_"), c),
+    )
+    metrics = runs[names].copy()
+    metrics.columns = [c.removeprefix("metrics.") for c in metrics.columns]
+    base = annotated[
+        ["run_id", "name", "status", "experiment_id", "dataset", "task", "configuration", "seed"]
+    ]
+    table = pd.concat([base, metrics.loc[annotated.index]], axis=1)
+    table["error"] = annotated["error"]
+    return table
+
+
+def write_report(
+    runs: pd.DataFrame,
+    summary: pd.DataFrame,
+    out_dir: str | Path,
+    curves: Mapping[str, Sequence[tuple[int, float]]] | None = None,
+    *,
+    selection: str | None = None,
+    alpha: float = 0.05,
+    annotated: pd.DataFrame | None = None,
+) -> dict[str, Path]:
+    """Write the comparison report into ``out_dir``, every file atomically.
+
+    Args:
+        runs: Runs as returned by :func:`select_runs`.
+        summary: Their :func:`summarize` table.
+        out_dir: The report folder (created if missing).  Report files from an older
+            report that this one does not produce (a figure) are removed.
+        curves: Validation curves per run id (see :func:`load_curves`); no
+            ``val_curves.png`` without them.
+        selection: How the runs were selected, for the report's text.
+        annotated: :func:`annotate_runs`' frame of ``runs``, when the caller has it.
+        alpha: The significance level the summary was computed with.
+
+    Returns:
+        The written files by kind: ``report``, ``summary``, ``runs`` and, when there
+        is something to draw, ``heatmap``, ``val_curves``, ``bars``.
+    """
+    from pipeline.io import atomic_write_text
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if annotated is None:
+        annotated, _ = annotate_runs(runs)
+    files: dict[str, Path] = {}
+    files["summary"] = atomic_write_text(out / REPORT_FILES["summary"], summary.to_csv(index=False))
+    files["table"] = atomic_write_text(out / REPORT_FILES["table"], publish.table_json(summary))
+    files["runs"] = atomic_write_text(
+        out / REPORT_FILES["runs"], _runs_table(annotated, runs).to_csv(index=False)
+    )
+    figures = {
+        "bars": plots.plot_bars(summary, out / REPORT_FILES["bars"]),
+        "heatmap": plots.plot_heatmap(summary, out / REPORT_FILES["heatmap"]),
+        "val_curves": (
+            plots.plot_val_curves(annotated, summary, curves, out / REPORT_FILES["val_curves"])
+            if curves
+            else None
+        ),
+    }
+    files.update({k: p for k, p in figures.items() if p is not None})
+
+    finished = int((annotated["status"] == "FINISHED").sum())
+    failed = int((annotated["status"] == "FAILED").sum())
+    other = len(annotated) - finished - failed
+    counts = f"{len(annotated)} runs: {finished} finished, {failed} failed"
+    if other:
+        counts += f", {other} other (running or killed; not counted)"
+    text = [
+        "# Comparison report",
+        "",
+        f"Selected: {selection or 'the given runs'}.",
+        "",
+        f"{counts}. Each configuration's mean is over its finished runs (seeds); the 95% CI "
+        "is Student's t on those runs.",
+        "",
+        markdown_tables(summary, alpha).rstrip(),
+        "",
+        _failed_section(annotated),
+    ]
+    titles = {
+        "bars": "Mean with 95% CI",
+        "heatmap": "Activation × optimizer",
+        "val_curves": "Validation curves",
+    }
+    drawn = [k for k in titles if k in files]
+    if drawn:
+        text += ["", "## Figures", ""]
+        text += [f"![{titles[k]}]({files[k].name})" for k in drawn]
+    files["report"] = atomic_write_text(out / REPORT_FILES["report"], "\n".join(text) + "\n")
+
+    for kind, name in REPORT_FILES.items():
+        if kind not in files and (out / name).is_file():
+            (out / name).unlink()
+    return {k: files[k] for k in REPORT_FILES if k in files}

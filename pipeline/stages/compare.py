@@ -1,0 +1,80 @@
+"""``python -m pipeline.stages.compare`` (also ``python -m pipeline.compare``): compare runs
+and write and log the report; see :mod:`pipeline.compare`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from pipeline.compare import compare, markdown_tables
+from pipeline.compare.core import ARTIFACT_DIR, LOG_TO
+from pipeline.stages._cli import run
+from pipeline.tracking import tracking_uri
+
+
+def _read_run_file(path: str) -> str:
+    try:
+        data = json.loads(Path(path).read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"run file {path}: not JSON ({error})") from error
+    if not isinstance(data, dict) or not isinstance(data.get("run_id"), str):
+        raise ValueError(f'run file {path}: expected {{"run_id": "..."}}')
+    return data["run_id"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m pipeline.compare``: compare runs and write/log the report."""
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline.compare",
+        description="Compare MLflow runs: rank configurations over seeds, with confidence "
+        "intervals and Welch's t-tests; write a report and log it to MLflow.",
+    )
+    parser.add_argument("--experiment", help="select the runs of this experiment (name)")
+    parser.add_argument("--parent", help="select the children of this (sweep parent) run id")
+    parser.add_argument("--filter", dest="filter_string", help="an MLflow search filter string")
+    parser.add_argument(
+        "--run-id",
+        dest="run_ids",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="ID",
+        help="select these runs (repeatable)",
+    )
+    parser.add_argument(
+        "--run-file",
+        dest="run_files",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="FILE",
+        help='select the run of a JSON file {"run_id": "..."}, e.g. '
+        "reports/train/<dataset>/run.json (repeatable)",
+    )
+    parser.add_argument("--out", default="reports/compare", help="report folder (%(default)s)")
+    parser.add_argument("--log-to", choices=LOG_TO, default="auto", help="(default: %(default)s)")
+    parser.add_argument("--alpha", type=float, default=0.05, help="test level (%(default)s)")
+    parser.add_argument("--tracking-uri", help="MLflow store (default: the project's)")
+    args = parser.parse_args(argv)
+
+    run_ids = [*args.run_ids, *(_read_run_file(f) for f in args.run_files)]
+    report = compare(
+        tracking_uri(args.tracking_uri),
+        experiment=args.experiment,
+        parent=args.parent,
+        filter_string=args.filter_string,
+        run_ids=run_ids or None,
+        out_dir=args.out,
+        log_to=args.log_to,
+        alpha=args.alpha,
+    )
+    print(markdown_tables(report.summary, args.alpha), end="")
+    where = f"; logged to run {report.run_id} under {ARTIFACT_DIR}/" if report.run_id else ""
+    print(f"\nreport: {report.files['report']}{where}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run(main))
