@@ -172,15 +172,18 @@ def test_one_off_truncation_succeeds_after_a_retry(server, mirror_dir, tmp_path)
     assert listing(tmp_path) == ["iris.data"]
 
 
-def test_large_file_is_fetched_with_a_progress_bar(server, mirror_dir, tmp_path):
-    """Files of PROGRESS_MIN_BYTES or more take the progress-bar path, which must work too."""
+def test_large_file_is_fetched_with_a_progress_bar(server, mirror_dir, tmp_path, capfd):
+    """Files of PROGRESS_MIN_BYTES or more show a progress bar (on stderr); smaller ones not."""
     small = iris_file(mirror_dir)
-    remote = RemoteFile(small.name, small.sha256, PROGRESS_MIN_BYTES)
+    fetch(small, [server.url + IRIS], tmp_path / "small", retries=0, **FAST)
+    assert "100%" not in capfd.readouterr().err
 
+    remote = RemoteFile(small.name, small.sha256, PROGRESS_MIN_BYTES)
     path = fetch(remote, [server.url + IRIS], tmp_path, retries=0, **FAST)
 
+    assert "100%|" in capfd.readouterr().err  # tqdm's finished bar
     assert sha256(path) == remote.sha256
-    assert listing(tmp_path) == ["iris.data"]
+    assert listing(tmp_path) == ["iris.data", "small"]
 
 
 def test_verified_file_is_not_fetched_again(server, mirror_dir, tmp_path):

@@ -5,6 +5,7 @@ module; each test logs to its own SQLite store.
 """
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -95,7 +96,10 @@ def test_a_2x2_sweep_is_one_parent_with_four_children_and_a_report(project, tmp_
     assert (report / "report.md").is_file() and (report / "heatmap.png").is_file()
     logged = {a.path for a in client.list_artifacts(parent.info.run_id, "report")}
     assert {"report/report.md", "report/summary.csv", "report/heatmap.png"} <= logged
-    assert "activation=relu, optimizer=adam" in out or "optimizer=adam" in out
+    # the report's ranking table is printed, one row per configuration
+    for c in children:
+        label = c.data.tags["configuration"]
+        assert re.search(rf"^\| [1-4] \| {re.escape(label)} \| 1 \|", out, re.M), (label, out)
 
 
 def test_joblib_parallel_sweep_with_seeds_loses_no_run(project, tmp_path):
