@@ -16,6 +16,7 @@ from scipy import stats
 from pipeline.compare import (
     compare,
     confidence_interval,
+    holm,
     load_curves,
     select_runs,
     summarize,
@@ -306,8 +307,27 @@ def test_sweep_report_matches_mlflow_and_is_logged_to_the_running_parent(store, 
         [BASE["relu", "adam"] + o for o in OFFSET.values()],
     )
     assert ranked["p_value"].iloc[1] == pytest.approx(p, abs=1e-12)
+    # Holm over the three comparisons with the best, by hand: the smallest raw p times 3,
+    # the next times 2, the largest times 1, each at least the one before.
+    raw = [
+        _welch_by_hand(
+            [BASE[a, o] + off for off in OFFSET.values()],
+            [BASE["relu", "adam"] + off for off in OFFSET.values()],
+        )
+        for a, o in (("tanh", "adam"), ("relu", "sgd"), ("tanh", "sgd"))
+    ]
+    order = sorted(range(3), key=lambda i: raw[i])
+    expected_holm, running = [0.0] * 3, 0.0
+    for k, i in enumerate(order):
+        running = max(running, min(1.0, (3 - k) * raw[i]))
+        expected_holm[i] = running
+    assert ranked["p_adjusted"].iloc[1:].tolist() == pytest.approx(expected_holm, abs=1e-12)
+    assert math.isnan(ranked["p_adjusted"].iloc[0])  # the best is not tested against itself
     assert "Best: **activation=relu, optimizer=adam**" in markdown
-    assert "Not distinguishable from it (Welch's t-test, p ≥ 0.05): activation=tanh" in markdown
+    assert (
+        "Not distinguishable from it (Welch's t-test, Holm-adjusted over the 3 tested, "
+        "p ≥ 0.05): activation=tanh, optimizer=adam" in markdown
+    )
 
     for kind, name in {
         "report": "report.md",
@@ -378,6 +398,28 @@ def test_the_parent_shows_the_comparison_without_opening_a_file(store, tmp_path)
         [parent.info.experiment_id], "attributes.status = 'FAILED'", max_results=5
     )
     assert [r.data.tags["configuration"] for r in failed] == ["activation=relu, optimizer=adam"]
+
+
+def test_holm_adjusts_the_p_values_of_one_family():
+    assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06], abs=1e-15)
+    assert holm([0.4, 0.9]) == pytest.approx([0.8, 0.9], abs=1e-15)  # never above 1, monotone
+    adjusted = holm([0.02, math.nan, 0.5])  # untestable ones stay out of the count
+    assert adjusted[0] == pytest.approx(0.04) and math.isnan(adjusted[1]) and adjusted[2] == 0.5
+
+
+def test_a_rerun_seed_counts_once_so_rerunning_never_narrows_the_interval(store, tmp_path):
+    client = MlflowClient(store["uri"])
+    experiment = ensure_experiment(store["uri"], "reruns")
+    for seed, acc in ((1, 0.80), (2, 0.85), (1, 0.90)):  # seed 1 rerun, last
+        name = f"iris-relu-adam-bs32-s{seed}"
+        params = _params("iris", "multiclass", "relu", "adam", seed, name, "reruns")
+        _training_run(client, experiment, "reruns", params, {"test_accuracy": acc}, {"loss": [1]})
+    report = compare(store["uri"], experiment="reruns", out_dir=tmp_path, log_to="none")
+    row = report.summary.iloc[0]
+    assert (row["runs"], row["n"], row["repeats"]) == (3, 2, 1)
+    assert row["mean"] == pytest.approx((0.90 + 0.85) / 2)  # the latest run of seed 1
+    text = (tmp_path / "report.md").read_text()
+    assert "1 rerun(s) of a seed already counted are left out" in text
 
 
 def test_load_curves_reads_each_runs_history(store):
@@ -555,7 +597,10 @@ def test_cli_end_to_end(store, tmp_path, capsys):
     argv = ["--tracking-uri", store["uri"], "--parent", store["parent"], "--out", str(out)]
     assert run(main, [*argv, "--log-to", "none"]) == 0
     printed = capsys.readouterr().out
-    assert "| rank | configuration | n | mean ± std | 95% CI | test loss | failed |" in printed
+    header = (
+        "| rank | configuration | n | mean ± std | 95% CI | test loss | p | p (Holm) | failed |"
+    )
+    assert header in printed
     assert "activation=relu, optimizer=adam" in printed
     for name in ("report.md", "summary.csv", "runs.csv", "heatmap.png", "bars.png"):
         assert (out / name).stat().st_size > 0

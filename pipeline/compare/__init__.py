@@ -29,7 +29,7 @@ from pipeline.compare.configurations import annotate_runs, metric_for
 from pipeline.compare.core import Report, compare
 from pipeline.compare.report import markdown_tables, write_report
 from pipeline.compare.runs import describe_selection, load_curves, select_runs
-from pipeline.compare.stats import confidence_interval, summarize, welch_p_value
+from pipeline.compare.stats import confidence_interval, holm, summarize, welch_p_value
 
 __all__ = [
     "Report",
@@ -37,6 +37,7 @@ __all__ = [
     "compare",
     "confidence_interval",
     "describe_selection",
+    "holm",
     "load_curves",
     "markdown_tables",
     "metric_for",

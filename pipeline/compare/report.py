@@ -38,6 +38,10 @@ def _pm(mean: Any, std: Any) -> str:
     return _fmt(mean) if pd.isna(std) else f"{_fmt(mean)} ± {_fmt(std)}"
 
 
+def _p(value: Any) -> str:
+    return plots.DASH if pd.isna(value) else f"{float(value):.3g}"
+
+
 def _cell(text: Any) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
@@ -67,16 +71,18 @@ def _verdict(group: pd.DataFrame, alpha: float) -> str:
     same = others[verdict.fillna(False).astype(bool)]
     worse = others[(~verdict).fillna(False).astype(bool)]
     untestable = others[verdict.isna()]
+    tested = f"Welch's t-test, Holm-adjusted over the {verdict.notna().sum()} tested"
     if not same.empty:
         listed = "; ".join(
-            f"{r['configuration']} (p = {r['p_value']:.3g})" for _, r in same.iterrows()
+            f"{r['configuration']} (p = {r['p_value']:.3g}, adjusted {r['p_adjusted']:.3g})"
+            for _, r in same.iterrows()
         )
-        text += f" Not distinguishable from it (Welch's t-test, p ≥ {alpha:g}): {listed}."
+        text += f" Not distinguishable from it ({tested}, p ≥ {alpha:g}): {listed}."
         if not worse.empty:
-            text += f" The other {len(worse)} tested are worse (p < {alpha:g})."
+            text += f" The other {len(worse)} tested are worse (adjusted p < {alpha:g})."
     elif not worse.empty:
         text += (
-            f" Every other configuration tested is worse (Welch's t-test, p < {alpha:g}): "
+            f" Every other configuration tested is worse ({tested}, p < {alpha:g}): "
             "none is indistinguishable from it."
         )
     if not untestable.empty:
@@ -97,8 +103,9 @@ def markdown_tables(summary: pd.DataFrame, alpha: float = 0.05) -> str:
         lines = [
             f"## {dataset} ({task}): {metric}, {direction}",
             "",
-            "| rank | configuration | n | mean ± std | 95% CI | test loss | failed |",
-            "|---:|---|---:|---|---|---|---:|",
+            "| rank | configuration | n | mean ± std | 95% CI | test loss | p | p (Holm)"
+            " | failed |",
+            "|---:|---|---:|---|---|---|---:|---:|---:|",
         ]
         for _, r in group.iterrows():
             ci = (
@@ -109,9 +116,17 @@ def markdown_tables(summary: pd.DataFrame, alpha: float = 0.05) -> str:
             rank = plots.DASH if pd.isna(r["rank"]) else str(int(r["rank"]))
             lines.append(
                 f"| {rank} | {_cell(r['configuration'])} | {r['n']} | {_pm(r['mean'], r['std'])}"
-                f" | {ci} | {_pm(r['test_loss_mean'], r['test_loss_std'])} | {r['failed']} |"
+                f" | {ci} | {_pm(r['test_loss_mean'], r['test_loss_std'])}"
+                f" | {_p(r['p_value'])} | {_p(r['p_adjusted'])} | {r['failed']} |"
             )
         lines += ["", _verdict(group, alpha)]
+        repeats = int(group["repeats"].sum())
+        if repeats:
+            lines += [
+                "",
+                f"{repeats} rerun(s) of a seed already counted are left out: each "
+                "configuration counts one run per seed (the latest).",
+            ]
         sections.append("\n".join(lines))
     return "\n\n".join(sections) + "\n"
 

@@ -74,6 +74,23 @@ def welch_p_value(a: Iterable[float], b: Iterable[float]) -> float:
         return float(stats.ttest_ind(x, y, equal_var=False).pvalue)
 
 
+def holm(p_values: Iterable[float]) -> list[float]:
+    """Holm's step-down adjustment of p-values for testing them together.
+
+    The i-th smallest of m p-values becomes ``max_{j <= i} min(1, (m - j + 1) p_(j))``.
+    NaN (untestable) p-values are left out of m and stay NaN.
+    """
+    p = np.asarray(list(p_values), dtype=float)
+    adjusted = np.full(len(p), math.nan)
+    testable = np.flatnonzero(~np.isnan(p))
+    order = testable[np.argsort(p[testable], kind="stable")]
+    m, running = len(order), 0.0
+    for i, index in enumerate(order):
+        running = max(running, min(1.0, (m - i) * p[index]))
+        adjusted[index] = running
+    return adjusted.tolist()
+
+
 def summarize(
     runs: pd.DataFrame, alpha: float = 0.05, annotated: pd.DataFrame | None = None
 ) -> pd.DataFrame:
@@ -84,21 +101,26 @@ def summarize(
     vary), ``mlflow.*``, ``effective.*`` and ``runtime.*``.  Each group is ranked on
     its own: by mean ``test_accuracy`` (higher is better) or, for regression, mean
     ``test_rmse`` (lower is better); ties go to the smaller std, then more runs.
+    A seed run more than once counts once (its latest finished run), so rerunning a
+    run never narrows an interval.  Every configuration is tested against the best
+    by Welch's t-test, and the p-values of a group are Holm-adjusted together.
 
     Args:
         runs: Runs as returned by :func:`select_runs`.
-        alpha: Significance level of Welch's t-test against the best configuration.
+        alpha: Significance level of the tests against the best configuration.
         annotated: :func:`annotate_runs`' frame of ``runs``, when the caller has it.
 
     Returns:
         Columns ``dataset``, ``task``, ``configuration``, the varying param columns
         (full keys, e.g. ``activation.name``), ``metric``, ``higher_is_better``,
-        ``runs`` (all runs), ``n`` (finished runs with the metric), ``failed``
-        (status FAILED), ``mean``, ``std``, ``ci_low``, ``ci_high`` (95%),
-        ``test_loss_mean``, ``test_loss_std``, ``rank`` (1 = best; NA without
-        finished runs), ``best``, ``p_value`` (Welch vs the best) and
-        ``indistinguishable_from_best`` (p >= alpha; True for the best; NA when
-        either side has fewer than 2 runs).  Sorted by group, then rank.
+        ``runs`` (all runs), ``n`` (finished runs with the metric, one per seed),
+        ``repeats`` (finished runs of a seed already counted, left out),
+        ``failed`` (status FAILED), ``mean``, ``std``, ``ci_low``, ``ci_high``
+        (95%), ``test_loss_mean``, ``test_loss_std``, ``rank`` (1 = best; NA
+        without finished runs), ``best``, ``p_value`` (Welch vs the best),
+        ``p_adjusted`` (Holm, within the group) and ``indistinguishable_from_best``
+        (adjusted p >= alpha; True for the best; NA when either side has fewer
+        than 2 runs).  Sorted by group, then rank.
     """
     if not 0 < alpha < 1:
         raise ValueError(f"alpha {alpha} must be between 0 and 1")
@@ -108,56 +130,18 @@ def summarize(
     rows = []
     for (dataset, task), group in annotated.groupby(list(GROUP_COLUMNS), sort=True):
         metric, higher = metric_for(task)
-        configs = []
-        for label, runs_of in group.groupby("configuration", sort=True):
-            ok = runs_of[(runs_of["status"] == "FINISHED") & runs_of["value"].notna()]
-            mean, std, low, high = confidence_interval(ok["value"])
-            loss = ok["test_loss"].dropna()
-            params = {
-                k: (runs_of[k].dropna().iloc[0] if runs_of[k].notna().any() else None)
-                for k in param_columns
+        configs = [
+            {
+                "dataset": dataset,
+                "task": task,
+                **_configuration(label, runs_of, param_columns),
+                "metric": metric,
+                "higher_is_better": higher,
             }
-            configs.append(
-                {
-                    "dataset": dataset,
-                    "task": task,
-                    "configuration": label,
-                    **params,
-                    "metric": metric,
-                    "higher_is_better": higher,
-                    "runs": len(runs_of),
-                    "n": len(ok),
-                    "failed": int((runs_of["status"] == "FAILED").sum()),
-                    "mean": mean,
-                    "std": std,
-                    "ci_low": low,
-                    "ci_high": high,
-                    "test_loss_mean": float(loss.mean()) if len(loss) else math.nan,
-                    "test_loss_std": float(loss.std(ddof=1)) if len(loss) > 1 else math.nan,
-                    "_values": ok["value"].to_numpy(),
-                }
-            )
-        ranked = sorted(
-            (c for c in configs if c["n"] > 0),
-            key=lambda c: (
-                -c["mean"] if higher else c["mean"],
-                math.inf if math.isnan(c["std"]) else c["std"],
-                -c["n"],
-                c["configuration"],
-            ),
-        )
-        for rank, c in enumerate(ranked, start=1):
-            c["rank"] = rank
-        best = ranked[0] if ranked else None
-        for c in configs:
-            c.setdefault("rank", None)
-            c["best"] = c is best
-            if c is best:
-                c["p_value"], c["indistinguishable_from_best"] = math.nan, True
-                continue
-            p = welch_p_value(c["_values"], best["_values"]) if best else math.nan
-            c["p_value"] = p
-            c["indistinguishable_from_best"] = None if math.isnan(p) else bool(p >= alpha)
+            for label, runs_of in group.groupby("configuration", sort=True)
+        ]
+        _rank(configs, higher)
+        _test_against_best(configs, alpha)
         rows.extend(
             sorted(configs, key=lambda c: (c["rank"] is None, c["rank"] or 0, c["configuration"]))
         )
@@ -168,3 +152,62 @@ def summarize(
     )
     summary["best"] = summary["best"].astype(bool)
     return summary.reset_index(drop=True)
+
+
+def _configuration(label: str, runs_of: pd.DataFrame, param_columns: list[str]) -> dict:
+    """One configuration's numbers: its finished runs, one per seed (the latest)."""
+    finished = runs_of[(runs_of["status"] == "FINISHED") & runs_of["value"].notna()]
+    # Runs come oldest first: the last of a seed is its latest rerun.
+    ok = finished.drop_duplicates(subset="seed", keep="last")
+    mean, std, low, high = confidence_interval(ok["value"])
+    loss = ok["test_loss"].dropna()
+    params = {
+        k: (runs_of[k].dropna().iloc[0] if runs_of[k].notna().any() else None)
+        for k in param_columns
+    }
+    return {
+        "configuration": label,
+        **params,
+        "runs": len(runs_of),
+        "n": len(ok),
+        "repeats": len(finished) - len(ok),
+        "failed": int((runs_of["status"] == "FAILED").sum()),
+        "mean": mean,
+        "std": std,
+        "ci_low": low,
+        "ci_high": high,
+        "test_loss_mean": float(loss.mean()) if len(loss) else math.nan,
+        "test_loss_std": float(loss.std(ddof=1)) if len(loss) > 1 else math.nan,
+        "_values": ok["value"].to_numpy(),
+    }
+
+
+def _rank(configs: list[dict], higher: bool) -> None:
+    """Set ``rank`` (None without finished runs) and ``best`` on a group's configurations."""
+    ranked = sorted(
+        (c for c in configs if c["n"] > 0),
+        key=lambda c: (
+            -c["mean"] if higher else c["mean"],
+            math.inf if math.isnan(c["std"]) else c["std"],
+            -c["n"],
+            c["configuration"],
+        ),
+    )
+    for c in configs:
+        c["rank"] = None
+        c["best"] = bool(ranked) and c is ranked[0]
+    for rank, c in enumerate(ranked, start=1):
+        c["rank"] = rank
+
+
+def _test_against_best(configs: list[dict], alpha: float) -> None:
+    """Welch's p-value of each configuration against the best, Holm-adjusted together."""
+    best = next((c for c in configs if c["best"]), None)
+    others = [c for c in configs if c is not best]
+    raw = [welch_p_value(c["_values"], best["_values"]) if best else math.nan for c in others]
+    for c, p, adjusted in zip(others, raw, holm(raw), strict=True):
+        c["p_value"], c["p_adjusted"] = p, adjusted
+        c["indistinguishable_from_best"] = None if math.isnan(adjusted) else adjusted >= alpha
+    if best is not None:
+        best["p_value"] = best["p_adjusted"] = math.nan
+        best["indistinguishable_from_best"] = True
