@@ -26,7 +26,10 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from pipeline import labels
+from pipeline import labels, tracking
+from pipeline.compare import compare
+from pipeline.config import validate
+from pipeline.training import train
 
 log = logging.getLogger(__name__)
 
@@ -81,9 +84,6 @@ class MlflowSweepCallback(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         from mlflow.tracking import MlflowClient
 
-        from pipeline import tracking
-        from pipeline.config import validate
-
         cfg = validate(_plain(config))
         if cfg.sweep.seeds < 1:  # checked before anything is created
             raise ValueError(f"sweep.seeds={cfg.sweep.seeds} must be at least 1")
@@ -125,8 +125,6 @@ class MlflowSweepCallback(Callback):
         if self.parent_id is None:
             return
         from mlflow.tracking import MlflowClient
-
-        from pipeline.compare import compare
 
         client = MlflowClient(self.uri)
         children = client.search_runs(
@@ -173,8 +171,6 @@ def run_job(cfg: DictConfig, hydra_cfg: DictConfig | None = None) -> list[dict[s
     the next one runs; the job itself never raises, so the sweep goes on.
     """
     from mlflow.tracking import MlflowClient
-
-    from pipeline.train import train
 
     parent = os.environ[PARENT_ENV]
     experiment = os.environ[EXPERIMENT_ENV]
@@ -228,9 +224,6 @@ def _record_failure(
     A run that failed before training started is created here, with the source,
     configuration and params a training run would have had.
     """
-    from pipeline import tracking
-    from pipeline.train import default_run_name
-
     found = client.search_runs(
         [client.get_experiment_by_name(experiment).experiment_id],
         f"tags.optlab.job_key = '{tags['optlab.job_key']}'",
@@ -253,7 +246,7 @@ def _record_failure(
     }
     run = client.create_run(
         client.get_experiment_by_name(experiment).experiment_id,
-        run_name=default_run_name(cfg, cfg.optimizer.name == "gd") + suffix,
+        run_name=tracking.default_run_name(cfg, cfg.optimizer.name == "gd") + suffix,
         tags=tags,
     )
     tracking.log_params(client, run.info.run_id, tracking.run_params(flat, cfg.dataset.name))

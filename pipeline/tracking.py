@@ -337,6 +337,45 @@ def run_name(dataset: str, activation: str, optimizer: str, batch: int | str) ->
     return f"{dataset}-{activation}-{optimizer}-bs{batch}"
 
 
+def default_run_name(cfg: Any, full_batch: bool) -> str:
+    """``mlflow.run_name``, else one built from the config's choices (:func:`run_name`)."""
+    batch = "full" if full_batch else cfg.training.batch_size
+    return cfg.mlflow.run_name or run_name(
+        cfg.dataset.name, cfg.activation.name, cfg.optimizer.name, batch
+    )
+
+
+def _save_keras_model(path: str, **kwargs: Any) -> None:
+    import mlflow.keras
+
+    # MLflow 3.17's keras flavor writes the input example into the model folder
+    # before creating it (mlflow/mlflow#16183): create it first.
+    os.makedirs(path, exist_ok=True)
+    mlflow.keras.save_model(path=path, **kwargs)
+
+
+def log_model(model: Any, example: Any) -> None:
+    """Log a Keras model to the active run (the mlflow.keras flavor), with its signature
+    and an input example."""
+    from types import SimpleNamespace
+
+    import numpy as np
+    from mlflow.models import Model, infer_signature
+
+    example = np.asarray(example, np.float32)
+    signature = infer_signature(example, model.predict(example, verbose=0))
+    # What mlflow.keras.log_model does, with a flavor whose save_model has the fix above.
+    flavor = SimpleNamespace(__name__="mlflow.keras", save_model=_save_keras_model)
+    Model.log(
+        artifact_path=None,
+        name="model",
+        flavor=flavor,
+        model=model,
+        signature=signature,
+        input_example=example,
+    )
+
+
 def artifact_files(client: MlflowClient, run_id: str, path: str = "") -> Iterable[str]:
     """Every artifact path of a run (recursively)."""
     for info in client.list_artifacts(run_id, path or None):

@@ -14,7 +14,7 @@ from mlflow.tracking import MlflowClient
 
 from pipeline.data.preprocess import preprocess, save_splits
 from pipeline.tracking import artifact_files
-from pipeline.train import train
+from pipeline.training import train
 from tests.helpers import FAST_TRAINING, IRIS_CLASSES, REPO_ROOT, tiny_config, tool_env
 
 DIGITS = [str(i) for i in range(10)]

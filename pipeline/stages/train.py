@@ -29,7 +29,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     cfg.dataset = pick(cfg.baselines, args.dataset, "baseline dataset")
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from pipeline.train import train  # TensorFlow loads only once the arguments are good
+    # lazy, for cost: TensorFlow loads only once the arguments are good
+    from pipeline.training import train
 
     result = train(
         cfg,

@@ -1,0 +1,77 @@
+"""The command line: ``optlab train|compare|ui ...`` and ``python -m pipeline.train``.
+
+- ``optlab train [OVERRIDE ...]`` (``python -m pipeline.train``): compose ``conf/``
+  with Hydra and train one configuration, or with ``-m`` a sweep (an MLflow parent
+  run with a child per job, see :mod:`pipeline.sweep`);
+- ``optlab compare ...`` (``python -m pipeline.compare``): the comparison report;
+- ``optlab ui`` (``make ui``): the MLflow UI on the project's store.
+
+``dvc repro`` runs the per-stage entry points in :mod:`pipeline.stages` instead.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+
+import numpy as np
+from omegaconf import DictConfig
+
+from pipeline import sweep
+from pipeline.config import register_configs
+from pipeline.stages import compare as compare_stage
+from pipeline.stages._cli import run
+from pipeline.tracking import project_root
+from pipeline.training import train
+
+COMMANDS = ("train", "compare", "ui")
+
+
+def hydra_task(cfg: DictConfig) -> float | None:
+    """One Hydra job: a sweep's job (its seeds as child runs) or a single training.
+
+    Returns the task's primary test metric (mean over a job's seeds): the value a
+    Hydra sweeper optimises.
+    """
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    hydra_cfg = HydraConfig.get()
+    if hydra_cfg.mode == RunMode.MULTIRUN and os.environ.get(sweep.PARENT_ENV):
+        results = sweep.run_job(cfg, hydra_cfg)
+        values = [r.get("test_accuracy", r.get("test_rmse")) for r in results]
+        return float(np.mean(values)) if values else None
+    result = train(cfg)
+    shown = ", ".join(f"{k}={v:.4g}" for k, v in sorted(result.metrics.items()))
+    print(f"run {result.run_id}: {shown}")
+    return result.metrics.get("test_accuracy", result.metrics.get("test_rmse"))
+
+
+def train_main() -> None:
+    """``python -m pipeline.train [OVERRIDE ...]``: compose conf/ with Hydra and train."""
+    import hydra
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ chatter out
+    register_configs()
+    conf = project_root() / "conf"
+    hydra.main(config_path=str(conf), config_name="config", version_base="1.3")(hydra_task)()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``optlab COMMAND [ARGS ...]``: one of :data:`COMMANDS`, its arguments passed on."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] not in COMMANDS:
+        given = repr(args[0]) if args else "none"
+        print(f"optlab: unknown command {given}; valid: {', '.join(COMMANDS)}", file=sys.stderr)
+        return 2
+    command, rest = args[0], args[1:]
+    if command == "compare":
+        return run(compare_stage.main, rest)
+    if command == "ui":
+        from pipeline import ui
+
+        return ui.main(rest)
+    sys.argv = [f"{sys.argv[0]} train", *rest]  # Hydra reads its overrides from argv
+    train_main()
+    return 0

@@ -1,0 +1,462 @@
+"""Train one configuration, log it to MLflow, and return its results.
+
+The library behind the entry points: ``python -m pipeline.train`` (Hydra, see
+:mod:`pipeline.cli`) and ``pipeline.stages.train`` (DVC, reads ``params.yaml``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from omegaconf import DictConfig, OmegaConf
+
+from pipeline import labels
+from pipeline.config import Task, pick, to_yaml, validate
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "validation", "test")
+
+
+@dataclass
+class Plan:
+    """Everything decided from the config alone, before any data is read."""
+
+    dataset: str
+    task: Task
+    classes: list[str]
+    image: bool
+    loss: Any  # pipeline.losses.LossPlan
+    positive_index: int | None = None
+    epochs: int = 1
+    full_batch: bool = False
+
+
+@dataclass
+class TaskData:
+    """Inputs and encoded targets per split, ready for Keras."""
+
+    x: dict[str, np.ndarray]
+    y: dict[str, np.ndarray]
+    # Integer class per row (classification only), for the confusion matrix.
+    labels: dict[str, np.ndarray]
+    input_shape: tuple[int, ...]
+    class_names: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced."""
+
+    run_id: str
+    metrics: dict[str, float]
+    history: pd.DataFrame
+    model: Any = None
+
+
+# ------------------------------------------------------------------ planning
+def _positive_index(value: Any, classes: list[str], dataset: str) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(classes):
+        return value
+    if isinstance(value, str) and value in classes:
+        return classes.index(value)
+    raise ValueError(
+        f"dataset.positive_class={value!r} is not a class of {dataset}; valid: "
+        f"an index 0..{len(classes) - 1} or one of {classes}"
+    )
+
+
+def plan(cfg: DictConfig) -> Plan:
+    """Check every choice and combination before any data is read or any run starts.
+
+    Raises:
+        ValueError: naming the bad value and the valid ones.
+    """
+    from pipeline import activations, losses, models, optimizers
+
+    name = cfg.dataset.name
+    source = pick(cfg.data.datasets, name, "dataset")
+    classes = list(source.classes)
+    image = source.format == "idx"
+    task = Task(cfg.dataset.task)
+    if task is Task.regression and image:
+        raise ValueError(
+            f"task 'regression' needs tabular data; {name} is images. "
+            f"Valid tasks for {name}: multiclass, binary"
+        )
+    if task is Task.regression and cfg.dataset.target is None:
+        raise ValueError("task 'regression' needs dataset.target (the feature to predict)")
+    n_outputs = len(classes) if task is Task.multiclass else 1
+    loss_plan = losses.resolve(task, cfg.loss.name, n_outputs, cfg.model.get("output_activation"))
+    models.get(cfg.model.name)
+    if cfg.model.name == "cnn" and not image:
+        raise ValueError(f"model 'cnn' needs image data; {name} is tabular. Valid models: mlp")
+    activations.get(cfg.activation.name)
+    optimizers.get(cfg.optimizer)  # builds (and so checks) the optimizer
+    if cfg.training.batch_size < 1:
+        raise ValueError(f"training.batch_size={cfg.training.batch_size} must be at least 1")
+    epochs = cfg.training.epochs if cfg.training.epochs is not None else cfg.dataset.epochs
+    if epochs < 1:
+        raise ValueError(f"training.epochs={epochs} must be at least 1")
+    return Plan(
+        dataset=name,
+        task=task,
+        classes=classes,
+        image=image,
+        loss=loss_plan,
+        positive_index=(
+            _positive_index(cfg.dataset.positive_class, classes, name)
+            if task is Task.binary
+            else None
+        ),
+        epochs=int(epochs),
+        full_batch=optimizers.is_full_batch(cfg.optimizer),
+    )
+
+
+# ------------------------------------------------------------------ data
+def load_task_data(p: Plan, data_dir: Path, target: str | None = None) -> TaskData:
+    """Load the preprocessed splits and encode the targets the way the loss needs."""
+    from pipeline.data.preprocess import load_splits
+    from pipeline.losses import encode_labels
+
+    if not (data_dir / "meta.json").is_file():
+        raise FileNotFoundError(
+            f"no preprocessed data in {data_dir}; run `dvc repro preprocess@{p.dataset}` first"
+        )
+    splits = load_splits(data_dir, mmap=False)
+    x, y, labels = {}, {}, {}
+    for split in SPLITS:
+        features, classes = splits.x[split], splits.y[split]
+        if p.task is Task.regression:
+            names = splits.meta["features"]
+            if target not in names:
+                raise ValueError(f"dataset.target={target!r}; valid features: {names}")
+            t = names.index(target)
+            scaler = splits.meta["scaler"]
+            # Predict the target in its own units (cm), from the other features.
+            target_cm = features[:, t] * scaler["std"][t] + scaler["mean"][t]
+            y[split] = encode_labels(target_cm, p.loss, 1)
+            x[split] = np.delete(features, t, axis=1)
+            continue
+        if p.task is Task.binary:
+            classes = (classes == p.positive_index).astype(np.int64)
+        labels[split] = classes
+        n = len(p.classes) if p.task is Task.multiclass else 2
+        y[split] = encode_labels(classes, p.loss, n)
+        x[split] = features
+    names = p.classes if p.task is Task.multiclass else ["rest", p.classes[p.positive_index or 0]]
+    return TaskData(
+        x=x,
+        y=y,
+        labels=labels,
+        input_shape=tuple(x["train"].shape[1:]),
+        class_names=names if p.task is not Task.regression else [],
+    )
+
+
+def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool, seed: int):
+    """A tf.data pipeline: cast to float32, shuffle with the run's seed, batch, prefetch."""
+    import tensorflow as tf
+
+    data = tf.data.Dataset.from_tensor_slices((x, y))
+    if shuffle:
+        data = data.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    data = data.batch(batch_size).map(
+        lambda a, b: (tf.cast(a, tf.float32), b), num_parallel_calls=tf.data.AUTOTUNE
+    )
+    return data.prefetch(tf.data.AUTOTUNE)
+
+
+# ------------------------------------------------------------------ training
+def run_params(cfg: DictConfig, p: Plan, batch_size: int) -> dict[str, str]:
+    """The params a run logs: its loggable config (see :func:`pipeline.tracking.run_params`)
+    and ``effective.*``, what the run really used where the config leaves it open."""
+    from pipeline import tracking
+
+    params = tracking.run_params(
+        tracking.flatten(OmegaConf.to_container(cfg, resolve=True)), p.dataset
+    )
+    params.update(
+        {
+            "effective.batch_size": str(batch_size),
+            "effective.epochs": str(p.epochs),
+            "effective.loss": p.loss.loss,
+            "effective.output_activation": p.loss.output_activation,
+        }
+    )
+    return params
+
+
+@dataclass
+class RunRecord:
+    """Where and as what a training run is recorded in MLflow."""
+
+    uri: str
+    experiment_id: str
+    name: str
+    params: dict[str, str]
+    tags: dict[str, str]
+
+
+def train(
+    cfg: DictConfig,
+    data_root: str | os.PathLike[str] = "data/processed",
+    reports_dir: str | os.PathLike[str] | None = None,
+    model_path: str | os.PathLike[str] | None = None,
+    parent_run_id: str | None = None,
+    extra_tags: dict[str, str] | None = None,
+    run_name_suffix: str = "",
+    label_keys: Sequence[str] = (),
+) -> TrainResult:
+    """Train the configured model on one dataset and log the run to MLflow.
+
+    The steps: plan and load (:func:`prepare`), build the model, describe the
+    run (:func:`run_record`), then fit, evaluate and record inside the run.
+
+    Args:
+        cfg: The composed configuration (validated against the schemas here).
+        data_root: Folder holding ``<dataset>/`` as written by the preprocess stage.
+        reports_dir: If set, write ``metrics.json`` and ``history.csv`` there (DVC outputs).
+        model_path: If set, save the trained model there (``.keras``).
+        parent_run_id: Log as a child of this MLflow run (sweeps).
+        extra_tags: More MLflow tags for the run.
+        run_name_suffix: Appended to the run name (a sweep's seed, ``-s43``).
+        label_keys: The config keys whose values name the run's configuration (a
+            sweep's swept keys); none: its headline choices (see :mod:`pipeline.labels`).
+
+    Returns:
+        The run's id, final metrics, per-epoch history and the model.
+    """
+    cfg, p, data_dir, data = prepare(cfg, data_root)
+    batch_size = len(data.x["train"]) if p.full_batch else cfg.training.batch_size
+    model = build_model(cfg, p, data)
+    tags = dict(extra_tags or {})
+    if parent_run_id:
+        tags["mlflow.parentRunId"] = parent_run_id
+    record = run_record(cfg, p, data_dir, batch_size, tags, run_name_suffix, label_keys)
+    run_id, metrics, history = _run(cfg, p, data, data_dir, model, batch_size, record)
+    if reports_dir is not None:
+        _write_reports(Path(reports_dir), metrics, history, run_id)
+    if model_path is not None:
+        _save_model(model, Path(model_path))
+    return TrainResult(run_id=run_id, metrics=metrics, history=history, model=model)
+
+
+def prepare(
+    cfg: DictConfig, data_root: str | os.PathLike[str]
+) -> tuple[DictConfig, Plan, Path, TaskData]:
+    """Validate the config, check every choice, then load the data (nothing heavy before)."""
+    from pipeline.seed import configure_runtime
+
+    cfg = validate(cfg)
+    # Before anything creates a TensorFlow object (plan() builds the optimizer):
+    # TensorFlow fixes its thread pools then.
+    configure_runtime(cfg.runtime.intra_op_threads, cfg.runtime.inter_op_threads)
+    p = plan(cfg)  # every choice checked before any data is read or run created
+    data_dir = Path(data_root) / p.dataset
+    return cfg, p, data_dir, load_task_data(p, data_dir, cfg.dataset.target)
+
+
+def build_model(cfg: DictConfig, p: Plan, data: TaskData):
+    """The compiled model, its weights drawn under the run's seed."""
+    import keras  # lazy: seconds to import
+
+    from pipeline import models, optimizers
+    from pipeline.seed import apply_seed
+
+    keras.backend.clear_session()
+    apply_seed(cfg.training.seed)
+    model = models.build(
+        OmegaConf.to_container(cfg.model),
+        OmegaConf.to_container(cfg.activation),
+        data.input_shape,
+        p.loss.output_units,
+        p.loss.output_activation,
+        p.image,
+    )
+    model.compile(
+        optimizer=optimizers.get(cfg.optimizer),
+        loss=p.loss.loss,
+        metrics=p.loss.metrics(),
+        steps_per_execution=cfg.runtime.steps_per_execution,
+        jit_compile=cfg.runtime.jit_compile,
+    )
+    return model
+
+
+def run_record(
+    cfg: DictConfig,
+    p: Plan,
+    data_dir: Path,
+    batch_size: int,
+    extra_tags: dict[str, str],
+    run_name_suffix: str,
+    label_keys: Sequence[str],
+) -> RunRecord:
+    """The run's store, experiment, name, params and tags (creating the experiment)."""
+    from pipeline import tracking
+
+    root = tracking.project_root()  # the code and data of this run (a queued copy's own)
+    uri = tracking.tracking_uri(cfg.mlflow.tracking_uri)
+    experiment_id = tracking.ensure_experiment(uri, cfg.mlflow.experiment_name or p.dataset)
+    params = run_params(cfg, p, batch_size)
+    tags = {
+        **tracking.source_tags(root),
+        **tracking.version_tags(),
+        **tracking.data_tags(data_dir, root),
+        "task": p.task.value,
+        labels.CONFIGURATION_TAG: labels.label(params, labels.param_keys(label_keys, params)),
+        **extra_tags,
+    }
+    name = tracking.default_run_name(cfg, p.full_batch) + run_name_suffix
+    return RunRecord(uri, experiment_id, name, params, tags)
+
+
+def _run(
+    cfg: DictConfig,
+    p: Plan,
+    data: TaskData,
+    data_dir: Path,
+    model,
+    batch_size: int,
+    record: RunRecord,
+) -> tuple[str, dict[str, float], pd.DataFrame]:
+    """Inside one MLflow run: log params and data, fit, evaluate, log the artifacts."""
+    import mlflow
+
+    from pipeline import tracking
+
+    client = mlflow.MlflowClient(record.uri)
+    datasets = {
+        "train": make_dataset(
+            data.x["train"], data.y["train"], batch_size, cfg.training.shuffle, cfg.training.seed
+        ),
+        **{s: make_dataset(data.x[s], data.y[s], batch_size, False, 0) for s in SPLITS[1:]},
+    }
+    with (
+        tracking.global_tracking_uri(record.uri),
+        mlflow.start_run(
+            experiment_id=record.experiment_id,
+            run_name=record.name,
+            tags=record.tags,
+            log_system_metrics=cfg.mlflow.system_metrics,
+        ) as run,
+    ):
+        run_id = run.info.run_id
+        # A failure inside the run leaves its reason on the (FAILED) run.
+        with tracking.recording_errors(client, run_id):
+            tracking.log_params(client, run_id, record.params)
+            digest = record.tags[tracking.DATA_DIGEST_TAG]
+            splits = {split: (data.x[split], data.y[split]) for split in SPLITS}
+            tracking.log_data_inputs(client, run_id, p.dataset, data_dir, digest, splits)
+            history, seconds = fit(cfg, p, data, model, datasets, client, run_id)
+            metrics = evaluate(model, datasets["test"], history, seconds)
+            tracking.log_metrics(client, run_id, metrics, step=0)
+            _log_artifacts(cfg, p, data, model, datasets["test"], history, record.name)
+            if cfg.mlflow.log_model:
+                tracking.log_model(model, data.x["test"][:5])
+    return run_id, metrics, history
+
+
+def fit(cfg: DictConfig, p: Plan, data: TaskData, model, datasets, client, run_id: str):
+    """Fit with the per-epoch logger (and early stopping if on); the history and seconds."""
+    import keras
+
+    from pipeline.callbacks import EpochLogger
+
+    n_grad = min(cfg.runtime.grad_norm_samples, len(data.x["train"]))
+    logger = EpochLogger(
+        client,
+        run_id,
+        np.asarray(data.x["train"][:n_grad], np.float32),
+        data.y["train"][:n_grad],
+        p.loss.loss,
+    )
+    callbacks = [logger]
+    es = cfg.training.early_stopping
+    if es.enabled:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor=es.monitor,
+                patience=es.patience,
+                min_delta=es.min_delta,
+                restore_best_weights=es.restore_best_weights,
+            )
+        )
+    started = time.perf_counter()
+    # shuffle=False: tf.data already shuffles, with the run's seed.
+    model.fit(
+        datasets["train"],
+        validation_data=datasets["validation"],
+        epochs=p.epochs,
+        callbacks=callbacks,
+        shuffle=False,
+        verbose=cfg.runtime.verbose,
+    )
+    return pd.DataFrame(logger.rows), time.perf_counter() - started
+
+
+def evaluate(model, test_ds, history: pd.DataFrame, train_seconds: float) -> dict[str, float]:
+    """The test metrics (``test_*``), the fit's seconds and the epochs it ran."""
+    evaluated = model.evaluate(test_ds, verbose=0, return_dict=True)
+    metrics = {f"test_{k}": float(v) for k, v in evaluated.items()}
+    metrics["train_seconds"] = train_seconds
+    metrics["epochs_run"] = float(len(history))
+    return metrics
+
+
+def _log_artifacts(
+    cfg: DictConfig, p: Plan, data: TaskData, model, test_ds, history: pd.DataFrame, name: str
+) -> None:
+    """The config, the history, the learning curves and (classification) the confusion matrix."""
+    import mlflow
+
+    from pipeline import plots
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        (tmp / "config.yaml").write_text(to_yaml(cfg))
+        plots.learning_curves(history, p.loss.primary_metric, tmp / "learning_curves.png", name)
+        history.to_csv(tmp / "history.csv", index=False)
+        if p.task is not Task.regression:
+            predicted = model.predict(test_ds, verbose=0)
+            pred_labels = (
+                np.argmax(predicted, axis=1)
+                if predicted.shape[1] > 1
+                else (predicted[:, 0] > p.loss.accuracy_threshold).astype(int)
+            )
+            matrix = plots.confusion_matrix(data.labels["test"], pred_labels, len(data.class_names))
+            plots.plot_confusion_matrix(
+                matrix, data.class_names, tmp / "confusion_matrix.png", name
+            )
+        mlflow.log_artifacts(str(tmp))
+
+
+def _write_reports(
+    folder: Path, metrics: dict[str, float], history: pd.DataFrame, run_id: str
+) -> None:
+    from pipeline.io import atomic_write_json, atomic_write_text
+
+    atomic_write_json(folder / "metrics.json", metrics)
+    atomic_write_json(folder / "run.json", {"run_id": run_id})
+    atomic_write_text(folder / "history.csv", history.to_csv(index=False))
+
+
+def _save_model(model, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")  # Keras insists on the suffix
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
