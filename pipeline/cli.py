@@ -20,9 +20,9 @@ from omegaconf import DictConfig
 
 from pipeline import sweep
 from pipeline.config import register_configs
+from pipeline.paths import project_root
 from pipeline.stages import compare as compare_stage
 from pipeline.stages._cli import run
-from pipeline.tracking import project_root
 from pipeline.training import train
 
 COMMANDS = ("train", "compare", "ui")

@@ -20,6 +20,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 from pipeline.io import atomic_write_text
+from pipeline.paths import project_root
 
 CONFIG_NAME = "config"
 T = TypeVar("T")
@@ -355,8 +356,6 @@ def register_configs() -> None:
 # ---------------------------------------------------------------- composition
 def default_config_dir() -> Path:
     """``conf/`` of the project the working directory is in (or below)."""
-    from pipeline.tracking import project_root
-
     return project_root() / "conf"
 
 

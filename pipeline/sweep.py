@@ -29,6 +29,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from pipeline import labels, tracking
 from pipeline.compare import compare
 from pipeline.config import validate
+from pipeline.paths import project_root
 from pipeline.training import train
 
 log = logging.getLogger(__name__)
@@ -101,7 +102,7 @@ class MlflowSweepCallback(Callback):
         run = client.create_run(
             experiment_id,
             run_name=name,
-            tags={"optlab.sweep": "parent", **tracking.source_tags(tracking.project_root())},
+            tags={"optlab.sweep": "parent", **tracking.source_tags(project_root())},
         )
         self.parent_id = run.info.run_id
         # What a run would not log (the tracking URI among it) the sweep does not either.
@@ -238,7 +239,7 @@ def _record_failure(
     # It failed before its run started (an impossible combination, missing data).
     flat = tracking.flatten(OmegaConf.to_container(cfg, resolve=True))
     tags = {
-        **tracking.source_tags(tracking.project_root()),
+        **tracking.source_tags(project_root()),
         **tags,
         labels.CONFIGURATION_TAG: labels.label(flat, labels.param_keys(swept, flat)),
         "mlflow.parentRunId": parent,

@@ -18,6 +18,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pipeline.paths import project_root
+
 if TYPE_CHECKING:  # mlflow takes seconds to import: only functions that need it do
     from mlflow.tracking import MlflowClient
 
@@ -39,23 +41,6 @@ NOTE_TAG = "mlflow.note.content"
 # hold credentials).
 UNLOGGED_PREFIXES = ("baselines.", "data.download.", "mlflow.", "sweep.")
 UNLOGGED_DATASET_KEYS = ("urls", "files", "mirror_dir")
-
-
-def project_root(start: str | os.PathLike[str] | None = None, *, store: bool = False) -> Path:
-    """The nearest folder above ``start`` (default: cwd) holding ``dvc.yaml``, else ``start``.
-
-    With ``store``, the folder whose MLflow store to use: ``$DVC_ROOT`` under
-    ``dvc exp run``, which DVC points at the user's repository also from the
-    temporary copies of ``--queue``/``--temp`` runs, so every run lands in one store.
-    The code and data a run uses are those of the copy: without ``store``.
-    """
-    if store and os.environ.get("DVC_ROOT"):
-        return Path(os.environ["DVC_ROOT"]).resolve()
-    here = Path(start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / "dvc.yaml").is_file():
-            return folder
-    return here
 
 
 def tracking_uri(configured: str | None = None, root: str | os.PathLike[str] | None = None) -> str:

@@ -19,8 +19,13 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-from pipeline import labels
+from pipeline import labels, losses, optimizers, tracking
 from pipeline.config import Task, pick, to_yaml, validate
+from pipeline.data.preprocess import load_splits
+from pipeline.io import atomic_write_json, atomic_write_text
+from pipeline.losses import encode_labels
+from pipeline.paths import project_root
+from pipeline.seed import apply_seed, configure_runtime
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +86,7 @@ def plan(cfg: DictConfig) -> Plan:
     Raises:
         ValueError: naming the bad value and the valid ones.
     """
-    from pipeline import activations, losses, models, optimizers
+    from pipeline import activations, models  # lazy, for cost: they import Keras
 
     name = cfg.dataset.name
     source = pick(cfg.data.datasets, name, "dataset")
@@ -126,9 +131,6 @@ def plan(cfg: DictConfig) -> Plan:
 # ------------------------------------------------------------------ data
 def load_task_data(p: Plan, data_dir: Path, target: str | None = None) -> TaskData:
     """Load the preprocessed splits and encode the targets the way the loss needs."""
-    from pipeline.data.preprocess import load_splits
-    from pipeline.losses import encode_labels
-
     if not (data_dir / "meta.json").is_file():
         raise FileNotFoundError(
             f"no preprocessed data in {data_dir}; run `dvc repro preprocess@{p.dataset}` first"
@@ -181,8 +183,6 @@ def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool, s
 def run_params(cfg: DictConfig, p: Plan, batch_size: int) -> dict[str, str]:
     """The params a run logs: its loggable config (see :func:`pipeline.tracking.run_params`)
     and ``effective.*``, what the run really used where the config leaves it open."""
-    from pipeline import tracking
-
     params = tracking.run_params(
         tracking.flatten(OmegaConf.to_container(cfg, resolve=True)), p.dataset
     )
@@ -256,8 +256,6 @@ def prepare(
     cfg: DictConfig, data_root: str | os.PathLike[str]
 ) -> tuple[DictConfig, Plan, Path, TaskData]:
     """Validate the config, check every choice, then load the data (nothing heavy before)."""
-    from pipeline.seed import configure_runtime
-
     cfg = validate(cfg)
     # Before anything creates a TensorFlow object (plan() builds the optimizer):
     # TensorFlow fixes its thread pools then.
@@ -271,8 +269,7 @@ def build_model(cfg: DictConfig, p: Plan, data: TaskData):
     """The compiled model, its weights drawn under the run's seed."""
     import keras  # lazy: seconds to import
 
-    from pipeline import models, optimizers
-    from pipeline.seed import apply_seed
+    from pipeline import models  # lazy, for cost: it imports Keras
 
     keras.backend.clear_session()
     apply_seed(cfg.training.seed)
@@ -304,9 +301,7 @@ def run_record(
     label_keys: Sequence[str],
 ) -> RunRecord:
     """The run's store, experiment, name, params and tags (creating the experiment)."""
-    from pipeline import tracking
-
-    root = tracking.project_root()  # the code and data of this run (a queued copy's own)
+    root = project_root()  # the code and data of this run (a queued copy's own)
     uri = tracking.tracking_uri(cfg.mlflow.tracking_uri)
     experiment_id = tracking.ensure_experiment(uri, cfg.mlflow.experiment_name or p.dataset)
     params = run_params(cfg, p, batch_size)
@@ -332,9 +327,7 @@ def _run(
     record: RunRecord,
 ) -> tuple[str, dict[str, float], pd.DataFrame]:
     """Inside one MLflow run: log params and data, fit, evaluate, log the artifacts."""
-    import mlflow
-
-    from pipeline import tracking
+    import mlflow  # lazy, for cost
 
     client = mlflow.MlflowClient(record.uri)
     datasets = {
@@ -372,7 +365,7 @@ def fit(cfg: DictConfig, p: Plan, data: TaskData, model, datasets, client, run_i
     """Fit with the per-epoch logger (and early stopping if on); the history and seconds."""
     import keras
 
-    from pipeline.callbacks import EpochLogger
+    from pipeline.callbacks import EpochLogger  # lazy, for cost: it imports TensorFlow
 
     n_grad = min(cfg.runtime.grad_norm_samples, len(data.x["train"]))
     logger = EpochLogger(
@@ -419,9 +412,9 @@ def _log_artifacts(
     cfg: DictConfig, p: Plan, data: TaskData, model, test_ds, history: pd.DataFrame, name: str
 ) -> None:
     """The config, the history, the learning curves and (classification) the confusion matrix."""
-    import mlflow
+    import mlflow  # lazy, for cost
 
-    from pipeline import plots
+    from pipeline import plots  # lazy, for cost: it imports matplotlib
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -445,8 +438,6 @@ def _log_artifacts(
 def _write_reports(
     folder: Path, metrics: dict[str, float], history: pd.DataFrame, run_id: str
 ) -> None:
-    from pipeline.io import atomic_write_json, atomic_write_text
-
     atomic_write_json(folder / "metrics.json", metrics)
     atomic_write_json(folder / "run.json", {"run_id": run_id})
     atomic_write_text(folder / "history.csv", history.to_csv(index=False))

@@ -1,6 +1,7 @@
 from mlflow.tracking import MlflowClient
 
-from pipeline.tracking import ensure_experiment, flatten, project_root, run_name, tracking_uri
+from pipeline.paths import project_root
+from pipeline.tracking import ensure_experiment, flatten, run_name, tracking_uri
 
 
 def test_default_store_is_an_absolute_sqlite_path_at_the_project_root(tmp_path, monkeypatch):

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.compare import publish
 from pipeline.compare.configurations import annotate_runs
+from pipeline.compare.publish import description, label_runs, publish
 from pipeline.compare.report import markdown_tables, write_report
 from pipeline.compare.runs import (
     COMPARISON_TAG,
@@ -20,6 +20,8 @@ from pipeline.compare.runs import (
     select_runs,
 )
 from pipeline.compare.stats import summarize
+from pipeline.paths import project_root
+from pipeline.tracking import ensure_experiment, source_tags
 
 LOG_TO = ("auto", "parent", "comparison", "none")
 COMPARISONS_EXPERIMENT = "comparisons"
@@ -131,7 +133,7 @@ def compare(
     if target == "parent":
         run_id = parent
         _log_report(client, run_id, files)
-        publish.label_runs(client, annotated)
+        label_runs(client, annotated)
     elif target == "comparison":
         run_id = _log_comparison_run(
             client,
@@ -143,8 +145,8 @@ def compare(
             _slug(experiment, parent, parent_name, filter_string, run_ids),
         )
     if run_id is not None:
-        text = publish.description(markdown_tables(summary, alpha), selection, ARTIFACT_DIR)
-        publish.publish(client, run_id, summary, files, text, ARTIFACT_DIR)
+        text = description(markdown_tables(summary, alpha), selection, ARTIFACT_DIR)
+        publish(client, run_id, summary, files, text, ARTIFACT_DIR)
     return Report(runs=runs, summary=summary, files=files, run_id=run_id)
 
 
@@ -159,8 +161,6 @@ def _log_comparison_run(
 ) -> str:
     """Log the report to a new run of its own, with the headline numbers."""
     from mlflow.entities import Metric, Param
-
-    from pipeline.tracking import ensure_experiment, project_root, source_tags
 
     experiments = runs["experiment_id"].unique()
     experiment_id = (

@@ -10,8 +10,8 @@ from typing import Any
 import pandas as pd
 
 from pipeline import plots
-from pipeline.compare import publish
 from pipeline.compare.configurations import annotate_runs
+from pipeline.compare.publish import table_json
 
 # Every file write_report may produce: ones a new report does not produce are
 # removed, so an old figure never sits beside a report it does not belong to.
@@ -199,7 +199,7 @@ def write_report(
         annotated, _ = annotate_runs(runs)
     files: dict[str, Path] = {}
     files["summary"] = atomic_write_text(out / REPORT_FILES["summary"], summary.to_csv(index=False))
-    files["table"] = atomic_write_text(out / REPORT_FILES["table"], publish.table_json(summary))
+    files["table"] = atomic_write_text(out / REPORT_FILES["table"], table_json(summary))
     files["runs"] = atomic_write_text(
         out / REPORT_FILES["runs"], _runs_table(annotated, runs).to_csv(index=False)
     )

@@ -8,6 +8,8 @@ from typing import Any
 
 import pandas as pd
 
+from pipeline.tracking import global_tracking_uri
+
 # Runs that are never compared: a sweep's parent (it trains nothing) and the runs
 # reports are logged to.
 PARENT_TAG = "tags.optlab.sweep"
@@ -131,8 +133,6 @@ def select_runs(
     )
     if not experiments:
         raise ValueError(f"nothing matched {what}: {tracking_uri} has no experiments")
-
-    from pipeline.tracking import global_tracking_uri
 
     try:
         with global_tracking_uri(tracking_uri):

@@ -1,0 +1,119 @@
+"""The code's shape: imports run one way, and every DVC stage depends on all it imports.
+
+Read statically (ast), so a lazy import inside a function counts too: hiding an
+edge in a function cannot hide a cycle or a missing stage dependency.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+
+import yaml
+
+from tests.helpers import REPO_ROOT
+
+PACKAGE = REPO_ROOT / "pipeline"
+
+
+def module_files() -> dict[str, str]:
+    """``{module name: path relative to the repository}`` for every pipeline module."""
+    files = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(REPO_ROOT).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        files[name] = path.relative_to(REPO_ROOT).as_posix()
+    return files
+
+
+def imports(files: dict[str, str]) -> dict[str, set[str]]:
+    """Each module's imports of other pipeline modules (``from a import b`` may be either)."""
+    graph = {}
+    for name, rel in files.items():
+        found = set()
+        for node in ast.walk(ast.parse((REPO_ROOT / rel).read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                candidates = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            elif isinstance(node, ast.Import):
+                candidates = [a.name for a in node.names]
+            else:
+                continue
+            found |= {c for c in candidates if c in files and c != name}
+        graph[name] = found
+    return graph
+
+
+def closure(graph: dict[str, set[str]], start: str) -> set[str]:
+    """``start`` and every module it imports, directly or not; a package brings its
+    ``__init__`` and a submodule its package."""
+    seen, todo = set(), [start]
+    while todo:
+        module = todo.pop()
+        if module in seen:
+            continue
+        seen.add(module)
+        parents = [module.rsplit(".", i)[0] for i in range(1, module.count(".") + 1)]
+        todo += [*graph[module], *(p for p in parents if p in graph)]
+    return seen
+
+
+def inert(rel: str) -> bool:
+    """A package ``__init__`` with nothing but a docstring and constants: no behaviour
+    for a stage to depend on."""
+    body = ast.parse((REPO_ROOT / rel).read_text()).body
+    return rel.endswith("__init__.py") and all(
+        isinstance(node, ast.Expr | ast.Assign) for node in body
+    )
+
+
+def test_imports_have_no_cycle():
+    graph = imports(module_files())
+    cycles, state = [], {}
+
+    def visit(module, stack):
+        state[module] = "open"
+        for target in sorted(graph[module]):
+            if state.get(target) == "open":
+                cycles.append([*stack[stack.index(target) :], target])
+            elif target not in state:
+                visit(target, [*stack, target])
+        state[module] = "done"
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [module])
+    assert cycles == []
+
+
+def stage_entries() -> dict[str, tuple[str, list[str]]]:
+    """``{stage: (entry module, deps)}`` from dvc.yaml (foreach stages by their template)."""
+    stages = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())["stages"]
+    entries = {}
+    for name, stage in stages.items():
+        body = stage.get("do", stage)
+        module = re.search(r"python -m (\S+)", body["cmd"])[1]
+        entries[name] = (module, [d for d in body.get("deps", []) if "${" not in d])
+    return entries
+
+
+def uncovered(entry: str, deps: list[str]) -> list[str]:
+    """The modules ``entry`` imports (transitively) that none of ``deps`` covers."""
+    files = module_files()
+    needed = {files[m] for m in closure(imports(files), entry)}
+    covered = {f for f in needed for d in deps if f == d or f.startswith(d.rstrip("/") + "/")}
+    return sorted(f for f in needed - covered if not inert(f))
+
+
+def test_every_stage_depends_on_every_module_it_imports():
+    missing = {stage: uncovered(*entry) for stage, entry in stage_entries().items()}
+    assert {stage: files for stage, files in missing.items() if files} == {}
+
+
+def test_a_dropped_dependency_is_caught():
+    entry, deps = stage_entries()["train"]
+    assert uncovered(entry, [d for d in deps if d != "pipeline/training.py"]) == [
+        "pipeline/training.py"
+    ]
+    entry, deps = stage_entries()["compare"]
+    missing = uncovered(entry, [d for d in deps if d != "pipeline/compare"])
+    assert "pipeline/compare/stats.py" in missing and "pipeline/compare/core.py" in missing
