@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 from omegaconf import DictConfig
 
-from pipeline import sweep
+from pipeline import contract, sweep
 from pipeline.config import register_configs
 from pipeline.paths import project_root
 from pipeline.stages import compare as compare_stage
@@ -40,12 +40,12 @@ def hydra_task(cfg: DictConfig) -> float | None:
     hydra_cfg = HydraConfig.get()
     if hydra_cfg.mode == RunMode.MULTIRUN and os.environ.get(sweep.PARENT_ENV):
         results = sweep.run_job(cfg, hydra_cfg)
-        values = [r.get("test_accuracy", r.get("test_rmse")) for r in results]
+        values = [contract.primary_value(r) for r in results]
         return float(np.mean(values)) if values else None
     result = train(cfg)
     shown = ", ".join(f"{k}={v:.4g}" for k, v in sorted(result.metrics.items()))
     print(f"run {result.run_id}: {shown}")
-    return result.metrics.get("test_accuracy", result.metrics.get("test_rmse"))
+    return contract.primary_value(result.metrics)
 
 
 def train_main() -> None:

@@ -3,7 +3,7 @@
 One label names a *configuration*: the choices a run was trained with, its seed
 left out, so the runs of several seeds share it.  The comparison report groups
 runs by it, and every training run carries it as the MLflow tag
-:data:`CONFIGURATION_TAG`, so the UI's "Group by" on that tag gives the same
+:data:`pipeline.contract.CONFIGURATION_TAG`, so the UI's "Group by" on that tag gives the same
 groups as the report.
 """
 
@@ -13,7 +13,6 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-CONFIGURATION_TAG = "configuration"
 # What names a configuration when nothing varies (a single run, or a group with one
 # configuration): the headline choices.
 HEADLINE = ("model.name", "activation.name", "optimizer.name", "loss.name", "effective.batch_size")

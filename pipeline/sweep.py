@@ -26,7 +26,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from pipeline import labels, tracking
+from pipeline import contract, labels, tracking
 from pipeline.compare import compare
 from pipeline.config import validate
 from pipeline.paths import project_root
@@ -102,7 +102,7 @@ class MlflowSweepCallback(Callback):
         run = client.create_run(
             experiment_id,
             run_name=name,
-            tags={"optlab.sweep": "parent", **tracking.source_tags(project_root())},
+            tags={contract.SWEEP_TAG: contract.PARENT, **tracking.source_tags(project_root())},
         )
         self.parent_id = run.info.run_id
         # What a run would not log (the tracking URI among it) the sweep does not either.
@@ -130,13 +130,13 @@ class MlflowSweepCallback(Callback):
         client = MlflowClient(self.uri)
         children = client.search_runs(
             [client.get_run(self.parent_id).info.experiment_id],
-            f"tags.mlflow.parentRunId = '{self.parent_id}'",
+            f"tags.`{contract.PARENT_RUN_TAG}` = '{self.parent_id}'",
             max_results=50000,
         )
         for child in children:
             if child.info.status == "RUNNING":  # its worker died without closing it
                 client.set_tag(
-                    child.info.run_id, "optlab.error", "job ended without closing its run"
+                    child.info.run_id, contract.ERROR_TAG, "job ended without closing its run"
                 )
                 client.set_terminated(child.info.run_id, "FAILED")
         out = Path(config.hydra.sweep.dir) / "report"
@@ -149,7 +149,7 @@ class MlflowSweepCallback(Callback):
         except ValueError as error:  # e.g. no child ran at all
             log.error("no comparison report: %s", error)
         finally:  # whatever happened to the report, the parent must not stay RUNNING
-            client.set_tag(self.parent_id, "optlab.failed_runs", str(failed))
+            client.set_tag(self.parent_id, contract.FAILED_RUNS_TAG, str(failed))
             client.set_terminated(self.parent_id, "FINISHED")
             for key in (PARENT_ENV, EXPERIMENT_ENV, URI_ENV, KEYS_ENV):
                 os.environ.pop(key, None)
@@ -191,7 +191,11 @@ def run_job(cfg: DictConfig, hydra_cfg: DictConfig | None = None) -> list[dict[s
         with open_dict(run_cfg):
             run_cfg.training.seed = cfg.training.seed + i
         key = uuid.uuid4().hex
-        tags = {"optlab.sweep": "child", "optlab.job": job, "optlab.job_key": key}
+        tags = {
+            contract.SWEEP_TAG: contract.CHILD,
+            contract.JOB_TAG: job,
+            contract.JOB_KEY_TAG: key,
+        }
         suffix = f"-s{run_cfg.training.seed}" if cfg.sweep.seeds > 1 else ""
         try:
             result = train(
@@ -227,12 +231,12 @@ def _record_failure(
     """
     found = client.search_runs(
         [client.get_experiment_by_name(experiment).experiment_id],
-        f"tags.optlab.job_key = '{tags['optlab.job_key']}'",
+        f"tags.`{contract.JOB_KEY_TAG}` = '{tags[contract.JOB_KEY_TAG]}'",
     )
-    message = f"{error.__class__.__name__}: {error}"[:5000]
+    message = contract.error_message(error)
     if found:  # train() had started its run; the run context already marked it FAILED
         run_id = found[0].info.run_id
-        client.set_tag(run_id, "optlab.error", message)
+        client.set_tag(run_id, contract.ERROR_TAG, message)
         if found[0].info.status != "FAILED":
             client.set_terminated(run_id, "FAILED")
         return
@@ -241,9 +245,9 @@ def _record_failure(
     tags = {
         **tracking.source_tags(project_root()),
         **tags,
-        labels.CONFIGURATION_TAG: labels.label(flat, labels.param_keys(swept, flat)),
-        "mlflow.parentRunId": parent,
-        "optlab.error": message,
+        contract.CONFIGURATION_TAG: labels.label(flat, labels.param_keys(swept, flat)),
+        contract.PARENT_RUN_TAG: parent,
+        contract.ERROR_TAG: message,
     }
     run = client.create_run(
         client.get_experiment_by_name(experiment).experiment_id,

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pipeline import contract
 from pipeline.paths import project_root
 
 if TYPE_CHECKING:  # mlflow takes seconds to import: only functions that need it do
@@ -160,7 +161,9 @@ def flatten(cfg: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
         if isinstance(value, Mapping):
             flat.update(flatten(value, f"{name}."))
         else:
-            flat[name] = str(value.value if hasattr(value, "value") else value)[:6000]
+            flat[name] = str(value.value if hasattr(value, "value") else value)[
+                : contract.PARAM_MAX
+            ]
     return flat
 
 
@@ -203,11 +206,11 @@ def log_metrics(client: MlflowClient, run_id: str, metrics: Mapping[str, float],
 
 @contextlib.contextmanager
 def recording_errors(client: MlflowClient, run_id: str) -> Iterator[None]:
-    """Tag the run with ``optlab.error`` if the block raises (then re-raise)."""
+    """Tag the run with :data:`~pipeline.contract.ERROR_TAG` if the block raises (then re-raise)."""
     try:
         yield
     except Exception as error:
-        client.set_tag(run_id, "optlab.error", f"{error.__class__.__name__}: {error}"[:5000])
+        client.set_tag(run_id, contract.ERROR_TAG, contract.error_message(error))
         raise
 
 

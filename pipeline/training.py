@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-from pipeline import labels, losses, optimizers, tracking
+from pipeline import contract, labels, losses, optimizers, tracking
 from pipeline.config import Task, pick, to_yaml, validate
 from pipeline.data.preprocess import load_splits
 from pipeline.io import atomic_write_json, atomic_write_text
@@ -242,7 +242,7 @@ def train(
     model = build_model(cfg, p, data)
     tags = dict(extra_tags or {})
     if parent_run_id:
-        tags["mlflow.parentRunId"] = parent_run_id
+        tags[contract.PARENT_RUN_TAG] = parent_run_id
     record = run_record(cfg, p, data_dir, batch_size, tags, run_name_suffix, label_keys)
     run_id, metrics, history = _run(cfg, p, data, data_dir, model, batch_size, record)
     if reports_dir is not None:
@@ -309,8 +309,8 @@ def run_record(
         **tracking.source_tags(root),
         **tracking.version_tags(),
         **tracking.data_tags(data_dir, root),
-        "task": p.task.value,
-        labels.CONFIGURATION_TAG: labels.label(params, labels.param_keys(label_keys, params)),
+        contract.TASK_TAG: p.task.value,
+        contract.CONFIGURATION_TAG: labels.label(params, labels.param_keys(label_keys, params)),
         **extra_tags,
     }
     name = tracking.default_run_name(cfg, p.full_batch) + run_name_suffix

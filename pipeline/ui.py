@@ -30,6 +30,7 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
+from pipeline import contract
 from pipeline.tracking import ARTIFACTS_DIR, tracking_uri
 
 DEFAULT_HOST = "127.0.0.1"
@@ -38,7 +39,7 @@ DEFAULT_PORT = 5000
 START_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 10.0
 VIEW = "workflowType=machine_learning"
-SWEEP_PARENT_FILTER = "tags.`optlab.sweep` = 'parent'"
+SWEEP_PARENT_FILTER = f"tags.`{contract.SWEEP_TAG}` = '{contract.PARENT}'"
 
 
 class UsageError(ValueError):

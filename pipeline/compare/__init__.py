@@ -25,7 +25,7 @@ Usage (the entry point is :mod:`pipeline.stages.compare`)::
     python -m pipeline.compare --run-file reports/train/iris/run.json --run-id <id> ...
 """
 
-from pipeline.compare.configurations import annotate_runs, metric_for
+from pipeline.compare.configurations import annotate_runs
 from pipeline.compare.core import Report, compare
 from pipeline.compare.report import markdown_tables, write_report
 from pipeline.compare.runs import describe_selection, load_curves, select_runs
@@ -40,7 +40,6 @@ __all__ = [
     "holm",
     "load_curves",
     "markdown_tables",
-    "metric_for",
     "select_runs",
     "summarize",
     "welch_p_value",

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline import labels
+from pipeline import contract, labels
 
 # Params that never define a configuration: the seed is what repeats vary; mlflow.*
 # and effective.* are bookkeeping or derived from other params; runtime.* holds the
@@ -19,7 +19,6 @@ from pipeline import labels
 EXCLUDED_PARAMS = ("training.seed", "training.batch_size")
 EXCLUDED_PREFIXES = ("mlflow.", "effective.", "runtime.", "sweep.", "data.download.")
 INCLUDED_PARAMS = ("effective.batch_size",)
-ERROR_TAG = "optlab.error"
 GROUP_COLUMNS = ("dataset", "task")
 # annotate_runs' columns before the configuration-defining params.
 RUN_COLUMNS = (
@@ -36,13 +35,6 @@ RUN_COLUMNS = (
     "test_loss",
     "error",
 )
-
-
-def metric_for(task: str) -> tuple[str, bool]:
-    """The test metric that ranks a task's runs and whether higher is better."""
-    if task == "regression":
-        return "test_rmse", False
-    return "test_accuracy", True
 
 
 def _column(runs: pd.DataFrame, name: str) -> pd.Series:
@@ -103,20 +95,20 @@ def annotate_runs(runs: pd.DataFrame) -> tuple[pd.DataFrame, dict[tuple[str, str
     )
     # A failed run may lack params: fall back to the tag train() sets, then the metrics.
     task = _column(runs, "params.dataset.task").astype(object)
-    task = task.where(task.notna(), _column(runs, "tags.task").astype(object))
+    task = task.where(task.notna(), _column(runs, f"tags.{contract.TASK_TAG}").astype(object))
     has_rmse = _column(runs, "metrics.test_rmse").notna()
     task = task.where(task.notna(), np.where(has_rmse, "regression", "unknown"))
     out["dataset"] = _column(runs, "params.dataset.name").astype(object).fillna("unknown")
     out["task"] = task
     out["seed"] = _column(runs, "params.training.seed").astype(object)
-    metric_names = [metric_for(t)[0] for t in out["task"]]
+    metric_names = [contract.primary_metric(t)[0] for t in out["task"]]
     out["metric"] = metric_names
     out["value"] = [
         _number(runs.at[i, f"metrics.{m}"]) if f"metrics.{m}" in runs else math.nan
         for i, m in zip(runs.index, metric_names, strict=True)
     ]
     out["test_loss"] = pd.to_numeric(_column(runs, "metrics.test_loss"), errors="coerce")
-    out["error"] = _column(runs, f"tags.{ERROR_TAG}").astype(object)
+    out["error"] = _column(runs, f"tags.{contract.ERROR_TAG}").astype(object)
 
     param_keys = [
         c.removeprefix("params.")

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipeline import contract
 from pipeline.compare.configurations import annotate_runs
 from pipeline.compare.publish import description, label_runs, publish
 from pipeline.compare.report import markdown_tables, write_report
 from pipeline.compare.runs import (
-    COMPARISON_TAG,
     describe_selection,
     load_curves,
     mlflow_client,
@@ -173,15 +173,15 @@ def _log_comparison_run(
         run_name=f"comparison-{slug}",
         tags={
             **source_tags(project_root()),
-            COMPARISON_TAG: "true",
-            "optlab.selection": selection[:5000],
+            contract.COMPARISON_TAG: "true",
+            contract.SELECTION_TAG: selection[: contract.TAG_MAX],
         },
     )
     run_id = run.info.run_id
     try:
         statuses = runs["status"]
         params = {
-            "selection": selection[:6000],
+            "selection": selection[: contract.PARAM_MAX],
             "runs": str(len(runs)),
             "finished": str(int((statuses == "FINISHED").sum())),
             "failed": str(int((statuses == "FAILED").sum())),
@@ -190,7 +190,7 @@ def _log_comparison_run(
         metrics = []
         for _, r in summary[summary["best"]].iterrows():
             prefix = f"best.{r['dataset']}.{r['task']}"
-            params[prefix] = str(r["configuration"])[:6000]
+            params[prefix] = str(r["configuration"])[: contract.PARAM_MAX]
             for key in ("mean", "std", "ci_low", "ci_high"):
                 if not pd.isna(r[key]):
                     metrics.append(Metric(f"{prefix}.{key}", float(r[key]), now, 0))

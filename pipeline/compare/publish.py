@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from pipeline import labels
+from pipeline import contract
 from pipeline.tracking import NOTE_TAG
 
 if TYPE_CHECKING:  # mlflow takes seconds to import
@@ -138,4 +138,4 @@ def _log_image(client: MlflowClient, run_id: str, path: Path, key: str) -> None:
 def label_runs(client: MlflowClient, annotated: pd.DataFrame) -> None:
     """Give each run the report's configuration label as its ``configuration`` tag."""
     for run_id, name in zip(annotated["run_id"], annotated["configuration"], strict=True):
-        client.set_tag(run_id, labels.CONFIGURATION_TAG, str(name))
+        client.set_tag(run_id, contract.CONFIGURATION_TAG, str(name))

@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline import plots
+from pipeline import contract, plots
 from pipeline.compare.configurations import annotate_runs
 from pipeline.compare.publish import table_json
 
@@ -139,7 +139,7 @@ def _failed_section(annotated: pd.DataFrame) -> str:
     for _, r in failed.iterrows():
         error = r["error"]
         if error is None or pd.isna(error):
-            error = "no error recorded (tag optlab.error missing)"
+            error = f"no error recorded (tag {contract.ERROR_TAG} missing)"
         error = " ".join(str(error).split())
         if len(error) > 500:
             error = error[:500] + "…"

@@ -8,12 +8,11 @@ from typing import Any
 
 import pandas as pd
 
+from pipeline import contract
 from pipeline.tracking import global_tracking_uri
 
 # Runs that are never compared: a sweep's parent (it trains nothing) and the runs
 # reports are logged to.
-PARENT_TAG = "tags.optlab.sweep"
-COMPARISON_TAG = "optlab.comparison"
 _RUN_ID = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
@@ -117,7 +116,7 @@ def select_runs(
             client.get_run(parent)
         except MlflowException as error:
             raise ValueError(f"unknown parent run {parent!r} in {tracking_uri}") from error
-        clauses.append(f"tags.mlflow.parentRunId = '{parent}'")
+        clauses.append(f"tags.`{contract.PARENT_RUN_TAG}` = '{parent}'")
     ids: list[str] = []
     if run_ids:
         ids = list(dict.fromkeys(str(r).strip() for r in run_ids))
@@ -170,10 +169,9 @@ def select_runs(
 
 def _is_parent_or_report(runs: pd.DataFrame) -> pd.Series:
     excluded = pd.Series(False, index=runs.index)
-    if PARENT_TAG in runs:
-        excluded |= runs[PARENT_TAG].eq("parent").fillna(False).astype(bool)
-    if f"tags.{COMPARISON_TAG}" in runs:
-        excluded |= runs[f"tags.{COMPARISON_TAG}"].eq("true").fillna(False).astype(bool)
+    for tag, value in ((contract.SWEEP_TAG, contract.PARENT), (contract.COMPARISON_TAG, "true")):
+        if f"tags.{tag}" in runs:
+            excluded |= runs[f"tags.{tag}"].eq(value).fillna(False).astype(bool)
     return excluded
 
 

@@ -9,11 +9,11 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
+from pipeline import contract
 from pipeline.compare.configurations import (
     GROUP_COLUMNS,
     RUN_COLUMNS,
     annotate_runs,
-    metric_for,
 )
 
 
@@ -129,7 +129,7 @@ def summarize(
     param_columns = list(annotated.columns[len(RUN_COLUMNS) :])
     rows = []
     for (dataset, task), group in annotated.groupby(list(GROUP_COLUMNS), sort=True):
-        metric, higher = metric_for(task)
+        metric, higher = contract.primary_metric(task)
         configs = [
             {
                 "dataset": dataset,
