@@ -32,6 +32,8 @@ from typing import Any
 import keras
 from keras import ops
 
+from pipeline.config import pick
+
 __all__ = [
     "NAMES",
     "Maxout",
@@ -228,10 +230,6 @@ _REGISTRY: dict[str, Callable[..., Any]] = {
 NAMES: tuple[str, ...] = tuple(_REGISTRY)
 
 
-def _unknown(name: object) -> ValueError:
-    return ValueError(f"unknown activation {name!r}; valid activations: {', '.join(sorted(NAMES))}")
-
-
 def get(name: str) -> Callable[..., Any]:
     """The registry entry for an activation name.
 
@@ -243,9 +241,7 @@ def get(name: str) -> Callable[..., Any]:
     Raises:
         ValueError: If ``name`` is not one of :data:`NAMES` (the message lists them).
     """
-    if not isinstance(name, str) or name not in _REGISTRY:
-        raise _unknown(name)
-    return _REGISTRY[name]
+    return pick(_REGISTRY, name, "activation")
 
 
 def _options(cfg: Mapping[str, Any] | str) -> tuple[str, dict[str, Any]]:

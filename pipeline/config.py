@@ -9,11 +9,11 @@ stage params; it is generated from ``conf/`` by the ``config`` stage of
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Optional, TypeVar
+from typing import Any, ClassVar, Optional, TypeVar
 
 from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
@@ -137,9 +137,12 @@ class LossConfig:
     name: str = "auto"
 
 
-# Optimizers: the lecture's update rules with its defaults (momentum 0.9).
+# Optimizers: the lecture's update rules with its defaults (momentum 0.9). Each
+# schema's fields are its optimizer's hyperparameters (Keras constructor arguments,
+# ``name`` aside) and ``keras_class`` the class pipeline.optimizers builds.
 @dataclass
 class OptimizerConfig:
+    keras_class: ClassVar[str]
     name: str = MISSING
     learning_rate: float = 0.001
     clipnorm: Optional[float] = None  # noqa: UP045 - OmegaConf needs Optional
@@ -147,6 +150,7 @@ class OptimizerConfig:
 
 @dataclass
 class SGDConfig(OptimizerConfig):
+    keras_class = "SGD"
     learning_rate: float = 0.01
     momentum: float = 0.0
     nesterov: bool = False
@@ -154,6 +158,7 @@ class SGDConfig(OptimizerConfig):
 
 @dataclass
 class AdagradConfig(OptimizerConfig):
+    keras_class = "Adagrad"
     learning_rate: float = 0.01
     initial_accumulator_value: float = 0.1
     epsilon: float = 1e-7
@@ -161,6 +166,7 @@ class AdagradConfig(OptimizerConfig):
 
 @dataclass
 class RMSpropConfig(OptimizerConfig):
+    keras_class = "RMSprop"
     rho: float = 0.9
     momentum: float = 0.0
     epsilon: float = 1e-7
@@ -169,6 +175,7 @@ class RMSpropConfig(OptimizerConfig):
 
 @dataclass
 class AdamConfig(OptimizerConfig):
+    keras_class = "Adam"
     beta_1: float = 0.9
     beta_2: float = 0.999
     epsilon: float = 1e-7
@@ -177,18 +184,26 @@ class AdamConfig(OptimizerConfig):
 
 @dataclass
 class AdamWConfig(AdamConfig):
+    keras_class = "AdamW"
     weight_decay: float = 0.004
 
 
 @dataclass
 class NadamConfig(OptimizerConfig):
+    keras_class = "Nadam"
     beta_1: float = 0.9
     beta_2: float = 0.999
     epsilon: float = 1e-7
 
 
 @dataclass
+class AdamaxConfig(NadamConfig):
+    keras_class = "Adamax"
+
+
+@dataclass
 class AdadeltaConfig(OptimizerConfig):
+    keras_class = "Adadelta"
     learning_rate: float = 1.0  # Zeiler's rule has no step size; Keras' 0.001 barely moves
     rho: float = 0.95
     epsilon: float = 1e-7
@@ -196,6 +211,7 @@ class AdadeltaConfig(OptimizerConfig):
 
 @dataclass
 class LionConfig(OptimizerConfig):
+    keras_class = "Lion"
     learning_rate: float = 0.0001
     beta_1: float = 0.9
     beta_2: float = 0.99
@@ -294,7 +310,10 @@ class Config:
     sweep: SweepConfig = field(default_factory=SweepConfig)
 
 
-# Per-option schemas of the groups whose options take different keys.
+# The registry of each choice kind whose options take different keys: name ->
+# schema.  pipeline.activations, pipeline.optimizers and pipeline.models take their
+# names from here; adding an optimizer is its conf/optimizer/<name>.yaml and one
+# entry here (and a schema if it takes new hyperparameters).
 OPTION_SCHEMAS: dict[str, dict[str, type]] = {
     "activation": {
         **{
@@ -326,7 +345,7 @@ OPTION_SCHEMAS: dict[str, dict[str, type]] = {
         "adam": AdamConfig,
         "adamw": AdamWConfig,
         "nadam": NadamConfig,
-        "adamax": NadamConfig,
+        "adamax": AdamaxConfig,
         "adadelta": AdadeltaConfig,
         "lion": LionConfig,
     },
@@ -336,7 +355,7 @@ OPTION_SCHEMAS: dict[str, dict[str, type]] = {
 
 def pick(mapping: Mapping[str, T], name: str, what: str) -> T:
     """``mapping[name]``, or a ValueError that names ``name`` and lists the valid names."""
-    if name not in mapping:
+    if not isinstance(name, Hashable) or name not in mapping:
         raise ValueError(f"unknown {what} {name!r}; valid {what}s: {', '.join(mapping)}")
     return mapping[name]
 
@@ -383,12 +402,8 @@ def validate(cfg: DictConfig | dict) -> DictConfig:
     """
     merged = OmegaConf.merge(OmegaConf.structured(Config), cfg)
     for group, options in OPTION_SCHEMAS.items():
-        name = OmegaConf.select(merged, f"{group}.name")
-        if name not in options:
-            raise ValueError(
-                f"unknown {group} {name!r}; valid {group}s: {', '.join(sorted(options))}"
-            )
-        merged[group] = OmegaConf.merge(OmegaConf.structured(options[name]), merged[group])
+        schema = pick(options, OmegaConf.select(merged, f"{group}.name"), group)
+        merged[group] = OmegaConf.merge(OmegaConf.structured(schema), merged[group])
     return merged
 
 

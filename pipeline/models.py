@@ -16,8 +16,7 @@ from typing import Any
 import keras
 
 from pipeline import activations
-
-NAMES = ("mlp", "cnn")
+from pipeline.config import pick
 
 
 def _hidden_block(
@@ -112,10 +111,8 @@ BUILDERS = {"mlp": build_mlp, "cnn": build_cnn}
 
 
 def get(name: str) -> Callable[..., keras.Model]:
-    """The builder for a model name."""
-    if name not in BUILDERS:
-        raise ValueError(f"unknown model {name!r}; valid models: {', '.join(NAMES)}")
-    return BUILDERS[name]
+    """The builder for a model name; a ValueError listing the valid names otherwise."""
+    return pick(BUILDERS, name, "model")
 
 
 def build(

@@ -28,65 +28,30 @@ Keras is imported lazily (inside ``get``), so importing this module is cheap.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
 from omegaconf import OmegaConf
 
+from pipeline.config import OPTION_SCHEMAS, pick
+
 if TYPE_CHECKING:  # pragma: no cover
     import keras
 
-NAMES: tuple[str, ...] = (
-    "gd",
-    "sgd",
-    "momentum",
-    "nag",
-    "adagrad",
-    "rmsprop",
-    "adam",
-    "adamw",
-    "nadam",
-    "adamax",
-    "adadelta",
-    "lion",
-)
+# The registry (pipeline.config): each name's schema, whose fields are the
+# optimizer's hyperparameters and whose ``keras_class`` is the class built.
+SCHEMAS = OPTION_SCHEMAS["optimizer"]
+NAMES: tuple[str, ...] = tuple(SCHEMAS)
 
-# The Keras class behind each name.
-KERAS_CLASSES: dict[str, str] = {
-    "gd": "SGD",
-    "sgd": "SGD",
-    "momentum": "SGD",
-    "nag": "SGD",
-    "adagrad": "Adagrad",
-    "rmsprop": "RMSprop",
-    "adam": "Adam",
-    "adamw": "AdamW",
-    "nadam": "Nadam",
-    "adamax": "Adamax",
-    "adadelta": "Adadelta",
-    "lion": "Lion",
-}
 
-_COMMON = ("learning_rate", "clipnorm")
-_SGD = (*_COMMON, "momentum", "nesterov")
-_ADAM = (*_COMMON, "beta_1", "beta_2", "epsilon", "amsgrad")
-_NADAM = (*_COMMON, "beta_1", "beta_2", "epsilon")
+def schema(name: Any) -> type:
+    """The schema of optimizer ``name``; a ValueError listing the valid names otherwise."""
+    return pick(SCHEMAS, name, "optimizer")
 
-# The hyperparameters each optimizer takes (the keys of its schema in
-# pipeline.config.OPTION_SCHEMAS["optimizer"], ``name`` aside).
-HYPERPARAMETERS: dict[str, tuple[str, ...]] = {
-    "gd": _SGD,
-    "sgd": _SGD,
-    "momentum": _SGD,
-    "nag": _SGD,
-    "adagrad": (*_COMMON, "initial_accumulator_value", "epsilon"),
-    "rmsprop": (*_COMMON, "rho", "momentum", "epsilon", "centered"),
-    "adam": _ADAM,
-    "adamw": (*_ADAM, "weight_decay"),
-    "nadam": _NADAM,
-    "adamax": _NADAM,
-    "adadelta": (*_COMMON, "rho", "epsilon"),
-    "lion": (*_COMMON, "beta_1", "beta_2"),
-}
+
+def hyperparameters(name: str) -> tuple[str, ...]:
+    """The hyperparameters optimizer ``name`` takes: its schema's fields, ``name`` aside."""
+    return tuple(f.name for f in fields(schema(name)) if f.name != "name")
 
 
 def _as_dict(cfg: Mapping[str, Any]) -> dict[str, Any]:
@@ -98,13 +63,6 @@ def _as_dict(cfg: Mapping[str, Any]) -> dict[str, Any]:
             f"an optimizer config must be a mapping with a 'name', not {type(cfg).__name__}"
         )
     return dict(cfg)
-
-
-def _check_name(name: Any) -> str:
-    """Return ``name`` if it is a known optimizer; raise ``ValueError`` otherwise."""
-    if name not in NAMES:
-        raise ValueError(f"unknown optimizer {name!r}; valid optimizers: {', '.join(NAMES)}")
-    return name
 
 
 def _check_sgd_family(name: str, params: Mapping[str, Any]) -> None:
@@ -146,8 +104,8 @@ def get(cfg: Mapping[str, Any]) -> keras.optimizers.Optimizer:
     missing from ``cfg`` takes Keras' default.
 
     Args:
-        cfg: A mapping or DictConfig with ``name`` (one of ``NAMES``) and the
-            optimizer's hyperparameters (``HYPERPARAMETERS[name]``).
+        cfg: A mapping or DictConfig with ``name`` (a key of :data:`SCHEMAS`) and
+            the optimizer's hyperparameters (:func:`hyperparameters`).
 
     Returns:
         A fresh, unbuilt ``keras.optimizers.Optimizer``.
@@ -159,8 +117,9 @@ def get(cfg: Mapping[str, Any]) -> keras.optimizers.Optimizer:
             ``nesterov=True`` and momentum > 0, ``momentum`` needs momentum > 0).
     """
     params = _as_dict(cfg)
-    name = _check_name(params.pop("name", None))
-    valid = HYPERPARAMETERS[name]
+    name = params.pop("name", None)
+    keras_class = schema(name).keras_class
+    valid = hyperparameters(name)
     unexpected = [key for key in params if key not in valid]
     if unexpected:
         raise ValueError(
@@ -168,12 +127,12 @@ def get(cfg: Mapping[str, Any]) -> keras.optimizers.Optimizer:
             f"its hyperparameters: {', '.join(valid)}"
         )
     kwargs = {key: value for key, value in params.items() if value is not None}
-    if KERAS_CLASSES[name] == "SGD":
+    if keras_class == "SGD":
         _check_sgd_family(name, kwargs)
 
-    import keras
+    import keras  # lazy, for cost
 
-    return getattr(keras.optimizers, KERAS_CLASSES[name])(**kwargs)
+    return getattr(keras.optimizers, keras_class)(**kwargs)
 
 
 def is_full_batch(cfg: Mapping[str, Any] | str) -> bool:
@@ -189,4 +148,5 @@ def is_full_batch(cfg: Mapping[str, Any] | str) -> bool:
         ValueError: On an unknown optimizer name.
     """
     name = cfg if isinstance(cfg, str) else _as_dict(cfg).get("name")
-    return _check_name(name) == "gd"
+    schema(name)  # an unknown name is an error, not "not full batch"
+    return name == "gd"

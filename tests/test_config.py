@@ -108,7 +108,9 @@ def test_params_file_is_validated_too(tmp_path: Path):
 
     cfg["optimizer"] = {"name": "adamm"}
     OmegaConf.save(cfg, path)
-    with pytest.raises(ValueError, match="unknown optimizer 'adamm'; valid optimizers: adadelta"):
+    with pytest.raises(
+        ValueError, match="unknown optimizer 'adamm'; valid optimizers: gd, sgd, momentum, nag"
+    ):
         load_params(path)
 
 
