@@ -27,12 +27,13 @@ Typical use when building a model::
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import fields
 from typing import Any
 
 import keras
 from keras import ops
 
-from pipeline.config import pick
+from pipeline.config import OPTION_SCHEMAS, ELUConfig, LeakyReLUConfig, MaxoutConfig, pick
 
 __all__ = [
     "NAMES",
@@ -47,14 +48,12 @@ __all__ = [
     "width_factor",
 ]
 
-# Hyperparameters each activation takes, with the defaults of pipeline.config's
-# schemas; any other key in a config is a mistake (e.g. alpha given for relu).
-_HYPERPARAMETERS: dict[str, dict[str, Any]] = {
-    "step": {"straight_through": False},
-    "leaky_relu": {"alpha": 0.1},  # the lecture's max(0.1x, x), not Keras' 0.2/0.3
-    "elu": {"alpha": 1.0},
-    "maxout": {"pieces": 2},
-}
+
+def _hyperparameters(name: str) -> dict[str, Any]:
+    """The hyperparameters activation ``name`` takes, with their defaults: the fields of
+    its schema in pipeline.config; any other key in a config is a mistake."""
+    schema = OPTION_SCHEMAS["activation"][name]
+    return {f.name: f.default for f in fields(schema) if f.name != "name"}
 
 
 # ---------------------------------------------------------------- custom functions
@@ -119,7 +118,7 @@ def _step_identity_gradient(x: Any) -> Any:
     return _heaviside(x), grad
 
 
-def leaky_relu(x: Any, alpha: float = 0.1) -> Any:
+def leaky_relu(x: Any, alpha: float = LeakyReLUConfig.alpha) -> Any:
     """Leaky ReLU, ``max(alpha * x, x)`` for ``0 <= alpha <= 1``.
 
     The default is the lecture's 0.1 (Keras' defaults are 0.2 for the function and 0.3
@@ -128,7 +127,7 @@ def leaky_relu(x: Any, alpha: float = 0.1) -> Any:
     return ops.leaky_relu(x, negative_slope=alpha)
 
 
-def elu(x: Any, alpha: float = 1.0) -> Any:
+def elu(x: Any, alpha: float = ELUConfig.alpha) -> Any:
     """ELU: ``x`` for ``x > 0``, ``alpha * (exp(x) - 1)`` below."""
     return ops.elu(x, alpha=alpha)
 
@@ -178,7 +177,7 @@ class Maxout(keras.layers.Layer):
             axis is not a multiple of ``pieces``.
     """
 
-    def __init__(self, pieces: int = 2, **kwargs: Any) -> None:
+    def __init__(self, pieces: int = MaxoutConfig.pieces, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if isinstance(pieces, bool) or int(pieces) != pieces or pieces < 1:
             raise ValueError(f"maxout pieces must be a positive integer, got {pieces!r}")
@@ -256,7 +255,7 @@ def _options(cfg: Mapping[str, Any] | str) -> tuple[str, dict[str, Any]]:
         raise ValueError(f"activation config has no 'name': {dict(cfg)!r}")
     name = cfg["name"]
     get(name)  # raises on an unknown name
-    defaults = _HYPERPARAMETERS.get(name, {})
+    defaults = _hyperparameters(name)
     extra = sorted(str(key) for key in cfg if key != "name" and key not in defaults)
     if extra:
         takes = ", ".join(sorted(defaults)) or "none"
