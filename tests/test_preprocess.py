@@ -10,13 +10,13 @@ from pipeline.data.idx import read_idx, write_idx
 from pipeline.data.preprocess import (
     DataError,
     Splits,
+    describe_splits,
     load_splits,
     preprocess,
     read_iris,
     resolve_size,
     save_splits,
     stratified_split,
-    summarize,
 )
 from pipeline.stages import preprocess as preprocess_stage
 from pipeline.stages._cli import run
@@ -212,7 +212,7 @@ def test_failed_save_leaves_the_previous_output_intact(mirror_dir, tmp_path):
 def test_summary_matches_the_arrays(tmp_path):
     write_iris(tmp_path / "iris.data", per_class=20)
     splits = preprocess("iris", "iris_csv", tmp_path, IRIS_CLASSES, IRIS_SPLIT, 0)
-    summary = summarize(splits)
+    summary = describe_splits(splits)
     assert summary["rows"] == {"train": 36, "validation": 12, "test": 12, "total": 60}
     assert summary["class_counts"]["test"] == {c: 4 for c in IRIS_CLASSES}
     petal = summary["features"]["validation"]["petal_width"]

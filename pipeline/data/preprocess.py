@@ -263,7 +263,7 @@ def load_splits(path: str | os.PathLike[str], mmap: bool = True) -> Splits:
     )
 
 
-def summarize(splits: Splits) -> dict[str, Any]:
+def describe_splits(splits: Splits) -> dict[str, Any]:
     """Rows and class counts per split, and feature ranges, built with pandas."""
     classes = splits.meta["classes"]
     summary: dict[str, Any] = {"dataset": splits.name, "rows": {}, "class_counts": {}}

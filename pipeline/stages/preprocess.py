@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from pipeline.config import load_params, pick
-from pipeline.data.preprocess import preprocess, save_splits, summarize
+from pipeline.data.preprocess import describe_splits, preprocess, save_splits
 from pipeline.io import atomic_write_json
 from pipeline.stages._cli import dataset_parser, run
 
@@ -31,7 +31,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         data.seed,
     )
     save_splits(splits, args.out or f"data/processed/{args.dataset}")
-    summary = summarize(splits)
+    summary = describe_splits(splits)
     atomic_write_json(args.summary or f"reports/data/{args.dataset}.json", summary)
     print(f"{args.dataset}: rows {summary['rows']}")
     return 0
