@@ -6,8 +6,6 @@ import pytest
 
 from tests.helpers import LocalServer, make_mirror
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-
 
 @pytest.fixture(autouse=True)
 def _no_mirror(monkeypatch: pytest.MonkeyPatch) -> None:

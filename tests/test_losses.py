@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -11,8 +10,8 @@ import pytest
 
 from pipeline.config import Task, compose_config
 from pipeline.losses import AUTO, LOSSES, LossPlan, encode_labels, resolve, valid_losses
+from tests.helpers import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 LOSS_FILES = sorted(p.stem for p in (REPO_ROOT / "conf" / "loss").glob("*.yaml"))
 C = 3  # classes in the multiclass cases
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable
 from functools import cache
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -16,8 +15,8 @@ from omegaconf import DictConfig, OmegaConf
 from pipeline import optimizers
 from pipeline.config import OPTION_SCHEMAS, SGDConfig, compose_config, validate
 from pipeline.training import plan
+from tests.helpers import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 OPTION_FILES = sorted(p.stem for p in (REPO_ROOT / "conf" / "optimizer").glob("*.yaml"))
 
 EXPECTED_CLASS = {
