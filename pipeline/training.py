@@ -11,7 +11,7 @@ import os
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,43 +19,15 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-from pipeline import contract, labels, losses, optimizers, tracking
-from pipeline.config import Task, pick, to_yaml, validate
-from pipeline.data.preprocess import load_splits
+from pipeline import contract, labels, optimizers, tracking
+from pipeline.config import Task, to_yaml, validate
+from pipeline.data.tasks import SPLITS, TaskData, load_task_data, make_dataset
 from pipeline.io import atomic_write_json, atomic_write_text
-from pipeline.losses import encode_labels
 from pipeline.paths import project_root
+from pipeline.planning import Plan, plan
 from pipeline.seed import apply_seed, configure_runtime
 
 log = logging.getLogger(__name__)
-
-SPLITS = ("train", "validation", "test")
-
-
-@dataclass
-class Plan:
-    """Everything decided from the config alone, before any data is read."""
-
-    dataset: str
-    task: Task
-    classes: list[str]
-    image: bool
-    loss: Any  # pipeline.losses.LossPlan
-    positive_index: int | None = None
-    epochs: int = 1
-    full_batch: bool = False
-
-
-@dataclass
-class TaskData:
-    """Inputs and encoded targets per split, ready for Keras."""
-
-    x: dict[str, np.ndarray]
-    y: dict[str, np.ndarray]
-    # Integer class per row (classification only), for the confusion matrix.
-    labels: dict[str, np.ndarray]
-    input_shape: tuple[int, ...]
-    class_names: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -66,117 +38,6 @@ class TrainResult:
     metrics: dict[str, float]
     history: pd.DataFrame
     model: Any = None
-
-
-# ------------------------------------------------------------------ planning
-def _positive_index(value: Any, classes: list[str], dataset: str) -> int:
-    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(classes):
-        return value
-    if isinstance(value, str) and value in classes:
-        return classes.index(value)
-    raise ValueError(
-        f"dataset.positive_class={value!r} is not a class of {dataset}; valid: "
-        f"an index 0..{len(classes) - 1} or one of {classes}"
-    )
-
-
-def plan(cfg: DictConfig) -> Plan:
-    """Check every choice and combination before any data is read or any run starts.
-
-    Raises:
-        ValueError: naming the bad value and the valid ones.
-    """
-    from pipeline import activations, models  # lazy, for cost: they import Keras
-
-    name = cfg.dataset.name
-    source = pick(cfg.data.datasets, name, "dataset")
-    classes = list(source.classes)
-    image = source.format == "idx"
-    task = Task(cfg.dataset.task)
-    if task is Task.regression and image:
-        raise ValueError(
-            f"task 'regression' needs tabular data; {name} is images. "
-            f"Valid tasks for {name}: multiclass, binary"
-        )
-    if task is Task.regression and cfg.dataset.target is None:
-        raise ValueError("task 'regression' needs dataset.target (the feature to predict)")
-    n_outputs = len(classes) if task is Task.multiclass else 1
-    loss_plan = losses.resolve(task, cfg.loss.name, n_outputs, cfg.model.get("output_activation"))
-    models.get(cfg.model.name)
-    if cfg.model.name == "cnn" and not image:
-        raise ValueError(f"model 'cnn' needs image data; {name} is tabular. Valid models: mlp")
-    activations.get(cfg.activation.name)
-    optimizers.get(cfg.optimizer)  # builds (and so checks) the optimizer
-    if cfg.training.batch_size < 1:
-        raise ValueError(f"training.batch_size={cfg.training.batch_size} must be at least 1")
-    epochs = cfg.training.epochs if cfg.training.epochs is not None else cfg.dataset.epochs
-    if epochs < 1:
-        raise ValueError(f"training.epochs={epochs} must be at least 1")
-    return Plan(
-        dataset=name,
-        task=task,
-        classes=classes,
-        image=image,
-        loss=loss_plan,
-        positive_index=(
-            _positive_index(cfg.dataset.positive_class, classes, name)
-            if task is Task.binary
-            else None
-        ),
-        epochs=int(epochs),
-        full_batch=optimizers.is_full_batch(cfg.optimizer),
-    )
-
-
-# ------------------------------------------------------------------ data
-def load_task_data(p: Plan, data_dir: Path, target: str | None = None) -> TaskData:
-    """Load the preprocessed splits and encode the targets the way the loss needs."""
-    if not (data_dir / "meta.json").is_file():
-        raise FileNotFoundError(
-            f"no preprocessed data in {data_dir}; run `dvc repro preprocess@{p.dataset}` first"
-        )
-    splits = load_splits(data_dir, mmap=False)
-    x, y, labels = {}, {}, {}
-    for split in SPLITS:
-        features, classes = splits.x[split], splits.y[split]
-        if p.task is Task.regression:
-            names = splits.meta["features"]
-            if target not in names:
-                raise ValueError(f"dataset.target={target!r}; valid features: {names}")
-            t = names.index(target)
-            scaler = splits.meta["scaler"]
-            # Predict the target in its own units (cm), from the other features.
-            target_cm = features[:, t] * scaler["std"][t] + scaler["mean"][t]
-            y[split] = encode_labels(target_cm, p.loss, 1)
-            x[split] = np.delete(features, t, axis=1)
-            continue
-        if p.task is Task.binary:
-            classes = (classes == p.positive_index).astype(np.int64)
-        labels[split] = classes
-        n = len(p.classes) if p.task is Task.multiclass else 2
-        y[split] = encode_labels(classes, p.loss, n)
-        x[split] = features
-    names = p.classes if p.task is Task.multiclass else ["rest", p.classes[p.positive_index or 0]]
-    return TaskData(
-        x=x,
-        y=y,
-        labels=labels,
-        input_shape=tuple(x["train"].shape[1:]),
-        class_names=names if p.task is not Task.regression else [],
-    )
-
-
-def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool, seed: int):
-    """A tf.data pipeline: cast to float32, shuffle with the run's seed, batch, prefetch."""
-    import tensorflow as tf
-
-    data = tf.data.Dataset.from_tensor_slices((x, y))
-    if shuffle:
-        data = data.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    data = data.batch(batch_size).map(
-        lambda a, b: (tf.cast(a, tf.float32), b), num_parallel_calls=tf.data.AUTOTUNE
-    )
-    return data.prefetch(tf.data.AUTOTUNE)
 
 
 # ------------------------------------------------------------------ training

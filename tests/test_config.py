@@ -10,7 +10,7 @@ from omegaconf.errors import ConfigKeyError
 
 from pipeline import activations, losses, models, optimizers
 from pipeline.config import OPTION_SCHEMAS, compose_config, load_params, validate
-from pipeline.training import plan
+from pipeline.planning import plan
 from tests.helpers import REPO_ROOT
 
 CONF = REPO_ROOT / "conf"

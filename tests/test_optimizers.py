@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from pipeline import optimizers
 from pipeline.config import OPTION_SCHEMAS, SGDConfig, compose_config, validate
-from pipeline.training import plan
+from pipeline.planning import plan
 from tests.helpers import REPO_ROOT
 
 OPTION_FILES = sorted(p.stem for p in (REPO_ROOT / "conf" / "optimizer").glob("*.yaml"))

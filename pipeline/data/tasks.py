@@ -1,0 +1,78 @@
+"""A dataset as one task needs it: the preprocessed splits with targets encoded for the
+loss (one-hot, integers, 0/1 or real values), and the tf.data pipelines over them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.config import Task
+from pipeline.data.preprocess import load_splits
+from pipeline.losses import encode_labels
+from pipeline.planning import Plan
+
+SPLITS = ("train", "validation", "test")
+
+
+@dataclass
+class TaskData:
+    """Inputs and encoded targets per split, ready for Keras."""
+
+    x: dict[str, np.ndarray]
+    y: dict[str, np.ndarray]
+    # Integer class per row (classification only), for the confusion matrix.
+    labels: dict[str, np.ndarray]
+    input_shape: tuple[int, ...]
+    class_names: list[str] = field(default_factory=list)
+
+
+def load_task_data(p: Plan, data_dir: Path, target: str | None = None) -> TaskData:
+    """Load the preprocessed splits and encode the targets the way the loss needs."""
+    if not (data_dir / "meta.json").is_file():
+        raise FileNotFoundError(
+            f"no preprocessed data in {data_dir}; run `dvc repro preprocess@{p.dataset}` first"
+        )
+    splits = load_splits(data_dir, mmap=False)
+    x, y, labels = {}, {}, {}
+    for split in SPLITS:
+        features, classes = splits.x[split], splits.y[split]
+        if p.task is Task.regression:
+            names = splits.meta["features"]
+            if target not in names:
+                raise ValueError(f"dataset.target={target!r}; valid features: {names}")
+            t = names.index(target)
+            scaler = splits.meta["scaler"]
+            # Predict the target in its own units (cm), from the other features.
+            target_cm = features[:, t] * scaler["std"][t] + scaler["mean"][t]
+            y[split] = encode_labels(target_cm, p.loss, 1)
+            x[split] = np.delete(features, t, axis=1)
+            continue
+        if p.task is Task.binary:
+            classes = (classes == p.positive_index).astype(np.int64)
+        labels[split] = classes
+        n = len(p.classes) if p.task is Task.multiclass else 2
+        y[split] = encode_labels(classes, p.loss, n)
+        x[split] = features
+    names = p.classes if p.task is Task.multiclass else ["rest", p.classes[p.positive_index or 0]]
+    return TaskData(
+        x=x,
+        y=y,
+        labels=labels,
+        input_shape=tuple(x["train"].shape[1:]),
+        class_names=names if p.task is not Task.regression else [],
+    )
+
+
+def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool, seed: int):
+    """A tf.data pipeline: cast to float32, shuffle with the run's seed, batch, prefetch."""
+    import tensorflow as tf
+
+    data = tf.data.Dataset.from_tensor_slices((x, y))
+    if shuffle:
+        data = data.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    data = data.batch(batch_size).map(
+        lambda a, b: (tf.cast(a, tf.float32), b), num_parallel_calls=tf.data.AUTOTUNE
+    )
+    return data.prefetch(tf.data.AUTOTUNE)

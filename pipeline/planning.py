@@ -1,0 +1,85 @@
+"""Plan a training from its config alone: every choice and combination checked, before
+any data is read or any run is created."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from omegaconf import DictConfig
+
+from pipeline import losses, optimizers
+from pipeline.config import Task, pick
+
+
+@dataclass
+class Plan:
+    """Everything decided from the config alone, before any data is read."""
+
+    dataset: str
+    task: Task
+    classes: list[str]
+    image: bool
+    loss: Any  # pipeline.losses.LossPlan
+    positive_index: int | None = None
+    epochs: int = 1
+    full_batch: bool = False
+
+
+def _positive_index(value: Any, classes: list[str], dataset: str) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(classes):
+        return value
+    if isinstance(value, str) and value in classes:
+        return classes.index(value)
+    raise ValueError(
+        f"dataset.positive_class={value!r} is not a class of {dataset}; valid: "
+        f"an index 0..{len(classes) - 1} or one of {classes}"
+    )
+
+
+def plan(cfg: DictConfig) -> Plan:
+    """Check every choice and combination before any data is read or any run starts.
+
+    Raises:
+        ValueError: naming the bad value and the valid ones.
+    """
+    from pipeline import activations, models  # lazy, for cost: they import Keras
+
+    name = cfg.dataset.name
+    source = pick(cfg.data.datasets, name, "dataset")
+    classes = list(source.classes)
+    image = source.format == "idx"
+    task = Task(cfg.dataset.task)
+    if task is Task.regression and image:
+        raise ValueError(
+            f"task 'regression' needs tabular data; {name} is images. "
+            f"Valid tasks for {name}: multiclass, binary"
+        )
+    if task is Task.regression and cfg.dataset.target is None:
+        raise ValueError("task 'regression' needs dataset.target (the feature to predict)")
+    n_outputs = len(classes) if task is Task.multiclass else 1
+    loss_plan = losses.resolve(task, cfg.loss.name, n_outputs, cfg.model.get("output_activation"))
+    models.get(cfg.model.name)
+    if cfg.model.name == "cnn" and not image:
+        raise ValueError(f"model 'cnn' needs image data; {name} is tabular. Valid models: mlp")
+    activations.get(cfg.activation.name)
+    optimizers.get(cfg.optimizer)  # builds (and so checks) the optimizer
+    if cfg.training.batch_size < 1:
+        raise ValueError(f"training.batch_size={cfg.training.batch_size} must be at least 1")
+    epochs = cfg.training.epochs if cfg.training.epochs is not None else cfg.dataset.epochs
+    if epochs < 1:
+        raise ValueError(f"training.epochs={epochs} must be at least 1")
+    return Plan(
+        dataset=name,
+        task=task,
+        classes=classes,
+        image=image,
+        loss=loss_plan,
+        positive_index=(
+            _positive_index(cfg.dataset.positive_class, classes, name)
+            if task is Task.binary
+            else None
+        ),
+        epochs=int(epochs),
+        full_batch=optimizers.is_full_batch(cfg.optimizer),
+    )
