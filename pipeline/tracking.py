@@ -78,12 +78,21 @@ def global_tracking_uri(uri: str) -> Iterator[None]:
             os.environ["MLFLOW_TRACKING_URI"] = env
 
 
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a local SQLite store (``sqlite:///<path>``); None for others."""
+    return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
+
+
+def artifacts_root(uri: str) -> Path | None:
+    """Where a local SQLite store keeps its artifacts (beside it); None for other stores."""
+    db = sqlite_path(uri)
+    return None if db is None else db.parent / ARTIFACTS_DIR
+
+
 def artifact_location(uri: str, name: str) -> str | None:
     """Artifact root for a new experiment: beside a local SQLite store, else the server's."""
-    if not uri.startswith("sqlite:///"):
-        return None
-    db = Path(uri.removeprefix("sqlite:///"))
-    return (db.parent / ARTIFACTS_DIR / name).as_uri()
+    root = artifacts_root(uri)
+    return None if root is None else (root / name).as_uri()
 
 
 def store_lock(uri: str) -> contextlib.AbstractContextManager:
@@ -92,11 +101,11 @@ def store_lock(uri: str) -> contextlib.AbstractContextManager:
     Opening a fresh SQLite store creates its schema: two processes doing that at
     once (two `dvc queue` workers, parallel sweep jobs) corrupt it.
     """
-    if not uri.startswith("sqlite:///"):
+    db = sqlite_path(uri)
+    if db is None:
         return contextlib.nullcontext()
     from filelock import FileLock
 
-    db = Path(uri.removeprefix("sqlite:///"))
     db.parent.mkdir(parents=True, exist_ok=True)
     return FileLock(f"{db}.lock", timeout=300)
 

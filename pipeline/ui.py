@@ -28,10 +28,9 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
-from pathlib import Path
 
 from pipeline import contract
-from pipeline.tracking import ARTIFACTS_DIR, tracking_uri
+from pipeline.tracking import artifacts_root, tracking_uri
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5000
@@ -110,9 +109,9 @@ def server_command(uri: str, host: str, port: int) -> list[str]:
     command += ["--host", host, "--port", str(port), "--workers", "1"]
     # Without the access log, the links printed above stay on the screen.
     command += ["--uvicorn-opts", "--no-access-log"]
-    if uri.startswith("sqlite:///"):
-        store = Path(uri.removeprefix("sqlite:///"))
-        command += ["--artifacts-destination", str(store.parent / ARTIFACTS_DIR)]
+    artifacts = artifacts_root(uri)
+    if artifacts is not None:
+        command += ["--artifacts-destination", str(artifacts)]
     return command
 
 
