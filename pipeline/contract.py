@@ -33,6 +33,10 @@ def error_message(error: BaseException) -> str:
 
 
 # ------------------------------------------------------------------ metrics
+# Runs are ranked only against runs of the same dataset and task.
+GROUP_COLUMNS = ("dataset", "task")
+
+
 def primary_metric(task: str) -> tuple[str, bool]:
     """The test metric that ranks a task's runs, and whether higher is better."""
     if task == "regression":

@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from pipeline import contract  # noqa: E402
 from pipeline.io import atomic_write_bytes  # noqa: E402
 
 # What an empty table cell or a missing value reads in a figure or a report.
@@ -71,7 +72,10 @@ def plot_confusion_matrix(
 # ------------------------------------------------------------------ comparisons
 def summary_groups(summary: pd.DataFrame) -> list[tuple[tuple[str, str], pd.DataFrame]]:
     """A comparison summary's ``(dataset, task)`` groups, each ranked on its own."""
-    return [((str(d), str(t)), g) for (d, t), g in summary.groupby(["dataset", "task"], sort=True)]
+    return [
+        ((str(d), str(t)), g)
+        for (d, t), g in summary.groupby(list(contract.GROUP_COLUMNS), sort=True)
+    ]
 
 
 def _save(fig, path: Path) -> Path:

@@ -19,7 +19,6 @@ from pipeline import contract, labels
 EXCLUDED_PARAMS = ("training.seed", "training.batch_size")
 EXCLUDED_PREFIXES = ("mlflow.", "effective.", "runtime.", "sweep.", "data.download.")
 INCLUDED_PARAMS = ("effective.batch_size",)
-GROUP_COLUMNS = ("dataset", "task")
 # annotate_runs' columns before the configuration-defining params.
 RUN_COLUMNS = (
     "run_id",
@@ -120,7 +119,7 @@ def annotate_runs(runs: pd.DataFrame) -> tuple[pd.DataFrame, dict[tuple[str, str
     params = params.where(params.notna(), None)
     varying: dict[tuple[str, str], list[str]] = {}
     names = pd.Series("", index=runs.index, dtype=object)
-    for group, idx in out.groupby(list(GROUP_COLUMNS), sort=True).groups.items():
+    for group, idx in out.groupby(list(contract.GROUP_COLUMNS), sort=True).groups.items():
         # Missing values (a run that failed before logging everything) do not make
         # a param vary: only two different logged values do.
         keys = sorted(

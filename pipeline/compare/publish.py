@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from pipeline import contract
+from pipeline import contract, plots
 from pipeline.tracking import NOTE_TAG
 
 if TYPE_CHECKING:  # mlflow takes seconds to import
@@ -59,8 +59,8 @@ def summary_metrics(summary: pd.DataFrame) -> dict[str, float]:
     ``mean_test_accuracy/<configuration>``; with several, the group is named too.
     """
     metrics: dict[str, float] = {}
-    groups = summary.groupby(["dataset", "task"], sort=True)
-    several = groups.ngroups > 1
+    groups = plots.summary_groups(summary)
+    several = len(groups) > 1
     for (dataset, task), group in groups:
         where = [f"{dataset} {task}"] if several else []
         metric = str(group["metric"].iloc[0])

@@ -11,7 +11,6 @@ import pandas as pd
 
 from pipeline import contract
 from pipeline.compare.configurations import (
-    GROUP_COLUMNS,
     RUN_COLUMNS,
     annotate_runs,
 )
@@ -128,7 +127,7 @@ def summarize(
         annotated, _ = annotate_runs(runs)
     param_columns = list(annotated.columns[len(RUN_COLUMNS) :])
     rows = []
-    for (dataset, task), group in annotated.groupby(list(GROUP_COLUMNS), sort=True):
+    for (dataset, task), group in annotated.groupby(list(contract.GROUP_COLUMNS), sort=True):
         metric, higher = contract.primary_metric(task)
         configs = [
             {
