@@ -41,7 +41,7 @@ class TrainResult:
 
 
 # ------------------------------------------------------------------ training
-def run_params(cfg: DictConfig, p: Plan, batch_size: int) -> dict[str, str]:
+def _logged_params(cfg: DictConfig, p: Plan, batch_size: int) -> dict[str, str]:
     """The params a run logs: its loggable config (see :func:`pipeline.tracking.run_params`)
     and ``effective.*``, what the run really used where the config leaves it open."""
     params = tracking.run_params(
@@ -165,7 +165,7 @@ def run_record(
     root = project_root()  # the code and data of this run (a queued copy's own)
     uri = tracking.tracking_uri(cfg.mlflow.tracking_uri)
     experiment_id = tracking.ensure_experiment(uri, cfg.mlflow.experiment_name or p.dataset)
-    params = run_params(cfg, p, batch_size)
+    params = _logged_params(cfg, p, batch_size)
     tags = {
         **tracking.source_tags(root),
         **tracking.version_tags(),
