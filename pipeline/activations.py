@@ -208,39 +208,28 @@ class Maxout(keras.layers.Layer):
 
 
 # ---------------------------------------------------------------- registry
-# Elementwise activations by name; maxout maps to its layer class (it is not elementwise).
-_REGISTRY: dict[str, Callable[..., Any]] = {
-    "linear": keras.activations.linear,
-    "step": step,
-    "sigmoid": keras.activations.sigmoid,
-    "tanh": keras.activations.tanh,
-    "relu": keras.activations.relu,
-    "leaky_relu": leaky_relu,
-    "elu": elu,
-    "maxout": Maxout,
-    "selu": keras.activations.selu,
-    # Keras' gelu defaults to the exact erf form (approximate=False), not the tanh one.
-    "gelu": keras.activations.gelu,
-    "swish": keras.activations.silu,  # swish == silu == x * sigmoid(x) in Keras
-    "softplus": keras.activations.softplus,
-    "mish": keras.activations.mish,
+# The names are the registry's (pipeline.config); these are the ones defined here,
+# named after themselves. Any other name is Keras' activation of that name.
+_OURS: dict[str, Callable[..., Any]] = {
+    obj.__name__.lower(): obj for obj in (step, leaky_relu, elu, Maxout)
 }
 
-NAMES: tuple[str, ...] = tuple(_REGISTRY)
+NAMES: tuple[str, ...] = tuple(OPTION_SCHEMAS["activation"])
 
 
 def get(name: str) -> Callable[..., Any]:
-    """The registry entry for an activation name.
+    """The function (or, for maxout, the layer class) an activation name stands for.
 
     For an elementwise activation this is a function ``f(x)`` (``leaky_relu`` and
-    ``elu`` also take ``alpha``, defaulting to 0.1 and 1.0; ``step`` has the zero
+    ``elu`` also take ``alpha``, with the schema's default; ``step`` has the zero
     gradient — use :func:`step_straight_through` for the other one). For ``maxout``,
     which is not elementwise, it is the :class:`Maxout` layer class.
 
     Raises:
         ValueError: If ``name`` is not one of :data:`NAMES` (the message lists them).
     """
-    return pick(_REGISTRY, name, "activation")
+    pick(OPTION_SCHEMAS["activation"], name, "activation")
+    return _OURS.get(name) or keras.activations.get(name)
 
 
 def _options(cfg: Mapping[str, Any] | str) -> tuple[str, dict[str, Any]]:
@@ -315,4 +304,4 @@ def build(cfg: Mapping[str, Any] | str, name: str | None = None) -> keras.layers
         return keras.layers.LeakyReLU(negative_slope=float(params["alpha"]), name=name)
     if act == "elu":
         return keras.layers.ELU(alpha=float(params["alpha"]), name=name)
-    return keras.layers.Activation(_REGISTRY[act], name=name)
+    return keras.layers.Activation(get(act), name=name)

@@ -1,9 +1,12 @@
 """Configuration: schemas, Hydra composition, and the generated ``params.yaml``.
 
-``conf/`` is the single source of truth.  ``params.yaml`` is what DVC reads as
-stage params; it is generated from ``conf/`` by the ``config`` stage of
-``dvc repro`` (``python -m pipeline.stages.config``), or by DVC itself under
-``dvc exp run`` (its Hydra composition, with the ``-S`` overrides applied).
+Each key is written once. The schemas below hold every key's type and default;
+``conf/`` holds the choices (one file per option) and only the values that differ
+from a schema's default (``momentum: 0.9`` for ``optimizer=momentum``).
+``params.yaml`` is what DVC reads as stage params; it is the composed whole,
+generated from ``conf/`` by the ``config`` stage of ``dvc repro``
+(``python -m pipeline.stages.config``), or by DVC itself under ``dvc exp run``
+(its Hydra composition, with the ``-S`` overrides applied).
 """
 
 from __future__ import annotations
@@ -71,7 +74,7 @@ class DownloadOptions:
 class DataConfig:
     """The ``data`` section: the dataset catalogue, the split seed, download options."""
 
-    seed: int = 42
+    seed: int = 42  # the seed of every train/validation/test split
     download: DownloadOptions = field(default_factory=DownloadOptions)
     datasets: dict[str, DatasetSource] = field(default_factory=dict)
 
@@ -95,7 +98,7 @@ class DatasetConfig:
     positive_class: Any = 0
     # regression (tabular data only): the feature predicted from the others
     target: Optional[str] = None  # noqa: UP045
-    epochs: int = 10  # this dataset's default; training.epochs overrides it when set
+    epochs: int = MISSING  # this dataset's default; training.epochs overrides it when set
 
 
 # Activations: one schema per option that takes hyperparameters, so a key that an
@@ -199,6 +202,7 @@ class NadamConfig(OptimizerConfig):
 @dataclass
 class AdamaxConfig(NadamConfig):
     keras_class = "Adamax"
+    learning_rate: float = 0.002  # Kingma & Ba's Adamax default
 
 
 @dataclass
@@ -221,7 +225,7 @@ class LionConfig(OptimizerConfig):
 class MLPConfig:
     """A multilayer perceptron: Dense blocks with the chosen hidden activation."""
 
-    name: str = "mlp"
+    name: str = MISSING
     hidden_units: list[int] = field(default_factory=lambda: [256, 128])
     dropout: float = 0.0
     kernel_initializer: str = "glorot_uniform"
@@ -232,7 +236,7 @@ class MLPConfig:
 class CNNConfig:
     """A small CNN for the image datasets: conv blocks, then Dense blocks."""
 
-    name: str = "cnn"
+    name: str = MISSING
     filters: list[int] = field(default_factory=lambda: [32, 64])
     kernel_size: int = 3
     dense_units: list[int] = field(default_factory=lambda: [128])
@@ -254,7 +258,7 @@ class EarlyStoppingConfig:
 class TrainingConfig:
     """Settings that change the math (and so the results)."""
 
-    batch_size: int = 32
+    batch_size: int = 32  # the lecture's default; optimizer=gd ignores it (full batch)
     epochs: Optional[int] = None  # noqa: UP045 - None: the dataset's default
     seed: int = 42  # the one seed of a training run, applied in pipeline.seed
     shuffle: bool = True
@@ -263,7 +267,11 @@ class TrainingConfig:
 
 @dataclass
 class RuntimeConfig:
-    """Settings that must not change results: speed, threads, diagnostics."""
+    """Settings that must not change results: speed, threads, diagnostics.
+
+    Not DVC params of the train stage, except ``grad_norm_samples``, which shapes the
+    logged gradient norms.
+    """
 
     steps_per_execution: int = 1
     jit_compile: bool = False
@@ -276,12 +284,16 @@ class RuntimeConfig:
 
 @dataclass
 class MLflowConfig:
-    # None: $MLFLOW_TRACKING_URI if set, else sqlite:///<repo root>/mlflow.db
+    """Where and how runs are logged (not DVC params: they never change results)."""
+
+    # None: $MLFLOW_TRACKING_URI if set, else sqlite:///<repo root>/mlflow.db (an absolute
+    # path, so runs queued with `dvc exp run --queue` land in the same store).
     tracking_uri: Optional[str] = None  # noqa: UP045
     experiment_name: Optional[str] = None  # noqa: UP045 - None: the dataset's name
-    run_name: Optional[str] = None  # noqa: UP045 - None: built from the choices
+    run_name: Optional[str] = None  # noqa: UP045 - None: from the choices (mnist-relu-adam-bs32)
     log_model: bool = True
-    # CPU, memory and disk of each run, in the UI's System metrics tab (psutil).
+    # CPU, memory and disk of each run, in the UI's System metrics tab (psutil), every
+    # 10 s unless MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL says otherwise.
     system_metrics: bool = False
 
 
@@ -289,7 +301,8 @@ class MLflowConfig:
 class SweepConfig:
     """Multirun sweeps (``python -m pipeline.train -m ...``)."""
 
-    seeds: int = 1  # runs per configuration, with training.seed, seed + 1, ...
+    # Runs per configuration, with training.seed, seed + 1, ...: 3+ gives confidence intervals.
+    seeds: int = 1
 
 
 @dataclass
@@ -315,25 +328,22 @@ class Config:
 # names from here; adding an optimizer is its conf/optimizer/<name>.yaml and one
 # entry here (and a schema if it takes new hyperparameters).
 OPTION_SCHEMAS: dict[str, dict[str, type]] = {
+    # In the lecture's order, then modern ones. pipeline.activations defines step,
+    # leaky_relu, elu and maxout itself; the others are Keras' functions of that name.
     "activation": {
-        **{
-            name: ActivationConfig
-            for name in (
-                "linear",
-                "sigmoid",
-                "tanh",
-                "relu",
-                "selu",
-                "gelu",
-                "swish",
-                "softplus",
-                "mish",
-            )
-        },
+        "linear": ActivationConfig,
         "step": StepConfig,
+        "sigmoid": ActivationConfig,
+        "tanh": ActivationConfig,
+        "relu": ActivationConfig,
         "leaky_relu": LeakyReLUConfig,
         "elu": ELUConfig,
         "maxout": MaxoutConfig,
+        "selu": ActivationConfig,
+        "gelu": ActivationConfig,  # Keras': the exact erf form, not the tanh approximation
+        "swish": ActivationConfig,  # Keras' silu: x * sigmoid(x)
+        "softplus": ActivationConfig,
+        "mish": ActivationConfig,
     },
     "optimizer": {
         "gd": SGDConfig,

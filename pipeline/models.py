@@ -16,7 +16,7 @@ from typing import Any
 import keras
 
 from pipeline import activations
-from pipeline.config import pick
+from pipeline.config import OPTION_SCHEMAS, CNNConfig, MLPConfig, pick
 
 
 def _hidden_block(
@@ -107,12 +107,13 @@ def build_cnn(
     return _assemble("cnn", input_shape, layers, output_units, output_activation, init)
 
 
-BUILDERS = {"mlp": build_mlp, "cnn": build_cnn}
+# Keyed by schema: the names are the registry's (pipeline.config), written nowhere else.
+BUILDERS: dict[type, Callable[..., keras.Model]] = {MLPConfig: build_mlp, CNNConfig: build_cnn}
 
 
 def get(name: str) -> Callable[..., keras.Model]:
     """The builder for a model name; a ValueError listing the valid names otherwise."""
-    return pick(BUILDERS, name, "model")
+    return BUILDERS[pick(OPTION_SCHEMAS["model"], name, "model")]
 
 
 def build(

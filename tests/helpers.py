@@ -269,9 +269,9 @@ def make_fast(repo: Path) -> None:
     from omegaconf import OmegaConf
 
     for rel, changes in (
-        ("conf/training/default.yaml", {"epochs": 1}),
+        ("conf/config.yaml", {"training": {"epochs": 1}}),
+        ("conf/config.yaml", {"runtime": {"verbose": 0, "grad_norm_samples": 32}}),
         ("conf/model/mlp.yaml", {"hidden_units": [16]}),
-        ("conf/runtime/default.yaml", {"verbose": 0, "grad_norm_samples": 32}),
     ):
         path = repo / rel
         OmegaConf.save(OmegaConf.merge(OmegaConf.load(path), changes), path)

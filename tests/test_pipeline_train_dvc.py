@@ -92,8 +92,8 @@ def test_an_edit_in_conf_reaches_training_on_the_next_repro(project):
     repo, env = project
     dvc(repo, "repro", env=env)  # back to conf/ as committed (adam, relu)
     before = {r.info.run_id for r in runs(repo)}
-    path = repo / "conf/training/default.yaml"
-    OmegaConf.save(OmegaConf.merge(OmegaConf.load(path), {"batch_size": 16}), path)
+    path = repo / "conf/config.yaml"  # a project-wide value, as the file's comment shows
+    OmegaConf.save(OmegaConf.merge(OmegaConf.load(path), {"training": {"batch_size": 16}}), path)
 
     out = dvc(repo, "repro", env=env).stdout
     assert "Running stage 'config'" in out
