@@ -1,7 +1,7 @@
 """Hidden-layer activations: a registry of names, and the Keras layers that apply them.
 
 The names are the options of ``conf/activation/`` (``OPTION_SCHEMAS["activation"]`` in
-:mod:`pipeline.config`). Most are Keras built-ins; two are defined here because Keras
+:mod:`pipeline.schemas`). Most are Keras built-ins; two are defined here because Keras
 has neither:
 
 * ``step`` (Heaviside): 1 where ``x > 0``, else 0. Its derivative is zero almost
@@ -33,7 +33,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from pipeline.config import OPTION_SCHEMAS, ELUConfig, LeakyReLUConfig, MaxoutConfig, pick
+from pipeline.schemas import OPTION_SCHEMAS, ELUConfig, LeakyReLUConfig, MaxoutConfig, pick
 
 __all__ = [
     "NAMES",
@@ -51,7 +51,7 @@ __all__ = [
 
 def _hyperparameters(name: str) -> dict[str, Any]:
     """The hyperparameters activation ``name`` takes, with their defaults: the fields of
-    its schema in pipeline.config; any other key in a config is a mistake."""
+    its schema in pipeline.schemas; any other key in a config is a mistake."""
     schema = OPTION_SCHEMAS["activation"][name]
     return {f.name: f.default for f in fields(schema) if f.name != "name"}
 
@@ -208,7 +208,7 @@ class Maxout(keras.layers.Layer):
 
 
 # ---------------------------------------------------------------- registry
-# The names are the registry's (pipeline.config); these are the ones defined here,
+# The names are the registry's (pipeline.schemas); these are the ones defined here,
 # named after themselves. Any other name is Keras' activation of that name.
 _OURS: dict[str, Callable[..., Any]] = {
     obj.__name__.lower(): obj for obj in (step, leaky_relu, elu, Maxout)

@@ -19,8 +19,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from pipeline import contract, sweep
-from pipeline.config import register_configs
-from pipeline.paths import project_root
+from pipeline.config import CONFIG_NAME, HYDRA_VERSION_BASE, default_config_dir, register_configs
 from pipeline.stages import compare as compare_stage
 from pipeline.stages._cli import run
 from pipeline.training import train
@@ -54,8 +53,12 @@ def train_main() -> None:
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ chatter out
     register_configs()
-    conf = project_root() / "conf"
-    hydra.main(config_path=str(conf), config_name="config", version_base="1.3")(hydra_task)()
+    entry = hydra.main(
+        config_path=str(default_config_dir()),
+        config_name=CONFIG_NAME,
+        version_base=HYDRA_VERSION_BASE,
+    )
+    entry(hydra_task)()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pipeline.config import Task
+from pipeline.schemas import Task
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras

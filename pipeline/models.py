@@ -16,7 +16,7 @@ from typing import Any
 import keras
 
 from pipeline import activations
-from pipeline.config import OPTION_SCHEMAS, CNNConfig, MLPConfig, pick
+from pipeline.schemas import OPTION_SCHEMAS, CNNConfig, MLPConfig, pick
 
 
 def _hidden_block(
@@ -107,7 +107,7 @@ def build_cnn(
     return _assemble("cnn", input_shape, layers, output_units, output_activation, init)
 
 
-# Keyed by schema: the names are the registry's (pipeline.config), written nowhere else.
+# Keyed by schema: the names are the registry's (pipeline.schemas), written nowhere else.
 BUILDERS: dict[type, Callable[..., keras.Model]] = {MLPConfig: build_mlp, CNNConfig: build_cnn}
 
 

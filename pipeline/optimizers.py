@@ -1,7 +1,7 @@
 """Optimizers by name: the lecture's update rules as Keras optimizers.
 
 ``get(cfg)`` turns an ``optimizer`` config section (``conf/optimizer/<name>.yaml``,
-schemas in ``pipeline.config``) into a ``keras.optimizers.Optimizer``, passing
+schemas in ``pipeline.schemas``) into a ``keras.optimizers.Optimizer``, passing
 every configured hyperparameter explicitly, so nothing silently falls back to
 a Keras default that differs from the lecture's.
 
@@ -33,12 +33,12 @@ from typing import TYPE_CHECKING, Any
 
 from omegaconf import OmegaConf
 
-from pipeline.config import OPTION_SCHEMAS, pick
+from pipeline.schemas import OPTION_SCHEMAS, pick
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
 
-# The registry (pipeline.config): each name's schema, whose fields are the
+# The registry (pipeline.schemas): each name's schema, whose fields are the
 # optimizer's hyperparameters and whose ``keras_class`` is the class built.
 SCHEMAS = OPTION_SCHEMAS["optimizer"]
 NAMES: tuple[str, ...] = tuple(SCHEMAS)

@@ -1,13 +1,24 @@
-"""Where things are: the project root (and, under ``dvc exp run``, the user's repository).
+"""Where things are: the project root and its layout (and, under ``dvc exp run``, the
+user's repository).
 
-The bottom of the import graph with :mod:`pipeline.config`: it imports nothing of
+The layout is written once, as the ``paths`` of ``dvc.yaml``'s ``vars``: the stage
+commands, deps and outs interpolate it there, and :func:`layout` reads it for
+everything that runs outside DVC (``python -m pipeline.train``, ``optlab compare``).
+
+The bottom of the import graph with :mod:`pipeline.schemas`: it imports nothing of
 the project, so every module may ask it.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, fields
 from pathlib import Path
+
+import yaml
+
+PIPELINE_FILE = "dvc.yaml"
+PARAMS_FILE = "params.yaml"  # DVC's default params file; generated from conf/
 
 
 def project_root(start: str | os.PathLike[str] | None = None, *, store: bool = False) -> Path:
@@ -22,6 +33,50 @@ def project_root(start: str | os.PathLike[str] | None = None, *, store: bool = F
         return Path(os.environ["DVC_ROOT"]).resolve()
     here = Path(start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
-        if (folder / "dvc.yaml").is_file():
+        if (folder / PIPELINE_FILE).is_file():
             return folder
     return here
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The project's folders, absolute. Per-dataset ones hold ``<dataset>/`` (or
+    ``<dataset>.json``, ``<dataset>.keras``)."""
+
+    conf: Path  # the Hydra configuration
+    raw: Path  # downloaded files, verified
+    processed: Path  # train / validation / test splits
+    data_reports: Path  # one summary JSON per dataset
+    train_reports: Path  # metrics.json, history.csv, run.json per dataset
+    models: Path  # the baselines' .keras files
+    compare_reports: Path  # the comparison report of the baselines
+
+
+def layout(root: str | os.PathLike[str] | None = None) -> Layout:
+    """The layout ``dvc.yaml`` declares, resolved against the project root.
+
+    Raises:
+        FileNotFoundError: No ``dvc.yaml`` at or above ``root`` (default: cwd).
+        ValueError: Its ``vars`` lack a ``paths`` entry naming every folder.
+    """
+    root = project_root(root)
+    file = root / PIPELINE_FILE
+    if not file.is_file():
+        raise FileNotFoundError(
+            f"no {PIPELINE_FILE} in {root} or above: run from an optimizer-lab checkout"
+        )
+    declared = next(
+        (
+            entry["paths"]
+            for entry in (yaml.safe_load(file.read_text()) or {}).get("vars", [])
+            if isinstance(entry, dict) and "paths" in entry
+        ),
+        {},
+    )
+    names = [f.name for f in fields(Layout)]
+    missing = [name for name in names if name not in declared]
+    if missing:
+        raise ValueError(
+            f"{file}: vars.paths lacks {', '.join(missing)} (needs: {', '.join(names)})"
+        )
+    return Layout(**{name: root / declared[name] for name in names})

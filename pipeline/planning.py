@@ -9,7 +9,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from pipeline import losses, optimizers
-from pipeline.config import Task, pick
+from pipeline.schemas import Task, pick
 
 
 @dataclass

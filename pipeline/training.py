@@ -20,11 +20,12 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from pipeline import contract, labels, optimizers, tracking
-from pipeline.config import Task, to_yaml, validate
+from pipeline.config import to_yaml, validate
 from pipeline.data.tasks import SPLITS, TaskData, load_task_data, make_dataset
 from pipeline.io import atomic_write_json, atomic_write_text
-from pipeline.paths import project_root
+from pipeline.paths import layout, project_root
 from pipeline.planning import Plan, plan
+from pipeline.schemas import Task
 from pipeline.seed import apply_seed, configure_runtime
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ class RunRecord:
 
 def train(
     cfg: DictConfig,
-    data_root: str | os.PathLike[str] = "data/processed",
+    data_root: str | os.PathLike[str] | None = None,
     reports_dir: str | os.PathLike[str] | None = None,
     model_path: str | os.PathLike[str] | None = None,
     parent_run_id: str | None = None,
@@ -86,7 +87,8 @@ def train(
 
     Args:
         cfg: The composed configuration (validated against the schemas here).
-        data_root: Folder holding ``<dataset>/`` as written by the preprocess stage.
+        data_root: Folder holding ``<dataset>/`` as written by the preprocess stage
+            (default: the layout's ``processed``, :mod:`pipeline.paths`).
         reports_dir: If set, write ``metrics.json`` and ``history.csv`` there (DVC outputs).
         model_path: If set, save the trained model there (``.keras``).
         parent_run_id: Log as a child of this MLflow run (sweeps).
@@ -114,7 +116,7 @@ def train(
 
 
 def prepare(
-    cfg: DictConfig, data_root: str | os.PathLike[str]
+    cfg: DictConfig, data_root: str | os.PathLike[str] | None = None
 ) -> tuple[DictConfig, Plan, Path, TaskData]:
     """Validate the config, check every choice, then load the data (nothing heavy before)."""
     cfg = validate(cfg)
@@ -122,7 +124,7 @@ def prepare(
     # TensorFlow fixes its thread pools then.
     configure_runtime(cfg.runtime.intra_op_threads, cfg.runtime.inter_op_threads)
     p = plan(cfg)  # every choice checked before any data is read or run created
-    data_dir = Path(data_root) / p.dataset
+    data_dir = Path(data_root or layout().processed) / p.dataset
     return cfg, p, data_dir, load_task_data(p, data_dir, cfg.dataset.target)
 
 

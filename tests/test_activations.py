@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 
 from pipeline import activations
 from pipeline.activations import NAMES, Maxout, Step, build, get, width_factor
-from pipeline.config import OPTION_SCHEMAS
+from pipeline.schemas import OPTION_SCHEMAS
 
 # ---------------------------------------------------------------- numpy references
 # Keras' SELU constants (Klambauer et al., 2017).
@@ -325,7 +325,7 @@ def test_a_missing_hyperparameter_takes_the_lectures_default(name, attribute, va
 
 @pytest.mark.parametrize("name", NAMES)
 def test_build_from_schema_config(name: str) -> None:
-    """A DictConfig from pipeline.config's schema builds the same layer as a plain dict."""
+    """A DictConfig from pipeline.schemas' schema builds the same layer as a plain dict."""
     cfg = OmegaConf.structured(OPTION_SCHEMAS["activation"][name](name=name))
 
     def config(layer: keras.layers.Layer) -> dict:

@@ -9,16 +9,9 @@ from omegaconf import OmegaConf
 from omegaconf.errors import ConfigKeyError
 
 from pipeline import activations, losses, models, optimizers
-from pipeline.config import (
-    OPTION_SCHEMAS,
-    DataConfig,
-    DatasetConfig,
-    LossConfig,
-    compose_config,
-    load_params,
-    validate,
-)
+from pipeline.config import compose_config, load_params, validate
 from pipeline.planning import plan
+from pipeline.schemas import OPTION_SCHEMAS, DataConfig, DatasetConfig, LossConfig
 from tests.helpers import REPO_ROOT
 
 CONF = REPO_ROOT / "conf"

@@ -8,8 +8,9 @@ import keras
 import numpy as np
 import pytest
 
-from pipeline.config import Task, compose_config
+from pipeline.config import compose_config
 from pipeline.losses import AUTO, LOSSES, LossPlan, encode_labels, resolve, valid_losses
+from pipeline.schemas import Task
 from tests.helpers import REPO_ROOT
 
 LOSS_FILES = sorted(p.stem for p in (REPO_ROOT / "conf" / "loss").glob("*.yaml"))

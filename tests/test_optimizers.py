@@ -13,8 +13,9 @@ import pytest
 from omegaconf import DictConfig, OmegaConf
 
 from pipeline import optimizers
-from pipeline.config import OPTION_SCHEMAS, SGDConfig, compose_config, validate
+from pipeline.config import compose_config, validate
 from pipeline.planning import plan
+from pipeline.schemas import OPTION_SCHEMAS, SGDConfig
 from tests.helpers import REPO_ROOT
 
 OPTION_FILES = sorted(p.stem for p in (REPO_ROOT / "conf" / "optimizer").glob("*.yaml"))

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.config import Task
 from pipeline.data.preprocess import load_splits
 from pipeline.losses import encode_labels
 from pipeline.planning import Plan
+from pipeline.schemas import Task
 
 SPLITS = ("train", "validation", "test")
 

@@ -13,6 +13,7 @@ from hydra.errors import HydraException
 from omegaconf.errors import OmegaConfBaseException
 
 from pipeline.data.download import DownloadError
+from pipeline.paths import PARAMS_FILE
 
 # Errors caused by input a user can fix: shown as one clear message, no traceback.
 USER_ERRORS = (DownloadError, ValueError, OSError, HydraException, OmegaConfBaseException)
@@ -22,9 +23,7 @@ def dataset_parser(description: str) -> argparse.ArgumentParser:
     """An argument parser with the options every per-dataset stage takes."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("dataset", help="dataset name, a key of data.datasets in params.yaml")
-    parser.add_argument(
-        "--params", default="params.yaml", help="params file (default: %(default)s)"
-    )
+    parser.add_argument("--params", default=PARAMS_FILE, help="params file (default: %(default)s)")
     return parser
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from pipeline.compare import compare, markdown_tables
 from pipeline.compare.core import ARTIFACT_DIR, LOG_TO
+from pipeline.paths import layout
 from pipeline.stages._cli import run
 from pipeline.tracking import tracking_uri
 
@@ -53,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help='select the run of a JSON file {"run_id": "..."}, e.g. '
         "reports/train/<dataset>/run.json (repeatable)",
     )
-    parser.add_argument("--out", default="reports/compare", help="report folder (%(default)s)")
+    parser.add_argument("--out", help="report folder (default: the layout's compare_reports)")
     parser.add_argument("--log-to", choices=LOG_TO, default="auto", help="(default: %(default)s)")
     parser.add_argument("--alpha", type=float, default=0.05, help="test level (%(default)s)")
     parser.add_argument("--tracking-uri", help="MLflow store (default: the project's)")
@@ -66,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parent=args.parent,
         filter_string=args.filter_string,
         run_ids=run_ids or None,
-        out_dir=args.out,
+        out_dir=args.out or layout().compare_reports,
         log_to=args.log_to,
         alpha=args.alpha,
     )

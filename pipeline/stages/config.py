@@ -19,9 +19,8 @@ from collections.abc import Sequence
 from dvc.env import DVC_EXP_NAME
 
 from pipeline.config import compose_config, load_params, write_params
+from pipeline.paths import PARAMS_FILE
 from pipeline.stages._cli import run
-
-PARAMS_FILE = "params.yaml"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

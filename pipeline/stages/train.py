@@ -13,18 +13,22 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from pipeline.config import load_params, pick
+from pipeline.config import load_params
+from pipeline.paths import layout
+from pipeline.schemas import pick
 from pipeline.stages._cli import dataset_parser, run
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = dataset_parser(__doc__.splitlines()[0])
-    parser.add_argument("--data", default="data/processed", help="preprocessed data root")
+    # Defaults: the layout's (pipeline.paths); dvc.yaml passes the same paths explicitly.
+    parser.add_argument("--data", help="preprocessed data root (default: processed)")
     parser.add_argument(
-        "--reports", help="metrics/history folder (default: reports/train/<dataset>)"
+        "--reports", help="metrics/history folder (default: train_reports/<dataset>)"
     )
     parser.add_argument("--model", help="saved model (default: models/<dataset>.keras)")
     args = parser.parse_args(argv)
+    where = layout() if None in (args.data, args.reports, args.model) else None
     cfg = load_params(args.params)
     cfg.dataset = pick(cfg.baselines, args.dataset, "baseline dataset")
 
@@ -34,9 +38,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     result = train(
         cfg,
-        data_root=args.data,
-        reports_dir=args.reports or f"reports/train/{args.dataset}",
-        model_path=args.model or f"models/{args.dataset}.keras",
+        data_root=args.data or where.processed,
+        reports_dir=args.reports or where.train_reports / args.dataset,
+        model_path=args.model or where.models / f"{args.dataset}.keras",
     )
     print(f"{args.dataset}: run {result.run_id} {result.metrics}")
     return 0
