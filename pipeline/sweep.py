@@ -27,7 +27,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from pipeline import contract, labels, tracking
-from pipeline.compare import compare
+from pipeline.compare import Selection, compare
 from pipeline.config import validate
 from pipeline.paths import project_root
 from pipeline.training import train
@@ -142,7 +142,9 @@ class MlflowSweepCallback(Callback):
         out = Path(config.hydra.sweep.dir) / "report"
         failed = sum(c.info.status != "FINISHED" for c in children)
         try:
-            report = compare(self.uri, parent=self.parent_id, out_dir=out, log_to="parent")
+            report = compare(
+                self.uri, Selection(parent=self.parent_id), out_dir=out, log_to="parent"
+            )
             failed = int((report.runs["status"] != "FINISHED").sum())
             print((out / "report.md").read_text())
             print(f"sweep: report in {out} and on parent run {self.parent_id}")

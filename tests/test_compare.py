@@ -14,6 +14,7 @@ from mlflow.tracking import MlflowClient
 from scipy import stats
 
 from pipeline.compare import (
+    Selection,
     compare,
     confidence_interval,
     holm,
@@ -246,7 +247,7 @@ def _expected_from_mlflow(uri, parent):
 
 def test_sweep_report_matches_mlflow_and_is_logged_to_the_running_parent(store, tmp_path):
     out = tmp_path / "report"
-    report = compare(store["uri"], parent=store["parent"], out_dir=out)
+    report = compare(store["uri"], Selection(parent=store["parent"]), out_dir=out)
 
     assert report.run_id == store["parent"]
     summary = report.summary
@@ -360,7 +361,7 @@ def test_the_parent_shows_the_comparison_without_opening_a_file(store, tmp_path)
     """What the UI shows of the parent: description, metrics, table, images; and the
     children's configuration tags. Logged twice: the table is listed once."""
     for _ in range(2):
-        compare(store["uri"], parent=store["parent"], out_dir=tmp_path / "report")
+        compare(store["uri"], Selection(parent=store["parent"]), out_dir=tmp_path / "report")
     client = MlflowClient(store["uri"])
     parent = client.get_run(store["parent"])
     expected = _expected_from_mlflow(store["uri"], store["parent"])
@@ -414,7 +415,7 @@ def test_a_rerun_seed_counts_once_so_rerunning_never_narrows_the_interval(store,
         name = f"iris-relu-adam-bs32-s{seed}"
         params = _params("iris", "multiclass", "relu", "adam", seed, name, "reruns")
         _training_run(client, experiment, "reruns", params, {"test_accuracy": acc}, {"loss": [1]})
-    report = compare(store["uri"], experiment="reruns", out_dir=tmp_path, log_to="none")
+    report = compare(store["uri"], Selection(experiment="reruns"), out_dir=tmp_path, log_to="none")
     row = report.summary.iloc[0]
     assert (row["runs"], row["n"], row["repeats"]) == (3, 2, 1)
     assert row["mean"] == pytest.approx((0.90 + 0.85) / 2)  # the latest run of seed 1
@@ -435,7 +436,9 @@ def test_load_curves_reads_each_runs_history(store):
 
 # ------------------------------------------------------------------ (c) a failed child
 def test_failed_child_is_counted_and_listed(store, tmp_path):
-    report = compare(store["uri"], parent=store["parent"], out_dir=tmp_path, log_to="none")
+    report = compare(
+        store["uri"], Selection(parent=store["parent"]), out_dir=tmp_path, log_to="none"
+    )
     assert report.run_id is None
     summary = report.summary.set_index("configuration")
     assert summary.loc["activation=relu, optimizer=adam", "failed"] == 1
@@ -451,7 +454,7 @@ def test_failed_child_is_counted_and_listed(store, tmp_path):
 
 
 def test_a_configuration_whose_runs_all_failed_has_no_rank(store, tmp_path):
-    runs = select_runs(store["uri"], parent=store["parent"])
+    runs = select_runs(store["uri"], Selection(parent=store["parent"]))
     runs = runs.copy()
     tanh_sgd = runs["params.activation.name"].eq("tanh") & runs["params.optimizer.name"].eq("sgd")
     runs.loc[tanh_sgd, "status"] = "FAILED"
@@ -470,31 +473,32 @@ def _ids(runs):
 
 
 def test_selection_by_experiment_excludes_parents_and_reports(store):
-    runs = select_runs(store["uri"], experiment="iris")
+    runs = select_runs(store["uri"], Selection(experiment="iris"))
     assert _ids(runs) == {*store["children"].values(), store["failed"]}
     assert store["parent"] not in _ids(runs) and store["report_run"] not in _ids(runs)
     # Even when named explicitly.
-    runs = select_runs(store["uri"], run_ids=[store["parent"], store["mnist"]["relu"]])
+    runs = select_runs(store["uri"], Selection(run_ids=[store["parent"], store["mnist"]["relu"]]))
     assert _ids(runs) == {store["mnist"]["relu"]}
 
 
 def test_selection_by_filter_across_experiments_and_within_one(store):
-    everywhere = select_runs(store["uri"], filter_string="params.optimizer.name = 'sgd'")
+    everywhere = select_runs(store["uri"], Selection(filter_string="params.optimizer.name = 'sgd'"))
     assert set(everywhere["experiment_id"].unique()).__len__() == 2  # iris and iris-regression
     assert len(everywhere) == 6 + 2
     within = select_runs(
-        store["uri"], experiment="iris", filter_string="params.optimizer.name = 'sgd'"
+        store["uri"], Selection(experiment="iris", filter_string="params.optimizer.name = 'sgd'")
     )
     assert len(within) == 6
     combined = select_runs(
-        store["uri"], parent=store["parent"], filter_string="params.activation.name = 'tanh'"
+        store["uri"],
+        Selection(parent=store["parent"], filter_string="params.activation.name = 'tanh'"),
     )
     assert len(combined) == 6
 
 
 def test_selection_by_run_ids_and_run_files(store, tmp_path):
     ids = list(store["mnist"].values())
-    assert _ids(select_runs(store["uri"], run_ids=ids)) == set(ids)
+    assert _ids(select_runs(store["uri"], Selection(run_ids=ids))) == set(ids)
     files = []
     for i, run_id in enumerate(ids):
         path = tmp_path / f"run{i}.json"
@@ -509,24 +513,26 @@ def test_selection_by_run_ids_and_run_files(store, tmp_path):
 def test_selection_errors_say_what_is_wrong(store):
     uri = store["uri"]
     with pytest.raises(ValueError, match="nothing to compare.*--experiment"):
-        select_runs(uri)
+        select_runs(uri, Selection())
     with pytest.raises(ValueError, match=r"unknown experiment 'iriss'.*iris, iris-regression"):
-        select_runs(uri, experiment="iriss")
+        select_runs(uri, Selection(experiment="iriss"))
     with pytest.raises(ValueError, match="unknown parent run 'deadbeef'"):
-        select_runs(uri, parent="deadbeef")
+        select_runs(uri, Selection(parent="deadbeef"))
     with pytest.raises(ValueError, match="unknown run id.*0123abcd"):
-        select_runs(uri, run_ids=["0123abcd"])
+        select_runs(uri, Selection(run_ids=["0123abcd"]))
     with pytest.raises(ValueError, match=r"nothing matched experiment 'mnist' and filter"):
-        select_runs(uri, experiment="mnist", filter_string="params.optimizer.name = 'lion'")
+        select_runs(
+            uri, Selection(experiment="mnist", filter_string="params.optimizer.name = 'lion'")
+        )
     with pytest.raises(ValueError, match="cannot search runs"):
-        select_runs(uri, filter_string="this is not a filter")
+        select_runs(uri, Selection(filter_string="this is not a filter"))
     # A run that is itself a report is never compared, even alone.
     with pytest.raises(ValueError, match="never compared"):
-        select_runs(uri, run_ids=[store["report_run"]])
+        select_runs(uri, Selection(run_ids=[store["report_run"]]))
 
 
 def test_comparison_run_is_tagged_in_the_runs_experiment_and_excluded_later(store, tmp_path):
-    report = compare(store["uri"], experiment="mnist", out_dir=tmp_path / "a")
+    report = compare(store["uri"], Selection(experiment="mnist"), out_dir=tmp_path / "a")
     client = MlflowClient(store["uri"])
     logged = client.get_run(report.run_id)
     assert logged.data.tags["optlab.comparison"] == "true"
@@ -535,27 +541,32 @@ def test_comparison_run_is_tagged_in_the_runs_experiment_and_excluded_later(stor
     assert client.get_experiment(logged.info.experiment_id).name == "mnist"
     assert "report/report.md" in set(artifact_files(client, report.run_id))
     assert logged.data.params["best.mnist.multiclass"] == "activation=relu"
+    assert logged.data.metrics["best_mean_test_accuracy"] == pytest.approx(0.97, abs=1e-12)
     assert logged.data.tags["mlflow.note.content"].startswith("## mnist (multiclass)")
     assert logged.data.tags["mlflow.source.type"] == "LOCAL"  # the UI's Source column
-    assert report.run_id not in _ids(select_runs(store["uri"], experiment="mnist"))
+    assert report.run_id not in _ids(select_runs(store["uri"], Selection(experiment="mnist")))
 
     # Runs from two experiments: the report goes to the `comparisons` experiment.
     ids = [store["mnist"]["relu"], store["regression"]["sgd", 1]]
-    spread = compare(store["uri"], run_ids=ids, out_dir=tmp_path / "b", log_to="comparison")
+    spread = compare(
+        store["uri"], Selection(run_ids=ids), out_dir=tmp_path / "b", log_to="comparison"
+    )
     experiment = client.get_experiment(client.get_run(spread.run_id).info.experiment_id)
     assert experiment.name == "comparisons"
 
 
 def test_log_to_parent_needs_a_parent(store, tmp_path):
     with pytest.raises(ValueError, match="needs a parent"):
-        compare(store["uri"], experiment="mnist", out_dir=tmp_path, log_to="parent")
+        compare(store["uri"], Selection(experiment="mnist"), out_dir=tmp_path, log_to="parent")
     with pytest.raises(ValueError, match="unknown log_to"):
-        compare(store["uri"], experiment="mnist", out_dir=tmp_path, log_to="somewhere")
+        compare(store["uri"], Selection(experiment="mnist"), out_dir=tmp_path, log_to="somewhere")
 
 
 # ------------------------------------------------------------------ (e) regression
 def test_regression_ranks_lower_rmse_first(store, tmp_path):
-    report = compare(store["uri"], experiment="iris-regression", out_dir=tmp_path, log_to="none")
+    report = compare(
+        store["uri"], Selection(experiment="iris-regression"), out_dir=tmp_path, log_to="none"
+    )
     summary = report.summary.set_index("configuration")
     assert set(summary["metric"]) == {"test_rmse"}
     assert not summary["higher_is_better"].any()
@@ -572,7 +583,7 @@ def test_regression_ranks_lower_rmse_first(store, tmp_path):
 def test_groups_rank_separately_and_stale_figures_are_removed(store, tmp_path):
     (tmp_path / "heatmap.png").write_bytes(b"old")
     ids = [*store["mnist"].values(), *(store["regression"][k] for k in store["regression"])]
-    report = compare(store["uri"], run_ids=ids, out_dir=tmp_path, log_to="none")
+    report = compare(store["uri"], Selection(run_ids=ids), out_dir=tmp_path, log_to="none")
     groups = report.summary.groupby(["dataset", "task"])["rank"].apply(list).to_dict()
     assert groups == {("iris", "regression"): [1, 2], ("mnist", "multiclass"): [1, 2]}
     assert not (tmp_path / "heatmap.png").exists()
@@ -580,7 +591,7 @@ def test_groups_rank_separately_and_stale_figures_are_removed(store, tmp_path):
 
 # ------------------------------------------------------------------ (f) one seed each
 def test_single_seed_per_configuration_cannot_be_tested(store, tmp_path):
-    report = compare(store["uri"], experiment="mnist", out_dir=tmp_path, log_to="none")
+    report = compare(store["uri"], Selection(experiment="mnist"), out_dir=tmp_path, log_to="none")
     summary = report.summary.set_index("configuration")
     assert list(summary["n"]) == [1, 1]
     assert summary["std"].isna().all() and summary["ci_low"].isna().all()
@@ -743,3 +754,16 @@ def test_bookkeeping_params_do_not_split_configurations_and_full_batch_is_named(
     runs["params.effective.batch_size"] = ["32", "64", "full"]
     labels = annotate_runs(runs)[0]["configuration"].tolist()
     assert labels == ["batch_size=32", "batch_size=64", "batch_size=full"]
+
+
+def test_a_selection_describes_and_names_itself():
+    ids = Selection(run_ids=[" a1 ", "a1", "b2", "c3", "d4", "e5", "f6", "g7"])
+    assert ids.run_ids == ("a1", "b2", "c3", "d4", "e5", "f6", "g7")
+    assert ids.describe() == "run ids a1, b2, c3, d4, e5 and 2 more"
+    assert ids.slug() == "7-runs" and ids.only_ids
+    sweep = Selection(experiment="mnist", parent="0123456789abcdef", filter_string="x = 1")
+    assert sweep.describe("sweep-x") == (
+        "experiment 'mnist' and children of run 0123456789abcdef (sweep-x) and filter 'x = 1'"
+    )
+    assert sweep.slug() == "mnist-01234567-filter" and not sweep.only_ids
+    assert Selection().describe() == "nothing"

@@ -28,15 +28,15 @@ Usage (the entry point is :mod:`pipeline.stages.compare`)::
 from pipeline.compare.configurations import annotate_runs
 from pipeline.compare.core import Report, compare
 from pipeline.compare.report import markdown_tables, write_report
-from pipeline.compare.runs import describe_selection, load_curves, select_runs
+from pipeline.compare.runs import Selection, load_curves, select_runs
 from pipeline.compare.stats import confidence_interval, holm, summarize, welch_p_value
 
 __all__ = [
     "Report",
+    "Selection",
     "annotate_runs",
     "compare",
     "confidence_interval",
-    "describe_selection",
     "holm",
     "load_curves",
     "markdown_tables",

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,12 +12,7 @@ from pipeline import contract
 from pipeline.compare.configurations import annotate_runs
 from pipeline.compare.publish import description, label_runs, publish
 from pipeline.compare.report import markdown_tables, write_report
-from pipeline.compare.runs import (
-    describe_selection,
-    load_curves,
-    mlflow_client,
-    select_runs,
-)
+from pipeline.compare.runs import Selection, load_curves, mlflow_client, select_runs
 from pipeline.compare.stats import summarize
 from pipeline.paths import project_root
 from pipeline.tracking import ensure_experiment, source_tags
@@ -46,20 +40,6 @@ class Report:
     run_id: str | None = None
 
 
-def _slug(experiment, parent, parent_name, filter_string, run_ids) -> str:
-    """The comparison run's name after ``comparison-``: what was selected, briefly."""
-    parts = []
-    if experiment is not None:
-        parts.append(experiment)
-    if parent is not None:
-        parts.append(parent_name or parent[:8])
-    if filter_string:
-        parts.append("filter")
-    if run_ids:
-        parts.append(f"{len(set(run_ids))}-runs")
-    return "-".join(parts)
-
-
 def _log_report(client, run_id: str, files: Mapping[str, Path]) -> None:
     for path in files.values():
         client.log_artifact(run_id, str(path), ARTIFACT_DIR)
@@ -67,11 +47,8 @@ def _log_report(client, run_id: str, files: Mapping[str, Path]) -> None:
 
 def compare(
     tracking_uri: str,
+    selection: Selection,
     *,
-    experiment: str | None = None,
-    parent: str | None = None,
-    filter_string: str | None = None,
-    run_ids: Sequence[str] | None = None,
     out_dir: str | Path,
     log_to: str = "auto",
     alpha: float = 0.05,
@@ -80,11 +57,10 @@ def compare(
 
     Args:
         tracking_uri: The MLflow store.
-        experiment, parent, filter_string, run_ids: The selection (see
-            :func:`select_runs`).
+        selection: The runs to compare (see :func:`select_runs`).
         out_dir: Folder for the report's files.
-        log_to: ``"parent"``: artifacts under ``report/`` of the ``parent`` run (its
-            status is left as it is, e.g. RUNNING during a sweep);
+        log_to: ``"parent"``: artifacts under ``report/`` of the selection's parent
+            run (its status is left as it is, e.g. RUNNING during a sweep);
             ``"comparison"``: a new run ``comparison-<selection>`` tagged
             ``optlab.comparison = "true"`` in the selected runs' experiment (or in
             ``comparisons`` when they span several); ``"auto"``: parent when given,
@@ -97,57 +73,51 @@ def compare(
     Raises:
         ValueError: A bad ``log_to`` or selection (see :func:`select_runs`).
     """
-    if log_to not in LOG_TO:
-        raise ValueError(f"unknown log_to {log_to!r}; valid: {', '.join(LOG_TO)}")
-    if log_to == "parent" and parent is None:
-        raise ValueError("log_to='parent' needs a parent run (--parent)")
-    target = ("parent" if parent is not None else "comparison") if log_to == "auto" else log_to
-
-    runs = select_runs(
-        tracking_uri,
-        experiment=experiment,
-        parent=parent,
-        filter_string=filter_string,
-        run_ids=run_ids,
-    )
+    target = _target(log_to, selection)
+    runs = select_runs(tracking_uri, selection)
     annotated, _ = annotate_runs(runs)
     summary = summarize(runs, alpha=alpha, annotated=annotated)
+    client = mlflow_client(tracking_uri)
+    parent_name = client.get_run(selection.parent).info.run_name if selection.parent else None
+    what = selection.describe(parent_name)
+    curves = _validation_curves(tracking_uri, annotated)
+    files = write_report(
+        runs, summary, out_dir, curves, selection=what, alpha=alpha, annotated=annotated
+    )
+    run_id = None
+    if target == "parent":
+        run_id = selection.parent
+        _log_report(client, run_id, files)
+        label_runs(client, annotated)
+    elif target == "comparison":
+        name = f"comparison-{selection.slug(parent_name)}"
+        run_id = _log_comparison_run(client, tracking_uri, runs, summary, files, what, name)
+    if run_id is not None:
+        text = description(markdown_tables(summary, alpha), what, ARTIFACT_DIR)
+        publish(client, run_id, summary, files, text, ARTIFACT_DIR)
+    return Report(runs=runs, summary=summary, files=files, run_id=run_id)
+
+
+def _target(log_to: str, selection: Selection) -> str:
+    """Where the report goes: ``parent``, ``comparison`` or ``none``."""
+    if log_to not in LOG_TO:
+        raise ValueError(f"unknown log_to {log_to!r}; valid: {', '.join(LOG_TO)}")
+    if log_to == "parent" and selection.parent is None:
+        raise ValueError("log_to='parent' needs a parent run (--parent)")
+    if log_to == "auto":
+        return "parent" if selection.parent is not None else "comparison"
+    return log_to
+
+
+def _validation_curves(
+    tracking_uri: str, annotated: pd.DataFrame
+) -> dict[str, list[tuple[int, float]]]:
+    """Each run's per-epoch validation metric: RMSE for regression, else accuracy."""
     curves: dict[str, list[tuple[int, float]]] = {}
     for task, ids in annotated.groupby("task")["run_id"]:
         key = "val_rmse" if task == "regression" else "val_accuracy"
         curves.update(load_curves(tracking_uri, ids, key))
-    client = mlflow_client(tracking_uri)
-    parent_name = client.get_run(parent).info.run_name if parent else None
-    selection = describe_selection(
-        experiment=experiment,
-        parent=parent,
-        filter_string=filter_string,
-        run_ids=run_ids,
-        parent_name=parent_name,
-    )
-    files = write_report(
-        runs, summary, out_dir, curves, selection=selection, alpha=alpha, annotated=annotated
-    )
-
-    run_id = None
-    if target == "parent":
-        run_id = parent
-        _log_report(client, run_id, files)
-        label_runs(client, annotated)
-    elif target == "comparison":
-        run_id = _log_comparison_run(
-            client,
-            tracking_uri,
-            runs,
-            summary,
-            files,
-            selection,
-            _slug(experiment, parent, parent_name, filter_string, run_ids),
-        )
-    if run_id is not None:
-        text = description(markdown_tables(summary, alpha), selection, ARTIFACT_DIR)
-        publish(client, run_id, summary, files, text, ARTIFACT_DIR)
-    return Report(runs=runs, summary=summary, files=files, run_id=run_id)
+    return curves
 
 
 def _log_comparison_run(
@@ -157,10 +127,11 @@ def _log_comparison_run(
     summary: pd.DataFrame,
     files: Mapping[str, Path],
     selection: str,
-    slug: str,
+    name: str,
 ) -> str:
-    """Log the report to a new run of its own, with the headline numbers."""
-    from mlflow.entities import Metric, Param
+    """Log the report to a new run of its own; its params name what was compared and
+    the best configuration of each (dataset, task). :func:`publish` adds the metrics."""
+    from mlflow.entities import Param
 
     experiments = runs["experiment_id"].unique()
     experiment_id = (
@@ -170,7 +141,7 @@ def _log_comparison_run(
     )
     run = client.create_run(
         experiment_id,
-        run_name=f"comparison-{slug}",
+        run_name=name,
         tags={
             **source_tags(project_root()),
             contract.COMPARISON_TAG: "true",
@@ -186,15 +157,11 @@ def _log_comparison_run(
             "finished": str(int((statuses == "FINISHED").sum())),
             "failed": str(int((statuses == "FAILED").sum())),
         }
-        now = int(time.time() * 1000)
-        metrics = []
         for _, r in summary[summary["best"]].iterrows():
-            prefix = f"best.{r['dataset']}.{r['task']}"
-            params[prefix] = str(r["configuration"])[: contract.PARAM_MAX]
-            for key in ("mean", "std", "ci_low", "ci_high"):
-                if not pd.isna(r[key]):
-                    metrics.append(Metric(f"{prefix}.{key}", float(r[key]), now, 0))
-        client.log_batch(run_id, params=[Param(k, v) for k, v in params.items()], metrics=metrics)
+            params[f"best.{r['dataset']}.{r['task']}"] = str(r["configuration"])[
+                : contract.PARAM_MAX
+            ]
+        client.log_batch(run_id, params=[Param(k, v) for k, v in params.items()])
         _log_report(client, run_id, files)
     except BaseException:
         client.set_terminated(run_id, "FAILED")

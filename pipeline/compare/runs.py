@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -11,8 +12,7 @@ import pandas as pd
 from pipeline import contract
 from pipeline.tracking import global_tracking_uri
 
-# Runs that are never compared: a sweep's parent (it trains nothing) and the runs
-# reports are logged to.
+# What a run id may hold: checked before an id enters a search filter.
 _RUN_ID = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
@@ -34,51 +34,66 @@ def _active_experiments(client) -> list[Any]:
             return experiments
 
 
-def describe_selection(
-    *,
-    experiment: str | None = None,
-    parent: str | None = None,
-    filter_string: str | None = None,
-    run_ids: Sequence[str] | None = None,
-    parent_name: str | None = None,
-) -> str:
-    """A readable description of a selection, e.g. ``children of run 1a2b (sweep-x)``."""
-    parts = []
-    if experiment is not None:
-        parts.append(f"experiment {experiment!r}")
-    if parent is not None:
-        parts.append(f"children of run {parent}" + (f" ({parent_name})" if parent_name else ""))
-    if filter_string:
-        parts.append(f"filter {filter_string!r}")
-    if run_ids:
-        ids = list(dict.fromkeys(run_ids))
-        shown = ", ".join(ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
-        parts.append(f"run id{'s' if len(ids) > 1 else ''} {shown}")
-    return " and ".join(parts) if parts else "nothing"
+@dataclass(frozen=True)
+class Selection:
+    """Which runs to compare. Selectors combine: a run is selected when it matches every
+    one given (``experiment`` and ``filter_string`` is the filter within that experiment).
+
+    Attributes:
+        experiment: The runs of this experiment (by name); none: all active ones.
+        parent: The child runs of this run (tag ``mlflow.parentRunId``).
+        filter_string: An MLflow search filter, e.g. ``params.optimizer.name = 'adam'``.
+        run_ids: These runs (stripped, first occurrence kept).
+    """
+
+    experiment: str | None = None
+    parent: str | None = None
+    filter_string: str | None = None
+    run_ids: Sequence[str] = ()
+
+    def __post_init__(self) -> None:
+        ids = tuple(dict.fromkeys(str(r).strip() for r in self.run_ids or ()))
+        object.__setattr__(self, "run_ids", ids)
+
+    @property
+    def only_ids(self) -> bool:
+        """Whether run ids are the only selector (an unknown one is then a typo)."""
+        return bool(self.run_ids) and not (self.experiment or self.parent or self.filter_string)
+
+    def describe(self, parent_name: str | None = None) -> str:
+        """A readable description, e.g. ``children of run 1a2b (sweep-x)``."""
+        parts = []
+        if self.experiment is not None:
+            parts.append(f"experiment {self.experiment!r}")
+        if self.parent is not None:
+            named = f" ({parent_name})" if parent_name else ""
+            parts.append(f"children of run {self.parent}{named}")
+        if self.filter_string:
+            parts.append(f"filter {self.filter_string!r}")
+        if ids := self.run_ids:
+            shown = ", ".join(ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
+            parts.append(f"run id{'s' if len(ids) > 1 else ''} {shown}")
+        return " and ".join(parts) if parts else "nothing"
+
+    def slug(self, parent_name: str | None = None) -> str:
+        """What was selected, briefly, for a run name: ``mnist-filter``, ``sweep-x``."""
+        parts = []
+        if self.experiment is not None:
+            parts.append(self.experiment)
+        if self.parent is not None:
+            parts.append(parent_name or self.parent[:8])
+        if self.filter_string:
+            parts.append("filter")
+        if self.run_ids:
+            parts.append(f"{len(self.run_ids)}-runs")
+        return "-".join(parts)
 
 
-def select_runs(
-    tracking_uri: str,
-    *,
-    experiment: str | None = None,
-    parent: str | None = None,
-    filter_string: str | None = None,
-    run_ids: Sequence[str] | None = None,
-) -> pd.DataFrame:
+def select_runs(tracking_uri: str, selection: Selection) -> pd.DataFrame:
     """Read the runs to compare from MLflow, one row per run.
 
-    Selectors combine: a run is selected when it matches every one given (e.g.
-    ``experiment`` and ``filter_string`` is the filter within that experiment).
-    Without ``experiment``, all active experiments are searched.  A sweep's parent
-    run (tag ``optlab.sweep = 'parent'``) and report runs (tag
+    A sweep's parent run (tag ``optlab.sweep = 'parent'``) and report runs (tag
     ``optlab.comparison = 'true'``) are never selected.
-
-    Args:
-        tracking_uri: The MLflow store.
-        experiment: Select the runs of this experiment (by name).
-        parent: Select the child runs of this run (tag ``mlflow.parentRunId``).
-        filter_string: An MLflow search filter, e.g. ``params.optimizer.name = 'adam'``.
-        run_ids: Select these runs.
 
     Returns:
         ``mlflow.search_runs``'s pandas frame (``run_id``, ``experiment_id``,
@@ -89,74 +104,27 @@ def select_runs(
         ValueError: No selector; an unknown experiment, parent run or run id; an
             invalid filter; or nothing matched.
     """
-    import mlflow
-    from mlflow.exceptions import MlflowException
-
-    if experiment is None and parent is None and not filter_string and not run_ids:
+    if selection == Selection():
         raise ValueError(
             "nothing to compare: select runs with an experiment (--experiment), a sweep's "
             "parent run (--parent), a filter string (--filter) or run ids (--run-id/--run-file)"
         )
     client = mlflow_client(tracking_uri)
-    experiments = _active_experiments(client)
-    if experiment is not None:
-        matches = [e for e in experiments if e.name == experiment]
-        if not matches:
-            names = ", ".join(sorted(e.name for e in experiments)) or "(none)"
-            raise ValueError(
-                f"unknown experiment {experiment!r} in {tracking_uri}; existing experiments: "
-                f"{names}"
-            )
-        experiments = matches
-    clauses = []
-    if parent is not None:
-        if not _RUN_ID.match(parent):
-            raise ValueError(f"unknown parent run {parent!r}: not a run id")
-        try:
-            client.get_run(parent)
-        except MlflowException as error:
-            raise ValueError(f"unknown parent run {parent!r} in {tracking_uri}") from error
-        clauses.append(f"tags.`{contract.PARENT_RUN_TAG}` = '{parent}'")
-    ids: list[str] = []
-    if run_ids:
-        ids = list(dict.fromkeys(str(r).strip() for r in run_ids))
-        bad = [r for r in ids if not _RUN_ID.match(r)]
-        if bad:
-            raise ValueError(f"not a run id: {', '.join(map(repr, bad))}")
-        clauses.append("attributes.run_id IN (" + ", ".join(f"'{r}'" for r in ids) + ")")
-    if filter_string:
-        # MLflow filters know only AND, so the user's filter joins as one more clause.
-        clauses.append(filter_string)
-    what = describe_selection(
-        experiment=experiment, parent=parent, filter_string=filter_string, run_ids=run_ids
-    )
+    experiments = _experiments(client, tracking_uri, selection.experiment)
+    clauses = _clauses(client, tracking_uri, selection)
+    what = selection.describe()
     if not experiments:
         raise ValueError(f"nothing matched {what}: {tracking_uri} has no experiments")
-
-    try:
-        with global_tracking_uri(tracking_uri):
-            runs = mlflow.search_runs(
-                experiment_ids=[e.experiment_id for e in experiments],
-                filter_string=" AND ".join(clauses),
-                output_format="pandas",
-            )
-    except MlflowException as error:
-        raise ValueError(f"cannot search runs ({what}): {error.message}") from error
-
-    if ids and experiment is None and parent is None and not filter_string:
-        found = set(runs["run_id"]) if "run_id" in runs else set()
-        missing = [r for r in ids if r not in found]
-        if missing:
-            # Explicit ids that do not exist are a typo, not an empty selection.
-            raise ValueError(
-                f"unknown run id{'s' if len(missing) > 1 else ''} in {tracking_uri}: "
-                f"{', '.join(missing)}"
-            )
+    runs = _search(tracking_uri, [e.experiment_id for e in experiments], clauses, what)
+    if selection.only_ids:
+        _check_ids_exist(runs, selection.run_ids, tracking_uri)
     excluded = _is_parent_or_report(runs)
     runs = runs[~excluded]
     if runs.empty:
         searched = (
-            f"experiment {experiment!r}" if experiment else f"{len(experiments)} experiment(s)"
+            f"experiment {selection.experiment!r}"
+            if selection.experiment
+            else f"{len(experiments)} experiment(s)"
         )
         note = (
             f"; {int(excluded.sum())} sweep parent/report run(s) are never compared"
@@ -165,6 +133,69 @@ def select_runs(
         )
         raise ValueError(f"nothing matched {what} (searched {searched} in {tracking_uri}){note}")
     return runs.sort_values(["start_time", "run_id"]).reset_index(drop=True)
+
+
+def _experiments(client, tracking_uri: str, name: str | None) -> list[Any]:
+    """The experiments to search: the one named, or every active one."""
+    experiments = _active_experiments(client)
+    if name is None:
+        return experiments
+    matches = [e for e in experiments if e.name == name]
+    if not matches:
+        names = ", ".join(sorted(e.name for e in experiments)) or "(none)"
+        raise ValueError(
+            f"unknown experiment {name!r} in {tracking_uri}; existing experiments: {names}"
+        )
+    return matches
+
+
+def _clauses(client, tracking_uri: str, selection: Selection) -> list[str]:
+    """The search filter's clauses, joined with AND (MLflow filters know no OR)."""
+    from mlflow.exceptions import MlflowException
+
+    clauses = []
+    if (parent := selection.parent) is not None:
+        if not _RUN_ID.match(parent):
+            raise ValueError(f"unknown parent run {parent!r}: not a run id")
+        try:
+            client.get_run(parent)
+        except MlflowException as error:
+            raise ValueError(f"unknown parent run {parent!r} in {tracking_uri}") from error
+        clauses.append(f"tags.`{contract.PARENT_RUN_TAG}` = '{parent}'")
+    if ids := selection.run_ids:
+        bad = [r for r in ids if not _RUN_ID.match(r)]
+        if bad:
+            raise ValueError(f"not a run id: {', '.join(map(repr, bad))}")
+        clauses.append("attributes.run_id IN (" + ", ".join(f"'{r}'" for r in ids) + ")")
+    if selection.filter_string:
+        clauses.append(selection.filter_string)  # the user's filter: one more clause
+    return clauses
+
+
+def _search(tracking_uri: str, experiment_ids: list[str], clauses: list[str], what: str):
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    try:
+        with global_tracking_uri(tracking_uri):
+            return mlflow.search_runs(
+                experiment_ids=experiment_ids,
+                filter_string=" AND ".join(clauses),
+                output_format="pandas",
+            )
+    except MlflowException as error:
+        raise ValueError(f"cannot search runs ({what}): {error.message}") from error
+
+
+def _check_ids_exist(runs: pd.DataFrame, ids: Sequence[str], tracking_uri: str) -> None:
+    """Explicit ids that do not exist are a typo, not an empty selection."""
+    found = set(runs["run_id"]) if "run_id" in runs else set()
+    missing = [r for r in ids if r not in found]
+    if missing:
+        raise ValueError(
+            f"unknown run id{'s' if len(missing) > 1 else ''} in {tracking_uri}: "
+            f"{', '.join(missing)}"
+        )
 
 
 def _is_parent_or_report(runs: pd.DataFrame) -> pd.Series:

@@ -8,7 +8,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from pipeline.compare import compare, markdown_tables
+from pipeline.compare import Selection, compare, markdown_tables
 from pipeline.compare.core import ARTIFACT_DIR, LOG_TO
 from pipeline.paths import layout
 from pipeline.stages._cli import run
@@ -61,12 +61,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     run_ids = [*args.run_ids, *(_read_run_file(f) for f in args.run_files)]
+    selection = Selection(args.experiment, args.parent, args.filter_string, run_ids)
     report = compare(
         tracking_uri(args.tracking_uri),
-        experiment=args.experiment,
-        parent=args.parent,
-        filter_string=args.filter_string,
-        run_ids=run_ids or None,
+        selection,
         out_dir=args.out or layout().compare_reports,
         log_to=args.log_to,
         alpha=args.alpha,
