@@ -83,6 +83,23 @@ def annotate_runs(runs: pd.DataFrame) -> tuple[pd.DataFrame, dict[tuple[str, str
         ``error``, then the configuration-defining param columns under their full
         keys) and, per ``(dataset, task)`` group, the param keys that vary in it.
     """
+    out = _run_facts(runs)
+    params = _configuration_params(runs)
+    varying: dict[tuple[str, str], list[str]] = {}
+    names = pd.Series("", index=runs.index, dtype=object)
+    for group, idx in out.groupby(list(contract.GROUP_COLUMNS), sort=True).groups.items():
+        varying[group] = keys = _varying_keys(params.loc[idx])
+        for i in idx:
+            names[i] = labels.label(params.loc[i].to_dict(), keys)
+    out["configuration"] = names
+    shown = sorted({k for keys in varying.values() for k in keys}, key=labels.label_order)
+    for key in shown:
+        out[key] = params[key]
+    return out[[*RUN_COLUMNS, *shown]], varying
+
+
+def _run_facts(runs: pd.DataFrame) -> pd.DataFrame:
+    """Each run's identity, group (dataset, task), seed, ranking metric and error."""
     out = pd.DataFrame(
         {
             "run_id": _column(runs, "run_id").astype(object),
@@ -108,34 +125,33 @@ def annotate_runs(runs: pd.DataFrame) -> tuple[pd.DataFrame, dict[tuple[str, str
     ]
     out["test_loss"] = pd.to_numeric(_column(runs, "metrics.test_loss"), errors="coerce")
     out["error"] = _column(runs, f"tags.{contract.ERROR_TAG}").astype(object)
+    return out
 
-    param_keys = [
+
+def _configuration_params(runs: pd.DataFrame) -> pd.DataFrame:
+    """The params that may define a configuration, under their keys; None where unlogged."""
+    keys = [
         c.removeprefix("params.")
         for c in runs.columns
         if c.startswith("params.") and _defines_configuration(c.removeprefix("params."))
     ]
-    params = runs[[f"params.{k}" for k in param_keys]].astype(object)
-    params.columns = param_keys
-    params = params.where(params.notna(), None)
-    varying: dict[tuple[str, str], list[str]] = {}
-    names = pd.Series("", index=runs.index, dtype=object)
-    for group, idx in out.groupby(list(contract.GROUP_COLUMNS), sort=True).groups.items():
-        # Missing values (a run that failed before logging everything) do not make
-        # a param vary: only two different logged values do.
-        keys = sorted(
-            (
-                k
-                for k in param_keys
-                if params.loc[idx, k].dropna().nunique() > 1
-                and not _follows_choice(params.loc[idx], k)
-            ),
-            key=labels.label_order,
-        )
-        varying[group] = keys
-        for i in idx:
-            names[i] = labels.label(params.loc[i].to_dict(), keys)
-    out["configuration"] = names
-    shown = sorted({k for keys in varying.values() for k in keys}, key=labels.label_order)
-    for key in shown:
-        out[key] = params[key]
-    return out[[*RUN_COLUMNS, *shown]], varying
+    params = runs[[f"params.{k}" for k in keys]].astype(object)
+    params.columns = keys
+    return params.where(params.notna(), None)
+
+
+def _varying_keys(params: pd.DataFrame) -> list[str]:
+    """The keys whose value differs between runs of one group, in label order.
+
+    Missing values (a run that failed before logging everything) do not make a param
+    vary: only two different logged values do. Nor does a hyperparameter that only
+    follows its choice (each optimizer's own learning rate).
+    """
+    return sorted(
+        (
+            k
+            for k in params.columns
+            if params[k].dropna().nunique() > 1 and not _follows_choice(params, k)
+        ),
+        key=labels.label_order,
+    )

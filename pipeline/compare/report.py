@@ -12,6 +12,7 @@ import pandas as pd
 from pipeline import contract, plots
 from pipeline.compare.configurations import annotate_runs
 from pipeline.compare.publish import table_json
+from pipeline.io import atomic_write_text
 
 # Every file write_report may produce: ones a new report does not produce are
 # removed, so an old figure never sits beside a report it does not belong to.
@@ -191,18 +192,40 @@ def write_report(
         The written files by kind: ``report``, ``summary``, ``runs`` and, when there
         is something to draw, ``heatmap``, ``val_curves``, ``bars``.
     """
-    from pipeline.io import atomic_write_text
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if annotated is None:
         annotated, _ = annotate_runs(runs)
-    files: dict[str, Path] = {}
-    files["summary"] = atomic_write_text(out / REPORT_FILES["summary"], summary.to_csv(index=False))
-    files["table"] = atomic_write_text(out / REPORT_FILES["table"], table_json(summary))
-    files["runs"] = atomic_write_text(
-        out / REPORT_FILES["runs"], _runs_table(annotated, runs).to_csv(index=False)
-    )
+    files = {
+        "summary": atomic_write_text(out / REPORT_FILES["summary"], summary.to_csv(index=False)),
+        "table": atomic_write_text(out / REPORT_FILES["table"], table_json(summary)),
+        "runs": atomic_write_text(
+            out / REPORT_FILES["runs"], _runs_table(annotated, runs).to_csv(index=False)
+        ),
+        **_draw_figures(annotated, summary, curves, out),
+    }
+    text = _report_markdown(annotated, summary, files, selection, alpha)
+    files["report"] = atomic_write_text(out / REPORT_FILES["report"], text)
+    for kind, name in REPORT_FILES.items():  # an older report's figure this one lacks
+        if kind not in files and (out / name).is_file():
+            (out / name).unlink()
+    return {k: files[k] for k in REPORT_FILES if k in files}
+
+
+FIGURE_TITLES = {
+    "bars": "Mean with 95% CI",
+    "heatmap": "Activation × optimizer",
+    "val_curves": "Validation curves",
+}
+
+
+def _draw_figures(
+    annotated: pd.DataFrame,
+    summary: pd.DataFrame,
+    curves: Mapping[str, Sequence[tuple[int, float]]] | None,
+    out: Path,
+) -> dict[str, Path]:
+    """The figures there is something to draw for, by kind."""
     figures = {
         "bars": plots.plot_bars(summary, out / REPORT_FILES["bars"]),
         "heatmap": plots.plot_heatmap(summary, out / REPORT_FILES["heatmap"]),
@@ -212,8 +235,17 @@ def write_report(
             else None
         ),
     }
-    files.update({k: p for k, p in figures.items() if p is not None})
+    return {kind: path for kind, path in figures.items() if path is not None}
 
+
+def _report_markdown(
+    annotated: pd.DataFrame,
+    summary: pd.DataFrame,
+    files: Mapping[str, Path],
+    selection: str | None,
+    alpha: float,
+) -> str:
+    """``report.md``: what was selected, the run counts, the tables, failures, figures."""
     finished = int((annotated["status"] == "FINISHED").sum())
     failed = int((annotated["status"] == "FAILED").sum())
     other = len(annotated) - finished - failed
@@ -232,18 +264,8 @@ def write_report(
         "",
         _failed_section(annotated),
     ]
-    titles = {
-        "bars": "Mean with 95% CI",
-        "heatmap": "Activation × optimizer",
-        "val_curves": "Validation curves",
-    }
-    drawn = [k for k in titles if k in files]
+    drawn = [kind for kind in FIGURE_TITLES if kind in files]
     if drawn:
         text += ["", "## Figures", ""]
-        text += [f"![{titles[k]}]({files[k].name})" for k in drawn]
-    files["report"] = atomic_write_text(out / REPORT_FILES["report"], "\n".join(text) + "\n")
-
-    for kind, name in REPORT_FILES.items():
-        if kind not in files and (out / name).is_file():
-            (out / name).unlink()
-    return {k: files[k] for k in REPORT_FILES if k in files}
+        text += [f"![{FIGURE_TITLES[k]}]({files[k].name})" for k in drawn]
+    return "\n".join(text) + "\n"

@@ -128,22 +128,7 @@ def summarize(
     param_columns = list(annotated.columns[len(RUN_COLUMNS) :])
     rows = []
     for (dataset, task), group in annotated.groupby(list(contract.GROUP_COLUMNS), sort=True):
-        metric, higher = contract.primary_metric(task)
-        configs = [
-            {
-                "dataset": dataset,
-                "task": task,
-                **_configuration(label, runs_of, param_columns),
-                "metric": metric,
-                "higher_is_better": higher,
-            }
-            for label, runs_of in group.groupby("configuration", sort=True)
-        ]
-        _rank(configs, higher)
-        _test_against_best(configs, alpha)
-        rows.extend(
-            sorted(configs, key=lambda c: (c["rank"] is None, c["rank"] or 0, c["configuration"]))
-        )
+        rows.extend(_ranked_group(dataset, task, group, param_columns, alpha))
     summary = pd.DataFrame(rows).drop(columns="_values")
     summary["rank"] = summary["rank"].astype("Int64")
     summary["indistinguishable_from_best"] = summary["indistinguishable_from_best"].astype(
@@ -151,6 +136,26 @@ def summarize(
     )
     summary["best"] = summary["best"].astype(bool)
     return summary.reset_index(drop=True)
+
+
+def _ranked_group(
+    dataset: str, task: str, group: pd.DataFrame, param_columns: list[str], alpha: float
+) -> list[dict]:
+    """The configurations of one (dataset, task) group, ranked and tested, best first."""
+    metric, higher = contract.primary_metric(task)
+    configs = [
+        {
+            "dataset": dataset,
+            "task": task,
+            **_configuration(label, runs_of, param_columns),
+            "metric": metric,
+            "higher_is_better": higher,
+        }
+        for label, runs_of in group.groupby("configuration", sort=True)
+    ]
+    _rank(configs, higher)
+    _test_against_best(configs, alpha)
+    return sorted(configs, key=lambda c: (c["rank"] is None, c["rank"] or 0, c["configuration"]))
 
 
 def _configuration(label: str, runs_of: pd.DataFrame, param_columns: list[str]) -> dict:

@@ -184,18 +184,8 @@ def fetch(
     failures: list[tuple[str, Exception]] = []
     for url in urls:
         for attempt in range(retries + 1):
-            # The temporary file lives beside the target so the final rename is atomic.
-            fd, tmp = tempfile.mkstemp(prefix=f".{remote.name}.", suffix=".part", dir=dest_dir)
-            os.close(fd)
-            fix_mode(tmp)
             try:
-                log.info("fetching %s", url)
-                _transfer(url, tmp, remote.size, timeout)
-                actual = sha256sum(tmp)
-                if actual != remote.sha256:
-                    raise ChecksumError(remote.name, url, remote.sha256, actual)
-                os.replace(tmp, target)
-                return target
+                return _fetch_verified(remote, url, target, timeout)
             except Exception as error:  # noqa: BLE001 - every failure is reported below
                 retry = attempt < retries and _is_transient(error)
                 log.warning("%s: %s%s", url, _describe(error), " (retrying)" if retry else "")
@@ -203,14 +193,30 @@ def fetch(
                     failures.append((url, error))
                     break
                 time.sleep(backoff * 2**attempt)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
 
     if len(failures) == 1 and isinstance(failures[0][1], ChecksumError):
         raise failures[0][1]
     lines = "\n".join(f"  - {url}\n      {_describe(error)}" for url, error in failures)
     raise DownloadError(f"could not download {remote.name}; every source failed:\n{lines}")
+
+
+def _fetch_verified(remote: RemoteFile, url: str, target: Path, timeout: float) -> Path:
+    """Download ``url`` to ``target`` if its sha256 is the published one; else raise,
+    leaving nothing behind (the part file lives beside ``target``: the rename is atomic)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{remote.name}.", suffix=".part", dir=target.parent)
+    os.close(fd)
+    fix_mode(tmp)
+    try:
+        log.info("fetching %s", url)
+        _transfer(url, tmp, remote.size, timeout)
+        actual = sha256sum(tmp)
+        if actual != remote.sha256:
+            raise ChecksumError(remote.name, url, remote.sha256, actual)
+        os.replace(tmp, target)
+        return target
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def download_dataset(
