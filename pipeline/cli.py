@@ -21,7 +21,7 @@ from omegaconf import DictConfig
 from pipeline import contract, sweep
 from pipeline.config import CONFIG_NAME, HYDRA_VERSION_BASE, default_config_dir, register_configs
 from pipeline.stages import compare as compare_stage
-from pipeline.stages._cli import run
+from pipeline.stages.entry import run
 from pipeline.training import train
 
 COMMANDS = ("train", "compare", "ui")

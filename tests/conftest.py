@@ -4,7 +4,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import LocalServer, make_mirror
+from pipeline.data.preprocess import preprocess, save_splits
+from tests.fake_runs import build_store
+from tests.helpers import IRIS_CLASSES, LocalServer, make_mirror
+
+DIGITS = [str(i) for i in range(10)]
 
 
 @pytest.fixture(autouse=True)
@@ -34,3 +38,23 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     outcome = yield
     report = outcome.get_result()
     setattr(item, f"rep_{report.when}", report)
+
+
+@pytest.fixture(scope="session")
+def store(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """One fake MLflow store of finished, failed and report runs (tests.fake_runs), shared:
+    creating a store's schema takes seconds."""
+    return build_store(tmp_path_factory.mktemp("mlflow"))
+
+
+@pytest.fixture(scope="session")
+def data_root(tmp_path_factory, mirror_dir):
+    """The tiny iris and MNIST, preprocessed as the DVC stage would (read-only use)."""
+    root = tmp_path_factory.mktemp("processed")
+    for name, folder, fmt, classes, split in (
+        ("iris", "iris", "iris_csv", IRIS_CLASSES, {"validation": 0.2, "test": 0.2}),
+        ("mnist", "mnist", "idx", DIGITS, {"validation": 10}),
+    ):
+        splits = preprocess(name, fmt, mirror_dir / folder, classes, split, seed=0)
+        save_splits(splits, root / name)
+    return root

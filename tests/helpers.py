@@ -30,6 +30,14 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 MIRROR_DIRS = {"iris": "iris", "mnist": "mnist", "fashion_mnist": "fashion-mnist"}
 
 
+WRONG_SHA = "0" * 64  # a well-formed sha256 no tiny file has
+
+
+def listing(folder: Path) -> list[str]:
+    """Every entry of ``folder`` (hidden temporary files included), sorted."""
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 

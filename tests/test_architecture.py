@@ -1,4 +1,5 @@
-"""The code's shape: imports run one way, and every DVC stage depends on all it imports.
+"""The code's shape: imports run one way, every DVC stage depends on all it imports, and
+the tests mirror the modules.
 
 Read statically (ast), so a lazy import inside a function counts too: hiding an
 edge in a function cannot hide a cycle or a missing stage dependency.
@@ -117,3 +118,25 @@ def test_a_dropped_dependency_is_caught():
     entry, deps = stage_entries()["compare"]
     missing = uncovered(entry, [d for d in deps if d != "pipeline/compare"])
     assert "pipeline/compare/stats.py" in missing and "pipeline/compare/core.py" in missing
+
+
+# Modules with no test module of their own, and why.
+UNMIRRORED = {
+    "pipeline/train.py": "a `python -m` shim of pipeline.cli.train_main (tests/test_cli.py)",
+    "pipeline/compare/__main__.py": "a `python -m` shim of pipeline.stages.compare",
+}
+
+
+def test_every_module_has_its_test_module():
+    """pipeline/<path>/<module>.py is tested in tests/<path>/test_<module>.py."""
+    missing = []
+    for rel in module_files().values():
+        path = REPO_ROOT / rel
+        if path.name == "__init__.py" or rel in UNMIRRORED:
+            continue
+        folder = path.parent.relative_to(PACKAGE)
+        test = REPO_ROOT / "tests" / folder / f"test_{path.stem}.py"
+        if not test.is_file():
+            missing.append(f"{rel}: no {test.relative_to(REPO_ROOT)}")
+    assert missing == []
+    assert all((REPO_ROOT / rel).is_file() for rel in UNMIRRORED)

@@ -11,7 +11,6 @@ from omegaconf.errors import ConfigKeyError
 from pipeline import activations, losses, models, optimizers
 from pipeline.config import compose_config, load_params, validate
 from pipeline.planning import plan
-from pipeline.schemas import OPTION_SCHEMAS, DataConfig, DatasetConfig, LossConfig
 from tests.helpers import REPO_ROOT
 
 CONF = REPO_ROOT / "conf"
@@ -69,48 +68,6 @@ def test_option_composes_and_builds(group, option):
     else:  # data: the catalogue of raw files
         assert set(node.datasets) == {"iris", "mnist", "fashion_mnist"}
         assert node.datasets.mnist.format == "idx"
-
-
-SCHEMA_OF_GROUP = {"dataset": DatasetConfig, "data": DataConfig, "loss": LossConfig}
-
-
-def _restated(values: dict, defaults: dict, prefix: str = "") -> list[str]:
-    """The keys of ``values`` whose value is the same as in ``defaults``."""
-    same = []
-    for key, value in values.items():
-        default = defaults.get(key, "???")
-        if isinstance(value, dict) and isinstance(default, dict):
-            same += _restated(value, default, f"{prefix}{key}.")
-        elif key != "name" and value == default:
-            same.append(f"{prefix}{key}")
-    return same
-
-
-@pytest.mark.parametrize(
-    ("group", "option"),
-    [o for o in OPTIONS if o[0] not in APPENDED],
-    ids=[f"{g}={o}" for g, o in OPTIONS if g not in APPENDED],
-)
-def test_option_files_hold_only_what_differs_from_the_schema(group, option):
-    """Each default is written once, in its schema: an option file sets only the values
-    that make it that option (momentum's 0.9), never a copy of a default."""
-    schema = OPTION_SCHEMAS.get(group, {}).get(option) or SCHEMA_OF_GROUP[group]
-    defaults = OmegaConf.to_container(OmegaConf.structured(schema))
-    values = OmegaConf.to_container(OmegaConf.load(CONF / group / f"{option}.yaml"))
-    values.pop("defaults", None)
-    assert _restated(values, defaults) == []
-
-
-def test_a_restated_default_is_caught():
-    values = {"name": "adam", "learning_rate": 0.001, "beta_1": 0.8}
-    defaults = OmegaConf.to_container(OmegaConf.structured(OPTION_SCHEMAS["optimizer"]["adam"]))
-    assert _restated(values, defaults) == ["learning_rate"]
-
-
-def test_option_schemas_cover_every_option_file():
-    for group, schemas in OPTION_SCHEMAS.items():
-        files = {f.stem for f in (CONF / group).glob("*.yaml")}
-        assert files == set(schemas), group
 
 
 @pytest.mark.parametrize(

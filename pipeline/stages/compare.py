@@ -11,7 +11,7 @@ from pathlib import Path
 from pipeline.compare import Selection, compare, markdown_tables
 from pipeline.compare.core import ARTIFACT_DIR, LOG_TO
 from pipeline.paths import layout
-from pipeline.stages._cli import run
+from pipeline.stages.entry import run
 from pipeline.tracking import tracking_uri
 
 

@@ -20,7 +20,7 @@ from dvc.env import DVC_EXP_NAME
 
 from pipeline.config import compose_config, load_params, write_params
 from pipeline.paths import PARAMS_FILE
-from pipeline.stages._cli import run
+from pipeline.stages.entry import run
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -16,7 +16,7 @@ from pipeline.config import load_params
 from pipeline.data.download import MIRROR_ENV, RemoteFile, download_dataset
 from pipeline.paths import layout
 from pipeline.schemas import pick
-from pipeline.stages._cli import dataset_parser, run
+from pipeline.stages.entry import dataset_parser, run
 
 
 def main(argv: Sequence[str] | None = None) -> int:

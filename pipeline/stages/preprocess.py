@@ -14,7 +14,7 @@ from pipeline.data.preprocess import describe_splits, preprocess, save_splits
 from pipeline.io import atomic_write_json
 from pipeline.paths import layout
 from pipeline.schemas import pick
-from pipeline.stages._cli import dataset_parser, run
+from pipeline.stages.entry import dataset_parser, run
 
 
 def main(argv: Sequence[str] | None = None) -> int:

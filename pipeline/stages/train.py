@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pipeline.config import load_params
 from pipeline.paths import layout
 from pipeline.schemas import pick
-from pipeline.stages._cli import dataset_parser, run
+from pipeline.stages.entry import dataset_parser, run
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,10 +1,8 @@
-import json
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
-from omegaconf import OmegaConf
 
 from pipeline.data.idx import read_idx, write_idx
 from pipeline.data.preprocess import (
@@ -18,9 +16,7 @@ from pipeline.data.preprocess import (
     save_splits,
     stratified_split,
 )
-from pipeline.stages import preprocess as preprocess_stage
-from pipeline.stages._cli import run
-from tests.helpers import IRIS_CLASSES, tiny_config, write_iris
+from tests.helpers import IRIS_CLASSES, write_iris
 
 DIGITS = [str(i) for i in range(10)]
 
@@ -220,59 +216,3 @@ def test_summary_matches_the_arrays(tmp_path):
     assert petal["min"] == pytest.approx(column.min(), abs=1e-6)
     assert petal["max"] == pytest.approx(column.max(), abs=1e-6)
     assert petal["mean"] == pytest.approx(column.mean(), abs=1e-6)
-
-
-# ------------------------------------------------------------------ stage entry point
-def _params(mirror_dir: Path, tmp_path: Path) -> Path:
-    path = tmp_path / "params.yaml"
-    OmegaConf.save(tiny_config(mirror_dir), path)
-    return path
-
-
-def test_stage_writes_splits_and_summary(mirror_dir, tmp_path):
-    params = _params(mirror_dir, tmp_path)
-    out, summary = tmp_path / "processed", tmp_path / "summary.json"
-    args = [
-        "fashion_mnist",
-        "--params",
-        str(params),
-        "--raw",
-        str(mirror_dir / "fashion-mnist"),
-        "--out",
-        str(out),
-        "--summary",
-        str(summary),
-    ]
-    assert run(preprocess_stage.main, args) == 0
-    data = json.loads(summary.read_text())
-    assert data["rows"] == {"train": 50, "validation": 10, "test": 20, "total": 80}
-    assert load_splits(out).meta["classes"][0] == "T-shirt/top"
-
-
-def test_stage_unknown_dataset_lists_valid_ones(mirror_dir, tmp_path, capsys):
-    params = _params(mirror_dir, tmp_path)
-    assert run(preprocess_stage.main, ["cifar10", "--params", str(params)]) == 1
-    err = capsys.readouterr().err
-    assert "unknown dataset 'cifar10'; valid datasets: iris, mnist, fashion_mnist" in err
-    assert not (tmp_path / "data").exists()
-
-
-def test_stage_reports_a_corrupt_file_without_writing(mirror_dir, tmp_path, capsys):
-    params = _params(mirror_dir, tmp_path)
-    raw = _copy_raw(mirror_dir, tmp_path)
-    (raw / "t10k-images-idx3-ubyte.gz").write_bytes(b"\x1f\x8b broken")
-    out = tmp_path / "processed"
-    args = [
-        "mnist",
-        "--params",
-        str(params),
-        "--raw",
-        str(raw),
-        "--out",
-        str(out),
-        "--summary",
-        str(tmp_path / "s.json"),
-    ]
-    assert run(preprocess_stage.main, args) == 1
-    assert "t10k-images-idx3-ubyte.gz" in capsys.readouterr().err
-    assert not out.exists() and not (tmp_path / "s.json").exists()

@@ -12,25 +12,9 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from pipeline.data.preprocess import preprocess, save_splits
 from pipeline.tracking import artifact_files
 from pipeline.training import train
-from tests.helpers import FAST_TRAINING, IRIS_CLASSES, REPO_ROOT, tiny_config, tool_env
-
-DIGITS = [str(i) for i in range(10)]
-
-
-@pytest.fixture(scope="session")
-def data_root(tmp_path_factory, mirror_dir):
-    """The tiny datasets, preprocessed as the DVC stage would."""
-    root = tmp_path_factory.mktemp("processed")
-    for name, folder, fmt, classes, split in (
-        ("iris", "iris", "iris_csv", IRIS_CLASSES, {"validation": 0.2, "test": 0.2}),
-        ("mnist", "mnist", "idx", DIGITS, {"validation": 10}),
-    ):
-        splits = preprocess(name, fmt, mirror_dir / folder, classes, split, seed=0)
-        save_splits(splits, root / name)
-    return root
+from tests.helpers import FAST_TRAINING, REPO_ROOT, tiny_config, tool_env
 
 
 @pytest.fixture

@@ -1,0 +1,190 @@
+"""Hydra multirun sweeps: one MLflow parent, a child per job, a report; and DVC's queue.
+
+One project copy (tiny data over local HTTP, one-epoch training) is shared by the
+module; each test logs to its own SQLite store.
+"""
+
+import json
+import re
+import subprocess
+import sys
+import time
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tests.helpers import LocalServer, dvc, git, prepared_copy
+
+pytestmark = pytest.mark.slow
+QUIET = ["runtime.verbose=0", "mlflow.log_model=false"]
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, mirror_dir):
+    server = LocalServer(mirror_dir)
+    repo, env = prepared_copy(tmp_path_factory.mktemp("sweep") / "repo", mirror_dir, server.url)
+    yield repo, env
+    server.close()
+
+
+def sweep(repo, env, store, *overrides):
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline.train",
+            "-m",
+            *QUIET,
+            f"mlflow.tracking_uri={store}",
+            *overrides,
+        ],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def all_runs(store):
+    client = MlflowClient(store)
+    ids = [e.experiment_id for e in client.search_experiments()]
+    runs = client.search_runs(ids, max_results=1000)
+    parents = [r for r in runs if r.data.tags.get("optlab.sweep") == "parent"]
+    children = [r for r in runs if r.data.tags.get("optlab.sweep") == "child"]
+    return client, parents, children
+
+
+def test_a_2x2_sweep_is_one_parent_with_four_children_and_a_report(project, tmp_path):
+    repo, env = project
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    out = sweep(
+        repo,
+        env,
+        store,
+        "dataset=mnist",
+        "optimizer=sgd,adam",
+        "activation=relu,tanh",
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+    )
+
+    client, parents, children = all_runs(store)
+    assert len(parents) == 1 and len(children) == 4
+    parent = parents[0]
+    assert parent.info.status == "FINISHED" and parent.info.run_name.startswith("sweep-mnist-")
+    assert parent.data.params["sweep.optimizer"] == "sgd,adam"
+    assert parent.data.params["sweep.activation"] == "relu,tanh"
+    assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parent.info.run_id}
+    combos = {(c.data.params["optimizer.name"], c.data.params["activation.name"]) for c in children}
+    assert combos == {("sgd", "relu"), ("sgd", "tanh"), ("adam", "relu"), ("adam", "tanh")}
+    assert all(c.info.status == "FINISHED" for c in children)
+    # What the UI shows: the children grouped by the report's labels, the parent's
+    # source, ranking and per-configuration means; no tracking URI among the params.
+    for c in children:
+        expected = f"activation={c.data.params['activation.name']}, "
+        expected += f"optimizer={c.data.params['optimizer.name']}"
+        assert c.data.tags["configuration"] == expected
+    assert "sweep.mlflow.tracking_uri" not in parent.data.params
+    assert parent.data.tags["mlflow.source.git.commit"] == git(repo, "rev-parse", "HEAD").strip()
+    assert parent.data.tags["mlflow.note.content"].startswith("## mnist (multiclass)")
+    means = [k for k in parent.data.metrics if k.startswith("mean_test_accuracy/")]
+    assert len(means) == 4 and "best_mean_test_accuracy" in parent.data.metrics
+
+    report = tmp_path / "sweep" / "report"
+    assert (report / "report.md").is_file() and (report / "heatmap.png").is_file()
+    logged = {a.path for a in client.list_artifacts(parent.info.run_id, "report")}
+    assert {"report/report.md", "report/summary.csv", "report/heatmap.png"} <= logged
+    # the report's ranking table is printed, one row per configuration
+    for c in children:
+        label = c.data.tags["configuration"]
+        assert re.search(rf"^\| [1-4] \| {re.escape(label)} \| 1 \|", out, re.M), (label, out)
+
+
+def test_joblib_parallel_sweep_with_seeds_loses_no_run(project, tmp_path):
+    repo, env = project
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"  # fresh: created before the fan-out
+    sweep(
+        repo,
+        env,
+        store,
+        "dataset=iris",
+        "optimizer=sgd,adam",
+        "activation=relu,tanh",
+        "sweep.seeds=2",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+    )
+
+    _, parents, children = all_runs(store)
+    assert len(parents) == 1 and len(children) == 8
+    assert all(r.info.status == "FINISHED" for r in [*parents, *children])
+    seeds = sorted(int(c.data.params["training.seed"]) for c in children)
+    assert seeds == [42] * 4 + [43] * 4
+    # two jobs on this machine's cores: each job's TensorFlow gets its share of threads
+    assert {c.data.params["runtime.intra_op_threads"] for c in children} != {"0"}
+    summary = (tmp_path / "sweep" / "report" / "summary.csv").read_text()
+    assert summary.count("\n") == 5  # header + four configurations
+
+
+def test_a_failing_job_is_a_failed_child_and_the_report_says_so(project, tmp_path):
+    repo, env = project
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    sweep(
+        repo,
+        env,
+        store,
+        "dataset=iris",
+        "dataset.task=regression",
+        "loss=auto,binary_crossentropy",
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+    )
+
+    _, parents, children = all_runs(store)
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    by_loss = {c.data.params["loss.name"]: c for c in children}
+    assert by_loss["auto"].info.status == "FINISHED"
+    failed = by_loss["binary_crossentropy"]
+    assert failed.info.status == "FAILED"
+    assert "binary_crossentropy" in failed.data.tags["optlab.error"]
+    # Failed before training started, it still says where it came from and what it is.
+    assert failed.data.tags["configuration"] == "loss=binary_crossentropy"
+    assert failed.data.tags["mlflow.source.name"].endswith("train.py")
+    assert parents[0].data.tags["optlab.failed_runs"] == "1"
+    report = (tmp_path / "sweep" / "report" / "report.md").read_text()
+    assert "Failed runs" in report and "binary_crossentropy" in report
+
+
+def test_dvc_queue_runs_the_four_experiments(project):
+    repo, env = project
+    dvc(
+        repo,
+        "exp",
+        "run",
+        "--queue",
+        "train@iris",
+        "-S",
+        "optimizer=sgd,adam",
+        "-S",
+        "activation=relu,tanh",
+        env=env,
+    )
+    dvc(repo, "queue", "start", "-j", "2", env=env)
+    deadline = time.time() + 600
+    while time.time() < deadline:
+        status = dvc(repo, "queue", "status", env=env).stdout
+        if "Queued" not in status and "Running" not in status:
+            break
+        time.sleep(3)
+    assert status.count("Success") == 4, status
+
+    shown = json.loads(dvc(repo, "exp", "show", "--json", env=env).stdout)
+    text = json.dumps(shown)
+    for value in ('"sgd"', '"adam"', '"relu"', '"tanh"'):
+        assert value in text
+    client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")  # the real repo's store
+    runs = client.search_runs([client.get_experiment_by_name("iris").experiment_id])
+    combos = {(r.data.params["optimizer.name"], r.data.params["activation.name"]) for r in runs}
+    assert combos == {("sgd", "relu"), ("sgd", "tanh"), ("adam", "relu"), ("adam", "tanh")}

@@ -1,0 +1,50 @@
+"""What every stage entry point shares (pipeline.stages.entry): a user error is one line
+and exit status 1; OPTLAB_DEBUG shows the traceback; a bug is not hidden."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.data.download import DownloadError
+from pipeline.stages.entry import DEBUG_ENV, dataset_parser, run
+
+
+def _failing(error: BaseException):
+    def main(argv):
+        raise error
+
+    return main
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ValueError("unknown dataset 'x'"),
+        FileNotFoundError("params.yaml not found"),
+        DownloadError("no source"),
+    ],
+)
+def test_a_user_error_is_one_line_and_status_1(error, capsys, monkeypatch):
+    monkeypatch.delenv(DEBUG_ENV, raising=False)
+    assert run(_failing(error), []) == 1
+    err = capsys.readouterr().err
+    assert err == f"error: {error}\n(set {DEBUG_ENV}=1 to see the traceback)\n"
+
+
+def test_debug_shows_the_traceback(capsys, monkeypatch):
+    monkeypatch.setenv(DEBUG_ENV, "1")
+    assert run(_failing(ValueError("bad value")), []) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("Traceback (most recent call last):")
+    assert err.endswith("ValueError: bad value\nerror: bad value\n")
+
+
+def test_a_bug_is_not_turned_into_a_message():
+    with pytest.raises(ZeroDivisionError):
+        run(_failing(ZeroDivisionError("bug")), [])
+
+
+def test_the_dataset_parser_takes_a_dataset_and_a_params_file():
+    args = dataset_parser("x").parse_args(["iris"])
+    assert (args.dataset, args.params) == ("iris", "params.yaml")
+    assert dataset_parser("x").parse_args(["mnist", "--params", "p.yaml"]).params == "p.yaml"

@@ -1,0 +1,43 @@
+"""The train stage's command line (pipeline.stages.train): bad input is one clear line,
+before TensorFlow loads. A real `dvc repro` of it is in tests/e2e/."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests.helpers import REPO_ROOT, tool_env
+
+
+def _stage(*argv: str, cwd=REPO_ROOT) -> subprocess.CompletedProcess:
+    code = (
+        "import sys; from pipeline.stages.entry import run; "
+        "from pipeline.stages.train import main; "
+        "status = run(main, sys.argv[1:]); "
+        "assert 'tensorflow' not in sys.modules, 'TensorFlow loaded before the error'; "
+        "raise SystemExit(status)"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code, *argv],
+        cwd=cwd,
+        env=tool_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_an_unknown_dataset_lists_the_baselines():
+    done = _stage("cifar10")
+    assert done.returncode == 1, done.stderr
+    assert "error: unknown baseline dataset 'cifar10'; valid baseline datasets: iris, mnist, " in (
+        done.stderr
+    )
+
+
+def test_a_missing_params_file_says_how_to_make_it(tmp_path):
+    done = _stage("iris", "--params", str(tmp_path / "params.yaml"))
+    assert done.returncode == 1, done.stderr
+    assert (
+        "not found; generate it from conf/ with `python -m pipeline.stages.config`" in done.stderr
+    )

@@ -1,0 +1,86 @@
+"""plan(): every choice checked from the config alone (pipeline.planning)."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.planning import plan
+from pipeline.schemas import Task
+from tests.helpers import tiny_config
+
+
+@pytest.fixture
+def compose(mirror_dir):
+    return lambda *overrides: tiny_config(mirror_dir, overrides=list(overrides))
+
+
+def test_the_default_plan(compose):
+    p = plan(compose("dataset=mnist"))
+    assert (p.dataset, p.task, p.image, p.full_batch) == ("mnist", Task.multiclass, True, False)
+    assert p.classes == [str(i) for i in range(10)]
+    assert p.epochs == 5  # conf/dataset/mnist.yaml's own
+    assert (p.loss.loss, p.loss.output_units, p.loss.output_activation) == (
+        "categorical_crossentropy",
+        10,
+        "softmax",
+    )
+    assert p.positive_index is None
+
+
+def test_training_epochs_overrides_the_datasets(compose):
+    assert plan(compose("dataset=mnist", "training.epochs=2")).epochs == 2
+
+
+@pytest.mark.parametrize(("positive", "index"), [("Iris-virginica", 2), ("0", 0), (1, 1)])
+def test_binary_names_its_positive_class_by_name_or_index(compose, positive, index):
+    cfg = compose("dataset=iris", "dataset.task=binary")
+    cfg.dataset.positive_class = int(positive) if positive == "0" else positive
+    p = plan(cfg)
+    assert p.positive_index == index
+    assert (p.loss.loss, p.loss.output_units, p.loss.output_activation) == (
+        "binary_crossentropy",
+        1,
+        "sigmoid",
+    )
+
+
+def test_gd_is_full_batch(compose):
+    assert plan(compose("optimizer=gd")).full_batch is True
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            ["dataset=iris", "dataset.task=binary", "dataset.positive_class=daisy"],
+            r"positive_class='daisy' is not a class of iris; valid: an index 0..2 or one of",
+        ),
+        (
+            ["dataset=iris", "dataset.task=binary", "dataset.positive_class=3"],
+            r"positive_class=3 is not a class of iris",
+        ),
+        (
+            ["dataset=mnist", "dataset.task=regression"],
+            r"task 'regression' needs tabular data; mnist is images. Valid tasks for mnist: "
+            r"multiclass, binary",
+        ),
+        (
+            ["dataset=iris", "dataset.task=regression", "dataset.target=null"],
+            r"task 'regression' needs dataset.target",
+        ),
+        (["dataset=iris", "model=cnn"], r"model 'cnn' needs image data; iris is tabular"),
+        (["training.batch_size=0"], r"training.batch_size=0 must be at least 1"),
+        (["training.epochs=0"], r"training.epochs=0 must be at least 1"),
+        (["optimizer=nag", "optimizer.nesterov=false"], r"optimizer 'nag' .* needs nesterov=True"),
+    ],
+)
+def test_a_bad_choice_is_named_with_the_valid_ones(compose, overrides, message):
+    with pytest.raises(ValueError, match=message):
+        plan(compose(*overrides))
+
+
+def test_an_unknown_dataset_lists_the_valid_ones(compose):
+    cfg = compose()
+    cfg.dataset.name = "cifar"
+    with pytest.raises(ValueError, match="unknown dataset 'cifar'; valid datasets: iris, mnist"):
+        plan(cfg)
