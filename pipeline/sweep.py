@@ -46,7 +46,7 @@ def _plain(config: DictConfig) -> DictConfig:
     return OmegaConf.masked_copy(config, [k for k in config if k != "hydra"])
 
 
-def _sweep_params(hydra_cfg: DictConfig) -> dict[str, str]:
+def sweep_params(hydra_cfg: DictConfig) -> dict[str, str]:
     """The sweep's overrides as ``{key: value}``: the preset's, then the command line's.
 
     The command line comes last because it wins in Hydra's sweeper too.  ``sweep.*``
@@ -61,7 +61,7 @@ def _sweep_params(hydra_cfg: DictConfig) -> dict[str, str]:
     return params
 
 
-def _swept_keys(hydra_cfg: DictConfig) -> set[str]:
+def swept_keys(hydra_cfg: DictConfig) -> set[str]:
     """The keys that take several values in this sweep (not the fixed overrides)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
@@ -88,12 +88,12 @@ class MlflowSweepCallback(Callback):
         cfg = validate(_plain(config))
         if cfg.sweep.seeds < 1:  # checked before anything is created
             raise ValueError(f"sweep.seeds={cfg.sweep.seeds} must be at least 1")
-        swept = _sweep_params(config.hydra)
+        swept = sweep_params(config.hydra)
         preset = config.hydra.runtime.choices.get("experiment")
         self.uri = tracking.tracking_uri(cfg.mlflow.tracking_uri)
         # All of a sweep's runs share one experiment: the dataset's, unless the
         # sweep spans datasets (then the preset's name, or "sweeps").
-        spans = bool({"dataset", "dataset.name"} & _swept_keys(config.hydra))
+        spans = bool({"dataset", "dataset.name"} & swept_keys(config.hydra))
         default = f"sweep-{preset}" if preset else "sweeps"
         experiment = cfg.mlflow.experiment_name or (default if spans else cfg.dataset.name)
         experiment_id = tracking.ensure_experiment(self.uri, experiment)
@@ -119,7 +119,7 @@ class MlflowSweepCallback(Callback):
         os.environ[PARENT_ENV] = self.parent_id
         os.environ[EXPERIMENT_ENV] = experiment
         os.environ[URI_ENV] = self.uri
-        os.environ[KEYS_ENV] = ",".join(sorted(_swept_keys(config.hydra)))
+        os.environ[KEYS_ENV] = ",".join(sorted(swept_keys(config.hydra)))
         print(f"sweep: parent run {self.parent_id} ({name}) in experiment {experiment!r}")
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
@@ -158,7 +158,7 @@ class MlflowSweepCallback(Callback):
         print(f"sweep: {len(children)} run(s), {failed} failed")
 
 
-def _threads_per_job(hydra_cfg: DictConfig | None) -> int:
+def threads_per_job(hydra_cfg: DictConfig | None) -> int:
     """TensorFlow threads for one job, so parallel jobs do not oversubscribe the CPU."""
     cores = os.cpu_count() or 1
     n_jobs = (hydra_cfg.launcher.get("n_jobs") if hydra_cfg is not None else None) or 1
@@ -184,7 +184,7 @@ def run_job(cfg: DictConfig, hydra_cfg: DictConfig | None = None) -> list[dict[s
         cfg.mlflow.experiment_name = experiment
         cfg.mlflow.tracking_uri = uri
         if not cfg.runtime.intra_op_threads:
-            cfg.runtime.intra_op_threads = _threads_per_job(hydra_cfg)
+            cfg.runtime.intra_op_threads = threads_per_job(hydra_cfg)
             cfg.runtime.inter_op_threads = 1
     job = str(hydra_cfg.job.num) if hydra_cfg is not None else "0"
     results = []

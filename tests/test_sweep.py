@@ -1,8 +1,9 @@
-"""The sweep callback's bookkeeping, without running a sweep (see test_sweep.py for that)."""
+"""The sweep callback's bookkeeping (pipeline.sweep), without running a sweep
+(tests/e2e/test_sweep.py runs one)."""
 
 from omegaconf import OmegaConf
 
-from pipeline.sweep import _sweep_params, _swept_keys, _threads_per_job
+from pipeline.sweep import sweep_params, swept_keys, threads_per_job
 
 
 def hydra(task, preset=None, n_jobs=None):
@@ -14,8 +15,8 @@ def hydra(task, preset=None, n_jobs=None):
 
 def test_swept_keys_are_those_with_several_values():
     h = hydra(["dataset=mnist", "optimizer=sgd,adam", "+experiment=x"], {"activation": "relu,tanh"})
-    assert _swept_keys(h) == {"optimizer", "activation"}
-    assert _swept_keys(hydra(["dataset=iris,mnist"])) == {"dataset"}
+    assert swept_keys(h) == {"optimizer", "activation"}
+    assert swept_keys(hydra(["dataset=iris,mnist"])) == {"dataset"}
 
 
 def test_command_line_values_win_over_the_preset_and_bookkeeping_keys_are_left_out():
@@ -23,13 +24,13 @@ def test_command_line_values_win_over_the_preset_and_bookkeeping_keys_are_left_o
         ["activation=relu,tanh", "sweep.seeds=3", "+experiment=activations"],
         {"activation": "linear,step,sigmoid"},
     )
-    assert _sweep_params(h) == {"activation": "relu,tanh"}
+    assert sweep_params(h) == {"activation": "relu,tanh"}
 
 
 def test_threads_are_shared_between_parallel_jobs(monkeypatch):
     monkeypatch.setattr("os.cpu_count", lambda: 8)
-    assert _threads_per_job(hydra([], n_jobs=2)) == 4
-    assert _threads_per_job(hydra([], n_jobs=-1)) == 1  # one job per core
-    assert _threads_per_job(hydra([], n_jobs=-2)) == 1  # all cores but one: 7 jobs
-    assert _threads_per_job(hydra([])) == 8  # the basic launcher: one job at a time
-    assert _threads_per_job(None) == 8
+    assert threads_per_job(hydra([], n_jobs=2)) == 4
+    assert threads_per_job(hydra([], n_jobs=-1)) == 1  # one job per core
+    assert threads_per_job(hydra([], n_jobs=-2)) == 1  # all cores but one: 7 jobs
+    assert threads_per_job(hydra([])) == 8  # the basic launcher: one job at a time
+    assert threads_per_job(None) == 8
