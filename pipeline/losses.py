@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pipeline.schemas import Task
+from pipeline.schemas import Task, pick
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -134,11 +134,7 @@ class LossPlan:
 
 def _task(task: Task | str) -> Task:
     """``task`` as a ``Task``; ``ValueError`` listing the valid tasks otherwise."""
-    try:
-        return Task(task)
-    except ValueError:
-        valid = ", ".join(t.value for t in Task)
-        raise ValueError(f"unknown task {task!r}; valid tasks: {valid}") from None
+    return pick({t.value: t for t in Task}, task.value if isinstance(task, Task) else task, "task")
 
 
 def valid_losses(task: Task | str) -> tuple[str, ...]:
@@ -170,8 +166,7 @@ def resolve(
             cross-entropy on an output activation that is not a probability.
     """
     task = _task(task)
-    if loss != AUTO and loss not in LOSSES:
-        raise ValueError(f"unknown loss {loss!r}; valid losses: {', '.join((AUTO, *LOSSES))}")
+    pick((AUTO, *LOSSES), loss, "loss")
     allowed = ALLOWED[task]
     name = next(iter(allowed)) if loss == AUTO else loss
     if name not in allowed:
@@ -261,4 +256,5 @@ def encode_labels(y: np.ndarray, plan: LossPlan, num_classes: int) -> np.ndarray
     if plan.labels == "real":
         y = np.asarray(y, dtype=np.float32)
         return y.reshape(-1, 1) if y.ndim == 1 else y
-    raise ValueError(f"unknown label encoding {plan.labels!r}; valid: {', '.join(LABEL_ENCODINGS)}")
+    pick(LABEL_ENCODINGS, plan.labels, "label encoding")  # raises: none of the above
+    raise AssertionError(f"label encoding {plan.labels!r} is valid but not handled")

@@ -12,10 +12,10 @@ project, so every kind (activations, optimizers, models, losses) may ask it.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Collection, Hashable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, ClassVar, Optional, TypeVar
+from typing import Any, ClassVar, Optional, TypeVar, overload
 
 from omegaconf import MISSING
 
@@ -356,8 +356,17 @@ OPTION_SCHEMAS: dict[str, dict[str, type]] = {
 }
 
 
-def pick(mapping: Mapping[str, T], name: str, what: str) -> T:
-    """``mapping[name]``, or a ValueError that names ``name`` and lists the valid names."""
-    if not isinstance(name, Hashable) or name not in mapping:
-        raise ValueError(f"unknown {what} {name!r}; valid {what}s: {', '.join(mapping)}")
-    return mapping[name]
+@overload
+def pick(choices: Mapping[str, T], name: Any, what: str) -> T: ...
+@overload
+def pick(choices: Collection[str], name: Any, what: str) -> str: ...
+def pick(choices: Mapping[str, T] | Collection[str], name: Any, what: str) -> T | str:
+    """The one check of a name against its valid ones: ``choices[name]`` for a mapping,
+    ``name`` itself for another collection.
+
+    Raises:
+        ValueError: ``unknown <what> <name>; valid <what>s: <the names, in order>``.
+    """
+    if not isinstance(name, Hashable) or name not in choices:
+        raise ValueError(f"unknown {what} {name!r}; valid {what}s: {', '.join(choices)}")
+    return choices[name] if isinstance(choices, Mapping) else name

@@ -15,6 +15,7 @@ from pipeline.compare.report import markdown_tables, write_report
 from pipeline.compare.runs import Selection, load_curves, mlflow_client, select_runs
 from pipeline.compare.stats import summarize
 from pipeline.paths import project_root
+from pipeline.schemas import pick
 from pipeline.tracking import ensure_experiment, source_tags
 
 LOG_TO = ("auto", "parent", "comparison", "none")
@@ -100,8 +101,7 @@ def compare(
 
 def _target(log_to: str, selection: Selection) -> str:
     """Where the report goes: ``parent``, ``comparison`` or ``none``."""
-    if log_to not in LOG_TO:
-        raise ValueError(f"unknown log_to {log_to!r}; valid: {', '.join(LOG_TO)}")
+    pick(LOG_TO, log_to, "log_to target")
     if log_to == "parent" and selection.parent is None:
         raise ValueError("log_to='parent' needs a parent run (--parent)")
     if log_to == "auto":

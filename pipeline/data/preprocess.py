@@ -27,6 +27,7 @@ import pandas as pd
 
 from pipeline.data.idx import read_idx
 from pipeline.io import atomic_directory, atomic_write_json
+from pipeline.schemas import pick
 
 SPLITS = ("train", "validation", "test")
 FORMAT_VERSION = 1
@@ -214,10 +215,7 @@ FORMATS: dict[str, Preprocessor] = {"idx": preprocess_idx, "iris_csv": preproces
 
 def get_format(fmt: str) -> Preprocessor:
     """Return the preprocessor for a raw format name."""
-    try:
-        return FORMATS[fmt]
-    except KeyError:
-        raise DataError(f"unknown data format {fmt!r}; valid formats: {sorted(FORMATS)}") from None
+    return pick(FORMATS, fmt, "data format")
 
 
 def preprocess(

@@ -107,7 +107,7 @@ def test_idx_label_out_of_range(mirror_dir, tmp_path):
 
 def test_unknown_format_lists_valid_ones(mirror_dir):
     with pytest.raises(
-        DataError, match=r"unknown data format 'csv'; valid formats: \['idx', 'iris_csv'\]"
+        ValueError, match=r"unknown data format 'csv'; valid data formats: idx, iris_csv$"
     ):
         preprocess("mnist", "csv", mirror_dir / "mnist", DIGITS, {"validation": 10}, 0)
 
