@@ -1,4 +1,6 @@
-"""The Keras callback every training uses: per-epoch metrics, timing and gradient norms.
+"""The Keras callbacks of a training: per-epoch metrics, timing and gradient norms
+(:class:`EpochLogger`); the epoch the shuffle reads (:class:`ShuffleEpoch`); the backup
+an interrupted training resumes from (:class:`RunBackup`).
 
 Imports Keras and TensorFlow at module level: import it only where a model is
 being trained (pipeline.training does so lazily, for start-up cost).
@@ -6,24 +8,39 @@ being trained (pipeline.training does so lazily, for start-up cost).
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Iterable
+from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from pipeline.io import atomic_directory, atomic_write_text
 from pipeline.tracking import log_metrics
 
 
 class EpochLogger(keras.callbacks.Callback):
     """Per epoch: Keras' logs, the epoch's seconds, the learning rate and every layer's
-    gradient norm, written to the MLflow run in one store write and kept in ``rows``."""
+    gradient norm, written to the MLflow run in one store write and kept in ``rows``.
+
+    ``logged_steps``: epochs a resumed run's metric history already holds; they are
+    not logged twice (an interruption can fall between logging and backing up).
+    """
 
     def __init__(
-        self, client, run_id: str, grad_x: np.ndarray, grad_y: np.ndarray, loss_name: str
+        self,
+        client,
+        run_id: str,
+        grad_x: np.ndarray,
+        grad_y: np.ndarray,
+        loss_name: str,
+        logged_steps: Iterable[int] = (),
     ) -> None:
         super().__init__()
         self.client, self.run_id = client, run_id
+        self.logged_steps = frozenset(logged_steps)
         self.grad_x, self.grad_y = grad_x, grad_y
         self.loss_fn = keras.losses.get(loss_name)
         self.rows: list[dict[str, float]] = []
@@ -51,5 +68,57 @@ class EpochLogger(keras.callbacks.Callback):
         row["epoch_seconds"] = time.perf_counter() - self._start
         row["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
         row.update(self.gradient_norms())
-        log_metrics(self.client, self.run_id, row, step=epoch + 1)
+        if epoch + 1 not in self.logged_steps:
+            log_metrics(self.client, self.run_id, row, step=epoch + 1)
         self.rows.append({"epoch": epoch + 1, **row})
+
+
+class ShuffleEpoch(keras.callbacks.Callback):
+    """Tell the training data which epoch starts: its shuffle order is a function of
+    (seed, epoch) (see :func:`pipeline.data.tasks.make_dataset`)."""
+
+    def __init__(self, epoch: tf.Variable) -> None:
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch.assign(epoch)
+
+
+class RunBackup(keras.callbacks.BackupAndRestore):
+    """Keras' ``BackupAndRestore``, made safe to kill at any moment and carrying the history.
+
+    After each epoch the weights, the optimizer's state, the epoch and the
+    :class:`EpochLogger`'s rows are written to a temporary folder that then
+    replaces ``<backup_dir>/state`` (:func:`pipeline.io.atomic_directory`): a
+    SIGKILL leaves the previous epoch's state or the new one, never a mix. At the
+    start of ``fit`` a state found there is restored, rows included, and training
+    continues with the next epoch. Place it after the logger, which writes the rows.
+    The folder is kept after ``fit``: the caller removes it once the run is recorded.
+    """
+
+    STATE = "state"
+    WEIGHTS, METADATA = "latest.weights.h5", "training_metadata.json"
+
+    def __init__(self, backup_dir: str | Path, logger: EpochLogger) -> None:
+        super().__init__(str(backup_dir), save_freq="epoch", delete_checkpoint=False)
+        self.logger = logger
+        self.restored_epochs = 0
+        state = Path(backup_dir) / self.STATE
+        self._weights_path = str(state / self.WEIGHTS)
+        self._training_metadata_path = str(state / self.METADATA)
+
+    def _load_model(self):
+        super()._load_model()  # the weights and optimizer state; the epoch to start at
+        metadata = Path(self._training_metadata_path)
+        if metadata.is_file():
+            saved = json.loads(metadata.read_text())
+            self.restored_epochs = saved["epoch"]
+            self.logger.rows = saved["rows"]
+
+    def _save_model(self):
+        with atomic_directory(Path(self.backup_dir) / self.STATE) as tmp:
+            self.model.save_weights(str(tmp / self.WEIGHTS))
+            metadata = {"epoch": self._current_epoch, "batch": 0, "rows": self.logger.rows}
+            # Unsorted: the rows' keys keep their order, the history's columns.
+            atomic_write_text(tmp / self.METADATA, json.dumps(metadata))

@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 
 from pipeline import contract, sweep
 from pipeline.config import CONFIG_NAME, HYDRA_VERSION_BASE, default_config_dir, register_configs
+from pipeline.interrupt import handling_signals
 from pipeline.stages import compare as compare_stage
 from pipeline.stages.entry import run
 from pipeline.training import train
@@ -58,7 +59,8 @@ def train_main() -> None:
         config_name=CONFIG_NAME,
         version_base=HYDRA_VERSION_BASE,
     )
-    entry(hydra_task)()
+    with handling_signals():  # SIGINT/SIGTERM: the run ends KILLED, exit 130/143
+        entry(hydra_task)()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -20,6 +20,18 @@ SELECTION_TAG = "optlab.selection"  # on a comparison run: which runs it compare
 TASK_TAG = "task"  # multiclass, binary or regression
 CONFIGURATION_TAG = "configuration"  # the label of the choices, seed aside (pipeline.labels)
 PARENT_RUN_TAG = "mlflow.parentRunId"  # MLflow's own: a child's parent
+# Who runs a run, so a run left RUNNING by a dead process can be told from a live one
+# (pipeline.recovery): the host, the process id and that process's start time
+# (seconds since the epoch; a reused pid has another).
+HOST_TAG = "optlab.host"
+PID_TAG = "optlab.pid"
+PID_START_TAG = "optlab.pid_start"
+# Why a run stopped before its end: a signal (the run is KILLED) or its process found
+# dead (FAILED). Such a run resumes when the same command runs again.
+STOP_REASON_TAG = "optlab.stop_reason"
+# What identifies "the same command": resolved config, data digest and code (pipeline.resume).
+RESUME_KEY_TAG = "optlab.resume_key"
+RESUMED_TAG = "optlab.resumed"  # on a resumed run: the epochs restored, e.g. "2" (last resume)
 
 # ------------------------------------------------------------------ limits
 # MLflow caps a tag value at 8,000 characters and a param value at 6,000.

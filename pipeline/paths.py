@@ -50,6 +50,7 @@ class Layout:
     train_reports: Path  # metrics.json, history.csv, run.json per dataset
     models: Path  # the baselines' .keras files
     compare_reports: Path  # the comparison report of the baselines
+    backups: Path  # interrupted trainings' states, to resume from (no DVC output, git-ignored)
 
 
 def layout(root: str | os.PathLike[str] | None = None) -> Layout:

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-from pipeline import contract, labels, optimizers, tracking
+from pipeline import contract, labels, optimizers, resume, tracking
 from pipeline.config import to_yaml, validate
 from pipeline.data.tasks import SPLITS, TaskData, load_task_data, make_dataset
 from pipeline.io import atomic_write_json, atomic_write_text
@@ -107,7 +107,13 @@ def train(
     if parent_run_id:
         tags[contract.PARENT_RUN_TAG] = parent_run_id
     record = run_record(cfg, p, data_dir, batch_size, tags, run_name_suffix, label_keys)
-    run_id, metrics, history = _run(cfg, p, data, data_dir, model, batch_size, record)
+    key = record.tags[contract.RESUME_KEY_TAG]
+    try:
+        run_id, metrics, history = _run(cfg, p, data, data_dir, model, batch_size, record)
+    except Exception:  # failed on its own: never resumed, so its backup is of no use
+        resume.remove_backup(key)
+        raise
+    resume.remove_backup(key)  # recorded: an interruption from now on needs no resume
     if reports_dir is not None:
         _write_reports(Path(reports_dir), metrics, history, run_id)
     if model_path is not None:
@@ -176,8 +182,23 @@ def run_record(
         contract.CONFIGURATION_TAG: labels.label(params, labels.param_keys(label_keys, params)),
         **extra_tags,
     }
+    tags.update(resume.run_tags(params, tags[tracking.DATA_DIGEST_TAG], extra_tags))
     name = tracking.default_run_name(cfg, p.full_batch) + run_name_suffix
     return RunRecord(uri, experiment_id, name, params, tags)
+
+
+def _datasets(cfg: DictConfig, data: TaskData, batch_size: int):
+    """The splits as tf.data pipelines, and the variable the training's shuffle reads
+    its epoch from (:class:`pipeline.callbacks.ShuffleEpoch`)."""
+    import tensorflow as tf  # lazy, for cost
+
+    epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+    x, y = data.x["train"], data.y["train"]
+    datasets = {
+        "train": make_dataset(x, y, batch_size, cfg.training.shuffle, cfg.training.seed, epoch),
+        **{s: make_dataset(data.x[s], data.y[s], batch_size, False, 0) for s in SPLITS[1:]},
+    }
+    return datasets, epoch
 
 
 def _run(
@@ -193,29 +214,31 @@ def _run(
     import mlflow  # lazy, for cost
 
     client = mlflow.MlflowClient(record.uri)
-    datasets = {
-        "train": make_dataset(
-            data.x["train"], data.y["train"], batch_size, cfg.training.shuffle, cfg.training.seed
-        ),
-        **{s: make_dataset(data.x[s], data.y[s], batch_size, False, 0) for s in SPLITS[1:]},
-    }
+    datasets, epoch = _datasets(cfg, data, batch_size)
+    key = record.tags[contract.RESUME_KEY_TAG]
+    resumed = resume.find_resumable(client, record.experiment_id, key)
+    if resumed is None:  # a state left by a run that cannot be continued is stale
+        resume.remove_backup(key)
     with (
         tracking.global_tracking_uri(record.uri),
-        mlflow.start_run(
-            experiment_id=record.experiment_id,
-            run_name=record.name,
-            tags=record.tags,
-            log_system_metrics=cfg.mlflow.system_metrics,
+        resume.start_run(
+            client, record.experiment_id, record.name, record.tags, resumed, cfg.mlflow
         ) as run,
     ):
         run_id = run.info.run_id
-        # A failure inside the run leaves its reason on the (FAILED) run.
-        with tracking.recording_errors(client, run_id):
-            tracking.log_params(client, run_id, record.params)
-            digest = record.tags[tracking.DATA_DIGEST_TAG]
-            splits = {split: (data.x[split], data.y[split]) for split in SPLITS}
-            tracking.log_data_inputs(client, run_id, p.dataset, data_dir, digest, splits)
-            history, seconds = fit(cfg, p, data, model, datasets, client, run_id)
+        # A failure inside the run leaves its reason on the (FAILED) run; an
+        # interruption ends it KILLED, saying why.
+        with (
+            tracking.recording_errors(client, run_id),
+            resume.killed_if_interrupted(client, run_id),
+        ):
+            if resumed is None:  # a resumed run has them from its first start
+                tracking.log_params(client, run_id, record.params)
+                digest = record.tags[tracking.DATA_DIGEST_TAG]
+                splits = {split: (data.x[split], data.y[split]) for split in SPLITS}
+                tracking.log_data_inputs(client, run_id, p.dataset, data_dir, digest, splits)
+            resuming = resume.ResumeState(epoch, resume.backup_dir(key), resumed)
+            history, seconds = fit(cfg, p, data, model, datasets, client, run_id, resuming)
             metrics = evaluate(model, datasets["test"], history, seconds)
             tracking.log_metrics(client, run_id, metrics, step=0)
             _log_artifacts(cfg, p, data, model, datasets["test"], history, record.name)
@@ -224,21 +247,36 @@ def _run(
     return run_id, metrics, history
 
 
-def fit(cfg: DictConfig, p: Plan, data: TaskData, model, datasets, client, run_id: str):
-    """Fit with the per-epoch logger (and early stopping if on); the history and seconds."""
+def fit(
+    cfg: DictConfig,
+    p: Plan,
+    data: TaskData,
+    model,
+    datasets,
+    client,
+    run_id: str,
+    resuming: resume.ResumeState,
+):
+    """Fit with the per-epoch logger and backup (and early stopping if on), from the
+    backup's epoch if there is one; the history and the seconds."""
     import keras
 
-    from pipeline.callbacks import EpochLogger  # lazy, for cost: it imports TensorFlow
+    # lazy, for cost: they import TensorFlow
+    from pipeline.callbacks import EpochLogger, RunBackup, ShuffleEpoch
 
     n_grad = min(cfg.runtime.grad_norm_samples, len(data.x["train"]))
+    logged = resuming.resumed.logged_steps if resuming.resumed else ()
     logger = EpochLogger(
         client,
         run_id,
         np.asarray(data.x["train"][:n_grad], np.float32),
         data.y["train"][:n_grad],
         p.loss.loss,
+        logged_steps=logged,
     )
-    callbacks = [logger]
+    backup = RunBackup(resuming.backup_dir, logger)
+    # The logger writes an epoch's row before the backup saves it with the weights.
+    callbacks = [ShuffleEpoch(resuming.epoch), logger, backup]
     es = cfg.training.early_stopping
     if es.enabled:
         callbacks.append(
@@ -259,6 +297,8 @@ def fit(cfg: DictConfig, p: Plan, data: TaskData, model, datasets, client, run_i
         shuffle=False,
         verbose=cfg.runtime.verbose,
     )
+    if backup.restored_epochs:
+        client.set_tag(run_id, contract.RESUMED_TAG, str(backup.restored_epochs))
     return pd.DataFrame(logger.rows), time.perf_counter() - started
 
 

@@ -19,6 +19,7 @@ vars:
       train_reports: out/train
       models: out/models
       compare_reports: out/compare
+      backups: keep/backups
 stages: {}
 """
 
@@ -28,6 +29,9 @@ def test_the_repositorys_layout():
     assert where.processed == REPO_ROOT / "data" / "processed"
     assert where.models == REPO_ROOT / "models"
     assert where.conf == REPO_ROOT / "conf"
+    # Interrupted trainings' states: outside every DVC output, and ignored by git.
+    assert where.backups == REPO_ROOT / ".optlab" / "backups"
+    assert "/.optlab/" in (REPO_ROOT / ".gitignore").read_text().splitlines()
 
 
 def test_layout_is_read_from_the_nearest_dvc_yaml(tmp_path: Path):

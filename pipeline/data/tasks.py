@@ -65,14 +65,30 @@ def load_task_data(p: Plan, data_dir: Path, target: str | None = None) -> TaskDa
     )
 
 
-def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool, seed: int):
-    """A tf.data pipeline: cast to float32, shuffle with the run's seed, batch, prefetch."""
+def make_dataset(
+    x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool, seed: int, epoch=None
+):
+    """A tf.data pipeline: shuffle by (seed, epoch), batch, cast to float32, prefetch.
+
+    Each pass's order is a function of ``seed`` and the epoch alone (a stateless
+    shuffle), not of how many passes this process made before: a training resumed
+    at epoch k sees the orders an uninterrupted one does. ``epoch`` is a scalar
+    int64 ``tf.Variable`` read when a pass starts (training sets it each epoch, see
+    :class:`pipeline.callbacks.ShuffleEpoch`); None: the same order every pass.
+    """
     import tensorflow as tf
 
-    data = tf.data.Dataset.from_tensor_slices((x, y))
-    if shuffle:
-        data = data.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    data = data.batch(batch_size).map(
-        lambda a, b: (tf.cast(a, tf.float32), b), num_parallel_calls=tf.data.AUTOTUNE
-    )
+    if not shuffle:
+        data = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size)
+    else:
+        xs, ys, n = tf.constant(x), tf.constant(y), len(x)
+        epoch = tf.constant(0, tf.int64) if epoch is None else epoch
+
+        def order(_):
+            key = tf.stack([tf.constant(seed, tf.int64), tf.convert_to_tensor(epoch, tf.int64)])
+            return tf.random.experimental.stateless_shuffle(tf.range(n, dtype=tf.int64), key)
+
+        indices = tf.data.Dataset.from_tensors(0).map(order).unbatch().batch(batch_size)
+        data = indices.map(lambda i: (tf.gather(xs, i), tf.gather(ys, i)))
+    data = data.map(lambda a, b: (tf.cast(a, tf.float32), b), num_parallel_calls=tf.data.AUTOTUNE)
     return data.prefetch(tf.data.AUTOTUNE)

@@ -13,6 +13,7 @@ from hydra.errors import HydraException
 from omegaconf.errors import OmegaConfBaseException
 
 from pipeline.data.download import DownloadError
+from pipeline.interrupt import handling_signals
 from pipeline.paths import PARAMS_FILE
 
 # Errors caused by input a user can fix: shown as one clear message, no traceback.
@@ -34,11 +35,14 @@ def run(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None 
     """Run a stage's ``main``, turning user errors into a message and exit status 1.
 
     ``OPTLAB_DEBUG=1`` shows the traceback too: a ``ValueError`` can also come from
-    deep inside Keras or NumPy, where the message alone may not be enough.
+    deep inside Keras or NumPy, where the message alone may not be enough. SIGINT and
+    SIGTERM end it with status 130 and 143, after the run recorded why
+    (:mod:`pipeline.interrupt`).
     """
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        return main(argv)
+        with handling_signals():
+            return main(argv)
     except USER_ERRORS as error:
         if os.environ.get(DEBUG_ENV):
             traceback.print_exc()

@@ -75,3 +75,23 @@ def test_make_dataset_batches_float32_and_shuffles_by_seed():
     assert order(5) != order(6)
     unshuffled = make_dataset(x, y, 4, shuffle=False, seed=0)
     assert np.concatenate([b[1].numpy() for b in unshuffled]).tolist() == list(range(10))
+
+
+def test_each_epochs_order_depends_on_seed_and_epoch_alone():
+    """A resumed training must see, at epoch k, the order an uninterrupted one saw."""
+    import tensorflow as tf
+
+    x, y = np.arange(40, dtype="uint8").reshape(40, 1), np.arange(40)
+
+    def orders(epochs, first=0):
+        epoch = tf.Variable(first, dtype=tf.int64)
+        data = make_dataset(x, y, 8, shuffle=True, seed=3, epoch=epoch)
+        seen = []
+        for e in range(first, epochs):
+            epoch.assign(e)
+            seen.append(np.concatenate([b[1].numpy() for b in data]).tolist())
+        return seen
+
+    uninterrupted = orders(4)
+    assert len({tuple(o) for o in uninterrupted}) == 4  # a new order every epoch
+    assert orders(4, first=2) == uninterrupted[2:]  # a fresh process resumed at epoch 2
