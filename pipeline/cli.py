@@ -4,13 +4,16 @@
   with Hydra and train one configuration, or with ``-m`` a sweep (an MLflow parent
   run with a child per job, see :mod:`pipeline.sweep`);
 - ``optlab compare ...`` (``python -m pipeline.compare``): the comparison report;
-- ``optlab ui`` (``make ui``): the MLflow UI on the project's store.
+- ``optlab ui`` (``make ui``): the MLflow UI on the project's store;
+- ``optlab cleanup`` (``python -m pipeline.cleanup``): mark the runs a dead process left
+  RUNNING as FAILED (:mod:`pipeline.recovery`).
 
 ``dvc repro`` runs the per-stage entry points in :mod:`pipeline.stages` instead.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from collections.abc import Sequence
@@ -18,14 +21,15 @@ from collections.abc import Sequence
 import numpy as np
 from omegaconf import DictConfig
 
-from pipeline import contract, sweep
+from pipeline import contract, recovery, sweep
 from pipeline.config import CONFIG_NAME, HYDRA_VERSION_BASE, default_config_dir, register_configs
 from pipeline.interrupt import handling_signals
 from pipeline.stages import compare as compare_stage
 from pipeline.stages.entry import run
+from pipeline.tracking import tracking_uri
 from pipeline.training import train
 
-COMMANDS = ("train", "compare", "ui")
+COMMANDS = ("train", "compare", "ui", "cleanup")
 
 
 def hydra_task(cfg: DictConfig) -> float | None:
@@ -63,6 +67,38 @@ def train_main() -> None:
         entry(hydra_task)()
 
 
+def cleanup_main(argv: Sequence[str] | None = None) -> int:
+    """``optlab cleanup``: find the runs a dead process left RUNNING and mark them FAILED."""
+    parser = argparse.ArgumentParser(
+        prog="optlab cleanup",
+        description="Mark the MLflow runs a dead process (SIGKILL, the OOM killer, a crashed "
+        "worker) left RUNNING as FAILED, saying why; rerunning their command then resumes "
+        "them. A run of another host cannot be judged from here and is skipped.",
+    )
+    parser.add_argument("--tracking-uri", help="MLflow store (default: the project's)")
+    parser.add_argument(
+        "--experiment", action="append", default=[], help="only this experiment (repeatable)"
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="also mark runs that cannot be judged from here (another host, no pid recorded)",
+    )
+    parser.add_argument("--dry-run", action="store_true", help="only say what would be marked")
+    args = parser.parse_args(argv)
+    verdicts = recovery.cleanup(
+        tracking_uri(args.tracking_uri), args.experiment, force=args.force, dry_run=args.dry_run
+    )
+    for v in verdicts:
+        action = {True: "FAILED", False: "left RUNNING", None: "skipped"}[v.dead]
+        if v.dead and args.dry_run:
+            action = "would be FAILED"
+        print(f"{v.run_id}: {action} ({v.reason})")
+    dead = sum(bool(v.dead) for v in verdicts)
+    print(f"cleanup: {len(verdicts)} RUNNING run(s), {dead} dead")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``optlab COMMAND [ARGS ...]``: one of :data:`COMMANDS`, its arguments passed on."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -73,6 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     command, rest = args[0], args[1:]
     if command == "compare":
         return run(compare_stage.main, rest)
+    if command == "cleanup":
+        return run(cleanup_main, rest)
     if command == "ui":
         from pipeline import ui
 

@@ -77,3 +77,15 @@ def wait_for_epoch(process: subprocess.Popen, project: Path, epoch: int, timeout
             process.kill()
             raise AssertionError(f"no epoch {epoch} within {timeout} s")
         time.sleep(0.01)
+
+
+def cleanup(project: Path, store: str, *args: str) -> subprocess.CompletedProcess:
+    """``optlab cleanup`` on ``store``, run from ``project``."""
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline.cleanup", "--tracking-uri", store, *args],
+        cwd=project,
+        env=tool_env(PYTHONPATH=str(REPO_ROOT)),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )

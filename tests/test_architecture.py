@@ -124,6 +124,7 @@ def test_a_dropped_dependency_is_caught():
 UNMIRRORED = {
     "pipeline/train.py": "a `python -m` shim of pipeline.cli.train_main (tests/test_cli.py)",
     "pipeline/compare/__main__.py": "a `python -m` shim of pipeline.stages.compare",
+    "pipeline/cleanup.py": "a `python -m` shim of `optlab cleanup` (tests/test_resume.py)",
 }
 
 
