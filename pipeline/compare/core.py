@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline import contract
+from pipeline import contract, recovery
 from pipeline.compare.configurations import annotate_runs
 from pipeline.compare.publish import description, label_runs, publish
 from pipeline.compare.report import markdown_tables, write_report
@@ -76,6 +76,8 @@ def compare(
     """
     target = _target(log_to, selection)
     runs = select_runs(tracking_uri, selection)
+    if _close_dead_runs(tracking_uri, runs):  # they count as the failures they are
+        runs = select_runs(tracking_uri, selection)
     annotated, _ = annotate_runs(runs)
     summary = summarize(runs, alpha=alpha, annotated=annotated)
     client = mlflow_client(tracking_uri)
@@ -97,6 +99,17 @@ def compare(
         text = description(markdown_tables(summary, alpha), what, ARTIFACT_DIR)
         publish(client, run_id, summary, files, text, ARTIFACT_DIR)
     return Report(runs=runs, summary=summary, files=files, run_id=run_id)
+
+
+def _close_dead_runs(tracking_uri: str, runs: pd.DataFrame) -> bool:
+    """Mark the selected runs a dead process left RUNNING FAILED (:mod:`pipeline.recovery`);
+    whether there were any."""
+    running = runs.loc[runs["status"] == "RUNNING", "run_id"]
+    if running.empty:
+        return False
+    client = mlflow_client(tracking_uri)
+    verdicts = recovery.close_dead_runs(client, [client.get_run(r) for r in running])
+    return any(v.dead for v in verdicts)
 
 
 def _target(log_to: str, selection: Selection) -> str:

@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import math
 import os
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
+from pipeline import contract
 from pipeline.compare import Selection, compare, select_runs
-from pipeline.tracking import artifact_files, global_tracking_uri
+from pipeline.tracking import artifact_files, ensure_experiment, global_tracking_uri
 from tests.fake_runs import (
     ACTIVATIONS,
     BASE,
@@ -20,6 +23,8 @@ from tests.fake_runs import (
     PNG,
     expected_from_mlflow,
     ids_of,
+    params_of,
+    training_run,
     welch_by_hand,
 )
 
@@ -209,3 +214,30 @@ def test_log_to_parent_needs_a_parent(store, tmp_path):
         compare(store["uri"], Selection(experiment="mnist"), out_dir=tmp_path, log_to="parent")
     with pytest.raises(ValueError, match="unknown log_to"):
         compare(store["uri"], Selection(experiment="mnist"), out_dir=tmp_path, log_to="somewhere")
+
+
+def test_a_run_whose_process_died_is_reported_failed(tmp_path):
+    """A run left RUNNING by a killed process is found by compare and counted as failed."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    experiment_id = ensure_experiment(uri, "died")
+    curve = {"val_accuracy": [0.5, 0.6]}
+    for seed in (1, 2):
+        params = params_of("mnist", "multiclass", "relu", "adam", seed, f"r{seed}", "died")
+        training_run(client, experiment_id, "died", params, {"test_accuracy": 0.9}, curve)
+    code = "import os, socket; print(socket.gethostname(), os.getpid())"
+    host, pid = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    params = params_of("mnist", "multiclass", "tanh", "adam", 1, "killed", "died")
+    tags = {contract.HOST_TAG: host, contract.PID_TAG: pid}
+    killed = training_run(client, experiment_id, "died", params, {}, curve, tags=tags)
+    client.update_run(killed, "RUNNING")  # as a SIGKILLed training leaves it
+
+    report = compare(uri, Selection(experiment="died"), out_dir=tmp_path / "r", log_to="none")
+
+    assert client.get_run(killed).info.status == "FAILED"
+    statuses = dict(zip(report.runs["run_id"], report.runs["status"], strict=True))
+    assert statuses[killed] == "FAILED"
+    text = (tmp_path / "r" / "report.md").read_text()
+    assert f"({killed};" in text and f"process {pid} on {host} is gone" in text
