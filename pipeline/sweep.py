@@ -10,12 +10,16 @@ through :class:`MlflowSweepCallback` (registered in ``conf/config.yaml``):
 - every job trains ``sweep.seeds`` runs, children of the parent; a job that
   fails is recorded as a FAILED child and the sweep goes on;
 - when the sweep ends it marks children a crashed worker left RUNNING as
-  FAILED, writes the comparison report into the sweep folder, logs it to the
-  parent and closes the parent.
+  FAILED, records each job that never started a run (its worker died first) as
+  a FAILED child saying so, writes the comparison report into the sweep folder,
+  logs it to the parent and closes the parent. It does so also when the sweep
+  itself fails (a joblib worker killed breaks the whole launcher) or is
+  interrupted (then the parent ends KILLED), from an exit handler.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import time
@@ -26,7 +30,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from pipeline import contract, labels, tracking
+from pipeline import contract, interrupt, labels, recovery, tracking
 from pipeline.compare import Selection, compare
 from pipeline.config import validate
 from pipeline.paths import project_root
@@ -75,12 +79,27 @@ def _preset_sweeps(hydra_cfg: DictConfig) -> list[str]:
     return [f"{k}={v}" for k, v in (sweeper.get("params") or {}).items()]
 
 
+def planned_jobs(hydra_cfg: DictConfig) -> list[list[str]] | None:
+    """Each job's overrides, by job number, as Hydra's basic sweeper will launch them;
+    None for another sweeper (its jobs are not known in advance)."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    target = str((hydra_cfg.get("sweeper") or {}).get("_target_", ""))
+    if not target.endswith("BasicSweeper"):
+        return None
+    overrides = [*_preset_sweeps(hydra_cfg), *hydra_cfg.overrides.task]
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    return [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
+
+
 class MlflowSweepCallback(Callback):
     """Parent run before the jobs, report and cleanup after them (see module docstring)."""
 
     def __init__(self) -> None:
         self.parent_id: str | None = None
         self.uri: str | None = None
+        self.jobs: list[list[str]] | None = None
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         from mlflow.tracking import MlflowClient
@@ -120,42 +139,65 @@ class MlflowSweepCallback(Callback):
         os.environ[EXPERIMENT_ENV] = experiment
         os.environ[URI_ENV] = self.uri
         os.environ[KEYS_ENV] = ",".join(sorted(swept_keys(config.hydra)))
+        self.jobs = planned_jobs(config.hydra)
+        # Hydra skips on_multirun_end when the launcher raises (a joblib worker killed)
+        # or the sweep is interrupted: the parent must be closed all the same.
+        atexit.register(self.on_multirun_end, config)
         print(f"sweep: parent run {self.parent_id} ({name}) in experiment {experiment!r}")
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        """Close the dead children, record the lost jobs, report, close the parent (once)."""
         if self.parent_id is None:
             return
         from mlflow.tracking import MlflowClient
 
+        parent, self.parent_id = self.parent_id, None
+        atexit.unregister(self.on_multirun_end)
         client = MlflowClient(self.uri)
-        children = client.search_runs(
-            [client.get_run(self.parent_id).info.experiment_id],
-            f"tags.`{contract.PARENT_RUN_TAG}` = '{self.parent_id}'",
-            max_results=50000,
-        )
-        for child in children:
-            if child.info.status == "RUNNING":  # its worker died without closing it
-                client.set_tag(
-                    child.info.run_id, contract.ERROR_TAG, "job ended without closing its run"
-                )
-                client.set_terminated(child.info.run_id, "FAILED")
+        experiment_id = client.get_run(parent).info.experiment_id
+        children = self._close_children(client, experiment_id, parent)
+        # Other runs of the experiment a dead process left RUNNING (an earlier crash).
+        recovery.close_dead_runs(client, recovery.running_runs(client, [experiment_id]))
         out = Path(config.hydra.sweep.dir) / "report"
         failed = sum(c.info.status != "FINISHED" for c in children)
         try:
-            report = compare(
-                self.uri, Selection(parent=self.parent_id), out_dir=out, log_to="parent"
-            )
+            report = compare(self.uri, Selection(parent=parent), out_dir=out, log_to="parent")
             failed = int((report.runs["status"] != "FINISHED").sum())
             print((out / "report.md").read_text())
-            print(f"sweep: report in {out} and on parent run {self.parent_id}")
+            print(f"sweep: report in {out} and on parent run {parent}")
         except ValueError as error:  # e.g. no child ran at all
             log.error("no comparison report: %s", error)
         finally:  # whatever happened to the report, the parent must not stay RUNNING
-            client.set_tag(self.parent_id, contract.FAILED_RUNS_TAG, str(failed))
-            client.set_terminated(self.parent_id, "FINISHED")
+            client.set_tag(parent, contract.FAILED_RUNS_TAG, str(failed))
+            if interrupt.received is not None:
+                stop = f"sweep interrupted by {interrupt.received.name}"
+                client.set_tag(parent, contract.STOP_REASON_TAG, stop)
+            client.set_terminated(parent, "KILLED" if interrupt.received else "FINISHED")
             for key in (PARENT_ENV, EXPERIMENT_ENV, URI_ENV, KEYS_ENV):
                 os.environ.pop(key, None)
         print(f"sweep: {len(children)} run(s), {failed} failed")
+
+    def _close_children(self, client, experiment_id: str, parent: str) -> list:
+        """The parent's children, each closed: one a dead worker left RUNNING is FAILED,
+        and a job that never started a run gets a FAILED child saying it was lost."""
+        search = f"tags.`{contract.PARENT_RUN_TAG}` = '{parent}'"
+        children = client.search_runs([experiment_id], search, max_results=50000)
+        for child in children:
+            if child.info.status == "RUNNING":  # every job has returned: its worker is gone
+                verdict = recovery.judge(child)
+                why = verdict.reason if verdict.dead else "job ended without closing its run"
+                recovery.mark_failed(client, child.info.run_id, why)
+        started = {c.data.tags.get(contract.JOB_TAG) for c in children}
+        swept = [k for k in os.environ.get(KEYS_ENV, "").split(",") if k]
+        why = (
+            f"not run: the sweep was interrupted by {interrupt.received.name}"
+            if interrupt.received
+            else "lost: its worker died before it started a run"
+        )
+        for num, overrides in enumerate(self.jobs or []):
+            if str(num) not in started:
+                _record_lost_job(client, experiment_id, parent, num, overrides, swept, why)
+        return client.search_runs([experiment_id], search, max_results=50000)
 
 
 def threads_per_job(hydra_cfg: DictConfig | None) -> int:
@@ -257,4 +299,35 @@ def _record_failure(
         tags=tags,
     )
     tracking.log_params(client, run.info.run_id, tracking.run_params(flat, cfg.dataset.name))
+    client.set_terminated(run.info.run_id, "FAILED")
+
+
+def _record_lost_job(
+    client,
+    experiment_id: str,
+    parent: str,
+    num: int,
+    overrides: list[str],
+    swept: list[str],
+    why: str,
+) -> None:
+    """A FAILED child for a job that never started its run (its worker died first, or
+    the launcher broke): the report then lists it with its overrides."""
+    params = {}
+    for override in overrides:
+        key, _, value = override.partition("=")
+        key = key.lstrip("+~")
+        # A config group's override (optimizer=adam) is its choice's name.
+        params[key if "." in key else f"{key}.name"] = value
+    shown = " ".join(overrides)
+    tags = {
+        **tracking.source_tags(project_root()),
+        contract.SWEEP_TAG: contract.CHILD,
+        contract.JOB_TAG: str(num),
+        contract.PARENT_RUN_TAG: parent,
+        contract.CONFIGURATION_TAG: labels.label(params, labels.param_keys(swept, params)),
+        contract.ERROR_TAG: f"job {num} {why} ({shown})",
+    }
+    run = client.create_run(experiment_id, run_name=f"lost-job-{num}", tags=tags)
+    tracking.log_params(client, run.info.run_id, tracking.run_params(params, ""))
     client.set_terminated(run.info.run_id, "FAILED")

@@ -3,13 +3,19 @@
 
 from omegaconf import OmegaConf
 
-from pipeline.sweep import sweep_params, swept_keys, threads_per_job
+from pipeline.sweep import planned_jobs, sweep_params, swept_keys, threads_per_job
+
+BASIC = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 
 
-def hydra(task, preset=None, n_jobs=None):
+def hydra(task, preset=None, n_jobs=None, sweeper=BASIC):
     launcher = {"n_jobs": n_jobs} if n_jobs is not None else {}
     return OmegaConf.create(
-        {"overrides": {"task": task}, "sweeper": {"params": preset}, "launcher": launcher}
+        {
+            "overrides": {"task": task},
+            "sweeper": {"_target_": sweeper, "params": preset},
+            "launcher": launcher,
+        }
     )
 
 
@@ -34,3 +40,15 @@ def test_threads_are_shared_between_parallel_jobs(monkeypatch):
     assert threads_per_job(hydra([], n_jobs=-2)) == 1  # all cores but one: 7 jobs
     assert threads_per_job(hydra([])) == 8  # the basic launcher: one job at a time
     assert threads_per_job(None) == 8
+
+
+def test_the_planned_jobs_are_numbered_as_hydras_basic_sweeper_numbers_them():
+    """The sweep's end compares them with its children, to find a job that never ran."""
+    h = hydra(["dataset=iris", "optimizer=sgd,adam"], {"activation": "relu,tanh"})
+    assert planned_jobs(h) == [
+        ["activation=relu", "dataset=iris", "optimizer=sgd"],
+        ["activation=relu", "dataset=iris", "optimizer=adam"],
+        ["activation=tanh", "dataset=iris", "optimizer=sgd"],
+        ["activation=tanh", "dataset=iris", "optimizer=adam"],
+    ]
+    assert planned_jobs(hydra(["optimizer=sgd,adam"], sweeper="hydra_plugins.x.Optuna")) is None

@@ -5,7 +5,9 @@ module; each test logs to its own SQLite store.
 """
 
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -188,3 +190,72 @@ def test_dvc_queue_runs_the_four_experiments(project):
     runs = client.search_runs([client.get_experiment_by_name("iris").experiment_id])
     combos = {(r.data.params["optimizer.name"], r.data.params["activation.name"]) for r in runs}
     assert combos == {("sgd", "relu"), ("sgd", "tanh"), ("adam", "relu"), ("adam", "tanh")}
+
+
+def running_worker_child(store, sweep_pid, timeout=300):
+    """A child run that a joblib worker (not the sweep's own process) is training."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            _, _, children = all_runs(store)
+        except Exception:  # noqa: BLE001 - the store is still being created
+            children = []
+        for child in children:
+            pid = child.data.tags.get("optlab.pid")
+            if child.info.status == "RUNNING" and pid and int(pid) != sweep_pid:
+                return child
+        time.sleep(0.1)
+    raise AssertionError(f"no worker started a run within {timeout} s")
+
+
+def test_a_killed_worker_still_closes_the_parent_and_the_report_lists_the_lost_jobs(
+    project, tmp_path
+):
+    repo, env = project
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pipeline.train",
+            "-m",
+            *QUIET,
+            f"mlflow.tracking_uri={store}",
+            "dataset=iris",
+            "optimizer=sgd,adam",
+            "activation=relu,tanh",
+            "training.epochs=300",  # long enough to be killed in the middle
+            "hydra/launcher=joblib",
+            "hydra.launcher.n_jobs=2",
+            f"hydra.sweep.dir={tmp_path / 'sweep'}",
+        ],
+        cwd=repo,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        victim = running_worker_child(store, process.pid)
+        os.kill(int(victim.data.tags["optlab.pid"]), signal.SIGKILL)  # as the OOM killer would
+        output = process.communicate(timeout=600)[0]
+    finally:
+        process.kill()
+
+    _, parents, children = all_runs(store)
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED", output
+    assert not [c for c in children if c.info.status == "RUNNING"]
+    # Every planned job is accounted for: trained, failed with its worker, or lost.
+    assert sorted(c.data.tags["optlab.job"] for c in children) == ["0", "1", "2", "3"]
+    killed = next(c for c in children if c.info.run_id == victim.info.run_id)
+    assert killed.info.status == "FAILED"
+    assert "is gone" in killed.data.tags["optlab.error"]
+    report = (tmp_path / "sweep" / "report" / "report.md").read_text()
+    for child in children:
+        if child.info.status == "FAILED":
+            assert f"({child.info.run_id};" in report
+    lost = [c for c in children if c.info.run_name.startswith("lost-job-")]
+    for child in lost:
+        assert "lost: its worker died before it started a run" in child.data.tags["optlab.error"]
+    failed = sum(c.info.status == "FAILED" for c in children)
+    assert parents[0].data.tags["optlab.failed_runs"] == str(failed)
