@@ -1,7 +1,12 @@
+import subprocess
+import sys
+
+import pytest
 from mlflow.tracking import MlflowClient
 
 from pipeline.paths import project_root
 from pipeline.tracking import ensure_experiment, flatten, run_name, tracking_uri
+from tests.helpers import REPO_ROOT, tool_env
 
 
 def test_default_store_is_an_absolute_sqlite_path_at_the_project_root(tmp_path, monkeypatch):
@@ -71,9 +76,6 @@ def test_flatten_and_run_name():
 
 def test_concurrent_first_writers_share_one_schema(tmp_path):
     """Four processes opening a fresh SQLite store at once: no corruption, one experiment."""
-    import subprocess
-    import sys
-
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     code = (
         "import sys; from pipeline.tracking import ensure_experiment; "
@@ -92,3 +94,52 @@ def test_concurrent_first_writers_share_one_schema(tmp_path):
     assert all(p.returncode == 0 for p in procs), outputs
     assert len({out.strip() for out, _ in outputs}) == 1
     assert len(MlflowClient(uri).search_experiments()) == 2  # Default + iris
+
+
+# One process of the concurrency test: 5 runs of 50 steps, each step one store write,
+# as pipeline.training logs them.
+WRITER = """
+import sys
+from mlflow.tracking import MlflowClient
+from pipeline.tracking import ensure_experiment, log_metrics
+uri, writer = sys.argv[1], sys.argv[2]
+experiment_id = ensure_experiment(uri, "concurrent")
+client = MlflowClient(uri)
+for r in range(5):
+    run_id = client.create_run(experiment_id, run_name=f"w{writer}-r{r}").info.run_id
+    for step in range(1, 51):
+        log_metrics(client, run_id, {"loss": step / 100, "accuracy": 1 - step / 100}, step)
+    client.set_terminated(run_id, "FINISHED")
+"""
+
+
+@pytest.mark.slow
+def test_eight_processes_logging_into_one_fresh_store_lose_nothing(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, uri, str(w)],
+            cwd=REPO_ROOT,
+            env=tool_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for w in range(8)
+    ]
+    outputs = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 8, outputs
+    assert not [err for _, err in outputs if "database is locked" in err]
+
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("concurrent")
+    runs = client.search_runs([experiment.experiment_id], max_results=100)
+    assert len(runs) == 40
+    assert {r.info.status for r in runs} == {"FINISHED"}
+    assert sorted(r.info.run_name for r in runs) == sorted(
+        f"w{w}-r{r}" for w in range(8) for r in range(5)
+    )
+    for run in runs:
+        for key in ("loss", "accuracy"):
+            steps = [m.step for m in client.get_metric_history(run.info.run_id, key)]
+            assert sorted(steps) == list(range(1, 51)), (run.info.run_name, key)
