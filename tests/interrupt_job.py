@@ -67,7 +67,7 @@ def backed_up_epochs(project: Path) -> int:
     return 0
 
 
-def wait_for_epoch(process: subprocess.Popen, project: Path, epoch: int, timeout: float = 120):
+def wait_for_epoch(process: subprocess.Popen, project: Path, epoch: int, timeout: float = 400):
     """Wait (bounded) until the training has backed up ``epoch`` epochs."""
     deadline = time.monotonic() + timeout
     while backed_up_epochs(project) < epoch:
