@@ -20,6 +20,11 @@ SELECTION_TAG = "optlab.selection"  # on a comparison run: which runs it compare
 TASK_TAG = "task"  # multiclass, binary or regression
 CONFIGURATION_TAG = "configuration"  # the label of the choices, seed aside (pipeline.labels)
 PARENT_RUN_TAG = "mlflow.parentRunId"  # MLflow's own: a child's parent
+# A hash of what decides a run's results (its result-changing params and its data's
+# digest, see pipeline.tracking.run_key): runs with equal keys have identical results.
+# The train stage writes it, not the run id, to a DVC output; compare finds runs by it.
+RUN_KEY_TAG = "optlab.run_key"
+REPRODUCES_TAG = "optlab.reproduces"  # on a `pipeline.reproduce` run: the original's id
 
 # ------------------------------------------------------------------ limits
 # MLflow caps a tag value at 8,000 characters and a param value at 6,000.
@@ -33,6 +38,9 @@ def error_message(error: BaseException) -> str:
 
 
 # ------------------------------------------------------------------ metrics
+# Wall-clock timings: logged to MLflow, never written to a DVC output (they differ
+# between runs with identical results).
+TIMING_METRICS = ("train_seconds", "epoch_seconds")
 # Runs are ranked only against runs of the same dataset and task.
 GROUP_COLUMNS = ("dataset", "task")
 

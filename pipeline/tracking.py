@@ -42,6 +42,10 @@ NOTE_TAG = "mlflow.note.content"
 # hold credentials).
 UNLOGGED_PREFIXES = ("baselines.", "data.download.", "mlflow.", "sweep.")
 UNLOGGED_DATASET_KEYS = ("urls", "files", "mirror_dir")
+# Runtime settings never change results (pipeline.schemas.RuntimeConfig), save this
+# one, which shapes the logged gradient norms: the others stay out of a run's key.
+RUNTIME_PREFIX = "runtime."
+RESULT_RUNTIME_KEYS = ("runtime.grad_norm_samples",)
 
 
 def tracking_uri(configured: str | None = None, root: str | os.PathLike[str] | None = None) -> str:
@@ -192,6 +196,23 @@ def run_params(params: Mapping[str, str], dataset: str) -> dict[str, str]:
         if not k.startswith(UNLOGGED_PREFIXES + unlogged)
         and (not k.startswith("data.datasets.") or k.startswith(own))
     }
+
+
+def run_key(params: Mapping[str, str], data_digest: str) -> str:
+    """The :data:`~pipeline.contract.RUN_KEY_TAG` of a run: a sha256 (hex) over its
+    logged params that change results and its data digest.
+
+    Two runs with equal keys trained the same config on the same data, so (training
+    being deterministic) have identical results, whatever their threads or
+    ``steps_per_execution``.  Unlike a run id, the key is a stable DVC output.
+    """
+    kept = {
+        k: v
+        for k, v in params.items()
+        if not k.startswith(RUNTIME_PREFIX) or k in RESULT_RUNTIME_KEYS
+    }
+    text = json.dumps({"params": kept, "data": data_digest}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def log_params(client: MlflowClient, run_id: str, params: Mapping[str, str]) -> None:

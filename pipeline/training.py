@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-from pipeline import contract, labels, optimizers, tracking
+from pipeline import contract, keras_file, labels, optimizers, tracking
 from pipeline.config import to_yaml, validate
 from pipeline.data.tasks import SPLITS, TaskData, load_task_data, make_dataset
 from pipeline.io import atomic_write_json, atomic_write_text
@@ -89,8 +89,9 @@ def train(
         cfg: The composed configuration (validated against the schemas here).
         data_root: Folder holding ``<dataset>/`` as written by the preprocess stage
             (default: the layout's ``processed``, :mod:`pipeline.paths`).
-        reports_dir: If set, write ``metrics.json`` and ``history.csv`` there (DVC outputs).
-        model_path: If set, save the trained model there (``.keras``).
+        reports_dir: If set, write ``metrics.json``, ``history.csv`` and ``run.json`` (the
+            run's key) there: DVC outputs, so without timings or run ids.
+        model_path: If set, save the trained model there (``.keras``, byte-stable).
         parent_run_id: Log as a child of this MLflow run (sweeps).
         extra_tags: More MLflow tags for the run.
         run_name_suffix: Appended to the run name (a sweep's seed, ``-s43``).
@@ -109,9 +110,9 @@ def train(
     record = run_record(cfg, p, data_dir, batch_size, tags, run_name_suffix, label_keys)
     run_id, metrics, history = _run(cfg, p, data, data_dir, model, batch_size, record)
     if reports_dir is not None:
-        _write_reports(Path(reports_dir), metrics, history, run_id)
+        _write_reports(Path(reports_dir), metrics, history, record.tags[contract.RUN_KEY_TAG])
     if model_path is not None:
-        _save_model(model, Path(model_path))
+        keras_file.save(model, model_path)
     return TrainResult(run_id=run_id, metrics=metrics, history=history, model=model)
 
 
@@ -168,10 +169,12 @@ def run_record(
     uri = tracking.tracking_uri(cfg.mlflow.tracking_uri)
     experiment_id = tracking.ensure_experiment(uri, cfg.mlflow.experiment_name or p.dataset)
     params = _logged_params(cfg, p, batch_size)
+    data = tracking.data_tags(data_dir, root)
     tags = {
         **tracking.source_tags(root),
         **tracking.version_tags(),
-        **tracking.data_tags(data_dir, root),
+        **data,
+        contract.RUN_KEY_TAG: tracking.run_key(params, data[tracking.DATA_DIGEST_TAG]),
         contract.TASK_TAG: p.task.value,
         contract.CONFIGURATION_TAG: labels.label(params, labels.param_keys(label_keys, params)),
         **extra_tags,
@@ -299,18 +302,14 @@ def _log_artifacts(
 
 
 def _write_reports(
-    folder: Path, metrics: dict[str, float], history: pd.DataFrame, run_id: str
+    folder: Path, metrics: dict[str, float], history: pd.DataFrame, run_key: str
 ) -> None:
-    atomic_write_json(folder / "metrics.json", metrics)
-    atomic_write_json(folder / "run.json", {"run_id": run_id})
-    atomic_write_text(folder / "history.csv", history.to_csv(index=False))
-
-
-def _save_model(model, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")  # Keras insists on the suffix
-    try:
-        model.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """The DVC outputs: they depend only on config, data and code, so timings (MLflow
+    has them) and the run id stay out; ``run.json`` holds the run's key, by which the
+    compare stage finds the run (:data:`~pipeline.contract.RUN_KEY_TAG`)."""
+    timings = set(contract.TIMING_METRICS)
+    kept_metrics = {k: v for k, v in metrics.items() if k not in timings}
+    atomic_write_json(folder / "metrics.json", kept_metrics)
+    atomic_write_json(folder / "run.json", {"run_key": run_key})
+    kept = [c for c in history.columns if c not in timings]
+    atomic_write_text(folder / "history.csv", history[kept].to_csv(index=False))

@@ -1,7 +1,7 @@
 from mlflow.tracking import MlflowClient
 
 from pipeline.paths import project_root
-from pipeline.tracking import ensure_experiment, flatten, run_name, tracking_uri
+from pipeline.tracking import ensure_experiment, flatten, run_key, run_name, tracking_uri
 
 
 def test_default_store_is_an_absolute_sqlite_path_at_the_project_root(tmp_path, monkeypatch):
@@ -92,3 +92,21 @@ def test_concurrent_first_writers_share_one_schema(tmp_path):
     assert all(p.returncode == 0 for p in procs), outputs
     assert len({out.strip() for out, _ in outputs}) == 1
     assert len(MlflowClient(uri).search_experiments()) == 2  # Default + iris
+
+
+def test_run_key_is_config_and_data_but_not_runtime_settings():
+    params = {
+        "optimizer.name": "adam",
+        "training.seed": "42",
+        "runtime.intra_op_threads": "0",
+        "runtime.steps_per_execution": "1",
+        "runtime.grad_norm_samples": "512",
+    }
+    key = run_key(params, "d" * 32)
+    assert len(key) == 64 and key == run_key(dict(reversed(params.items())), "d" * 32)
+    faster = {**params, "runtime.intra_op_threads": "2", "runtime.steps_per_execution": "8"}
+    assert run_key(faster, "d" * 32) == key
+    # What changes results changes the key: a choice, the logged gradient rows, the data.
+    assert run_key({**params, "training.seed": "43"}, "d" * 32) != key
+    assert run_key({**params, "runtime.grad_norm_samples": "32"}, "d" * 32) != key
+    assert run_key(params, "e" * 32) != key
