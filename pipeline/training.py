@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-from pipeline import contract, keras_file, labels, optimizers, tracking
+from pipeline import contract, keras_file, labels, optimizers, tracking, tracking_server
 from pipeline.config import to_yaml, validate
 from pipeline.data.tasks import SPLITS, TaskData, load_task_data, make_dataset
 from pipeline.io import atomic_write_json, atomic_write_text
@@ -119,8 +119,10 @@ def train(
 def prepare(
     cfg: DictConfig, data_root: str | os.PathLike[str] | None = None
 ) -> tuple[DictConfig, Plan, Path, TaskData]:
-    """Validate the config, check every choice, then load the data (nothing heavy before)."""
+    """Validate the config, check the tracking store and every choice, then load the data
+    (nothing heavy before)."""
     cfg = validate(cfg)
+    tracking_server.check_tracking(cfg.mlflow.tracking_uri, cfg.mlflow.timeout)
     # Before anything creates a TensorFlow object (plan() builds the optimizer):
     # TensorFlow fixes its thread pools then.
     configure_runtime(cfg.runtime.intra_op_threads, cfg.runtime.inter_op_threads)

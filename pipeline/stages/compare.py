@@ -8,11 +8,12 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from pipeline import tracking_server
 from pipeline.compare import Selection, compare, markdown_tables
 from pipeline.compare.core import ARTIFACT_DIR, LOG_TO
 from pipeline.paths import layout
+from pipeline.schemas import MLflowConfig
 from pipeline.stages.entry import run
-from pipeline.tracking import tracking_uri
 
 
 def _read_run_file(path: str) -> tuple[str, str]:
@@ -73,8 +74,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     run_ids = [*args.run_ids, *(v for kind, v in named if kind == "run_id")]
     run_keys = [v for kind, v in named if kind == "run_key"]
     selection = Selection(args.experiment, args.parent, args.filter_string, run_ids, run_keys)
+    uri = tracking_server.check_tracking(args.tracking_uri, MLflowConfig.timeout)
     report = compare(
-        tracking_uri(args.tracking_uri),
+        uri,
         selection,
         out_dir=args.out or layout().compare_reports,
         log_to=args.log_to,
