@@ -4,7 +4,9 @@
   with Hydra and train one configuration, or with ``-m`` a sweep (an MLflow parent
   run with a child per job, see :mod:`pipeline.sweep`);
 - ``optlab compare ...`` (``python -m pipeline.compare``): the comparison report;
-- ``optlab ui`` (``make ui``): the MLflow UI on the project's store.
+- ``optlab ui`` (``make ui``): the MLflow UI on the project's store;
+- ``optlab reproduce RUN_ID`` (``python -m pipeline.reproduce``): train a logged run
+  again and check that its metrics are bit-identical.
 
 ``dvc repro`` runs the per-stage entry points in :mod:`pipeline.stages` instead.
 """
@@ -24,7 +26,7 @@ from pipeline.stages import compare as compare_stage
 from pipeline.stages.entry import run
 from pipeline.training import train
 
-COMMANDS = ("train", "compare", "ui")
+COMMANDS = ("train", "compare", "ui", "reproduce")
 
 
 def hydra_task(cfg: DictConfig) -> float | None:
@@ -71,6 +73,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     command, rest = args[0], args[1:]
     if command == "compare":
         return run(compare_stage.main, rest)
+    if command == "reproduce":
+        from pipeline import reproduce  # lazy, for cost
+
+        return run(reproduce.main, rest)
     if command == "ui":
         from pipeline import ui
 

@@ -30,6 +30,8 @@ ARTIFACTS_DIR = "mlartifacts"
 PARAM_BATCH = 100
 # MLflow's tag for the commit a run's code came from (the UI's Version column).
 GIT_COMMIT_TAG = "mlflow.source.git.commit"
+# Whether the checkout had uncommitted changes to tracked files: "true", "false", "unknown".
+GIT_DIRTY_TAG = "git.dirty"
 # The tag that identifies a run's input data; also the digest of its logged datasets.
 DATA_DIGEST_TAG = "data.digest"
 # MLflow caps a dataset digest at 36 characters: 32 hex digits of sha256 (128 bits).
@@ -269,9 +271,9 @@ def source_tags(root: Path) -> dict[str, str]:
     commit = _git("rev-parse", "HEAD", cwd=root)
     if commit is None:
         tags.pop(GIT_COMMIT_TAG, None)
-        return {**tags, "git.dirty": "unknown"}
+        return {**tags, GIT_DIRTY_TAG: "unknown"}
     status = _git("status", "--porcelain", "--untracked-files=no", cwd=root)
-    return {**tags, GIT_COMMIT_TAG: commit, "git.dirty": str(bool(status)).lower()}
+    return {**tags, GIT_COMMIT_TAG: commit, GIT_DIRTY_TAG: str(bool(status)).lower()}
 
 
 def version_tags() -> dict[str, str]:
