@@ -7,6 +7,8 @@
 - ``optlab ui`` (``make ui``): the MLflow UI on the project's store;
 - ``optlab cleanup`` (``python -m pipeline.cleanup``): mark the runs a dead process left
   RUNNING as FAILED (:mod:`pipeline.recovery`).
+- ``optlab reproduce RUN_ID`` (``python -m pipeline.reproduce``): train a logged run
+  again and check that its metrics are bit-identical.
 
 ``dvc repro`` runs the per-stage entry points in :mod:`pipeline.stages` instead.
 """
@@ -29,7 +31,7 @@ from pipeline.stages.entry import run
 from pipeline.tracking import tracking_uri
 from pipeline.training import train
 
-COMMANDS = ("train", "compare", "ui", "cleanup")
+COMMANDS = ("train", "compare", "ui", "cleanup", "reproduce")
 
 
 def hydra_task(cfg: DictConfig) -> float | None:
@@ -111,6 +113,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run(compare_stage.main, rest)
     if command == "cleanup":
         return run(cleanup_main, rest)
+    if command == "reproduce":
+        from pipeline import reproduce  # lazy, for cost
+
+        return run(reproduce.main, rest)
     if command == "ui":
         from pipeline import ui
 

@@ -32,6 +32,11 @@ STOP_REASON_TAG = "optlab.stop_reason"
 # What identifies "the same command": resolved config, data digest and code (pipeline.resume).
 RESUME_KEY_TAG = "optlab.resume_key"
 RESUMED_TAG = "optlab.resumed"  # on a resumed run: the epochs restored, e.g. "2" (last resume)
+# A hash of what decides a run's results (its result-changing params and its data's
+# digest, see pipeline.tracking.run_key): runs with equal keys have identical results.
+# The train stage writes it, not the run id, to a DVC output; compare finds runs by it.
+RUN_KEY_TAG = "optlab.run_key"
+REPRODUCES_TAG = "optlab.reproduces"  # on a `pipeline.reproduce` run: the original's id
 
 # ------------------------------------------------------------------ limits
 # MLflow caps a tag value at 8,000 characters and a param value at 6,000.
@@ -45,6 +50,9 @@ def error_message(error: BaseException) -> str:
 
 
 # ------------------------------------------------------------------ metrics
+# Wall-clock timings: logged to MLflow, never written to a DVC output (they differ
+# between runs with identical results).
+TIMING_METRICS = ("train_seconds", "epoch_seconds")
 # Runs are ranked only against runs of the same dataset and task.
 GROUP_COLUMNS = ("dataset", "task")
 

@@ -31,9 +31,6 @@ from pipeline.paths import layout, project_root
 
 log = logging.getLogger(__name__)
 
-# Params that cannot change a run's numbers: a rerun with another verbosity resumes.
-KEY_IGNORED_PARAMS = ("runtime.verbose",)
-
 
 def code_digest() -> str:
     """A sha256 over the source of the :mod:`pipeline` package (the code that trains)."""
@@ -45,16 +42,12 @@ def code_digest() -> str:
     return digest.hexdigest()
 
 
-def resume_key(
-    params: Mapping[str, str], data_digest: str, parent_run_id: str | None = None
-) -> str:
-    """What identifies a training command: its config, data, code and parent run."""
-    identity = {
-        "params": {k: v for k, v in sorted(params.items()) if k not in KEY_IGNORED_PARAMS},
-        "data": data_digest,
-        "code": code_digest(),
-        "parent": parent_run_id or "",
-    }
+def resume_key(run_key: str, parent_run_id: str | None = None) -> str:
+    """What identifies a training command: its run key (the config that changes results,
+    and the data: :func:`pipeline.tracking.run_key`), the code, and its parent run (a
+    sweep's child never resumes into another sweep). A rerun with other runtime
+    settings (verbosity, threads) resumes: they do not change the numbers."""
+    identity = {"run": run_key, "code": code_digest(), "parent": parent_run_id or ""}
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:32]
 
 
@@ -112,12 +105,10 @@ def find_resumable(client: Any, experiment_id: str, key: str) -> Resumable | Non
     return Resumable(run_id, steps)
 
 
-def run_tags(
-    params: Mapping[str, str], data_digest: str, tags: Mapping[str, str]
-) -> dict[str, str]:
+def run_tags(tags: Mapping[str, str]) -> dict[str, str]:
     """A new run's tags for resuming: who runs it (to tell a dead one,
     :mod:`pipeline.recovery`) and the key a rerun of the same command finds it by."""
-    key = resume_key(params, data_digest, tags.get(contract.PARENT_RUN_TAG))
+    key = resume_key(tags[contract.RUN_KEY_TAG], tags.get(contract.PARENT_RUN_TAG))
     return {**recovery.process_tags(), contract.RESUME_KEY_TAG: key}
 
 

@@ -285,6 +285,9 @@ class MLflowConfig:
     experiment_name: Optional[str] = None  # noqa: UP045 - None: the dataset's name
     run_name: Optional[str] = None  # noqa: UP045 - None: from the choices (mnist-relu-adam-bs32)
     log_model: bool = True
+    # Seconds the tracking store gets to answer the check before any work, and each
+    # later MLflow request (pipeline.tracking_server; MLFLOW_HTTP_REQUEST_TIMEOUT wins).
+    timeout: float = 10.0
     # CPU, memory and disk of each run, in the UI's System metrics tab (psutil), every
     # 10 s unless MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL says otherwise.
     system_metrics: bool = False

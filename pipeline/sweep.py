@@ -30,7 +30,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from pipeline import contract, interrupt, labels, recovery, tracking
+from pipeline import contract, interrupt, labels, recovery, tracking, tracking_server
 from pipeline.compare import Selection, compare
 from pipeline.config import validate
 from pipeline.paths import project_root
@@ -109,7 +109,8 @@ class MlflowSweepCallback(Callback):
             raise ValueError(f"sweep.seeds={cfg.sweep.seeds} must be at least 1")
         swept = sweep_params(config.hydra)
         preset = config.hydra.runtime.choices.get("experiment")
-        self.uri = tracking.tracking_uri(cfg.mlflow.tracking_uri)
+        # Before anything is created: a dead server fails here, in seconds.
+        self.uri = tracking_server.check_tracking(cfg.mlflow.tracking_uri, cfg.mlflow.timeout)
         # All of a sweep's runs share one experiment: the dataset's, unless the
         # sweep spans datasets (then the preset's name, or "sweeps").
         spans = bool({"dataset", "dataset.name"} & swept_keys(config.hydra))

@@ -30,6 +30,8 @@ ARTIFACTS_DIR = "mlartifacts"
 PARAM_BATCH = 100
 # MLflow's tag for the commit a run's code came from (the UI's Version column).
 GIT_COMMIT_TAG = "mlflow.source.git.commit"
+# Whether the checkout had uncommitted changes to tracked files: "true", "false", "unknown".
+GIT_DIRTY_TAG = "git.dirty"
 # The tag that identifies a run's input data; also the digest of its logged datasets.
 DATA_DIGEST_TAG = "data.digest"
 # MLflow caps a dataset digest at 36 characters: 32 hex digits of sha256 (128 bits).
@@ -42,6 +44,10 @@ NOTE_TAG = "mlflow.note.content"
 # hold credentials).
 UNLOGGED_PREFIXES = ("baselines.", "data.download.", "mlflow.", "sweep.")
 UNLOGGED_DATASET_KEYS = ("urls", "files", "mirror_dir")
+# Runtime settings never change results (pipeline.schemas.RuntimeConfig), save this
+# one, which shapes the logged gradient norms: the others stay out of a run's key.
+RUNTIME_PREFIX = "runtime."
+RESULT_RUNTIME_KEYS = ("runtime.grad_norm_samples",)
 
 
 def tracking_uri(configured: str | None = None, root: str | os.PathLike[str] | None = None) -> str:
@@ -194,6 +200,23 @@ def run_params(params: Mapping[str, str], dataset: str) -> dict[str, str]:
     }
 
 
+def run_key(params: Mapping[str, str], data_digest: str) -> str:
+    """The :data:`~pipeline.contract.RUN_KEY_TAG` of a run: a sha256 (hex) over its
+    logged params that change results and its data digest.
+
+    Two runs with equal keys trained the same config on the same data, so (training
+    being deterministic) have identical results, whatever their threads or
+    ``steps_per_execution``.  Unlike a run id, the key is a stable DVC output.
+    """
+    kept = {
+        k: v
+        for k, v in params.items()
+        if not k.startswith(RUNTIME_PREFIX) or k in RESULT_RUNTIME_KEYS
+    }
+    text = json.dumps({"params": kept, "data": data_digest}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def log_params(client: MlflowClient, run_id: str, params: Mapping[str, str]) -> None:
     """Log many params in as few store writes as MLflow allows."""
     from mlflow.entities import Param
@@ -248,9 +271,9 @@ def source_tags(root: Path) -> dict[str, str]:
     commit = _git("rev-parse", "HEAD", cwd=root)
     if commit is None:
         tags.pop(GIT_COMMIT_TAG, None)
-        return {**tags, "git.dirty": "unknown"}
+        return {**tags, GIT_DIRTY_TAG: "unknown"}
     status = _git("status", "--porcelain", "--untracked-files=no", cwd=root)
-    return {**tags, GIT_COMMIT_TAG: commit, "git.dirty": str(bool(status)).lower()}
+    return {**tags, GIT_COMMIT_TAG: commit, GIT_DIRTY_TAG: str(bool(status)).lower()}
 
 
 def version_tags() -> dict[str, str]:

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-from pipeline import contract, labels, optimizers, resume, tracking
+from pipeline import contract, keras_file, labels, optimizers, resume, tracking, tracking_server
 from pipeline.config import to_yaml, validate
 from pipeline.data.tasks import SPLITS, TaskData, load_task_data, make_dataset
 from pipeline.io import atomic_write_json, atomic_write_text
@@ -89,8 +89,9 @@ def train(
         cfg: The composed configuration (validated against the schemas here).
         data_root: Folder holding ``<dataset>/`` as written by the preprocess stage
             (default: the layout's ``processed``, :mod:`pipeline.paths`).
-        reports_dir: If set, write ``metrics.json`` and ``history.csv`` there (DVC outputs).
-        model_path: If set, save the trained model there (``.keras``).
+        reports_dir: If set, write ``metrics.json``, ``history.csv`` and ``run.json`` (the
+            run's key) there: DVC outputs, so without timings or run ids.
+        model_path: If set, save the trained model there (``.keras``, byte-stable).
         parent_run_id: Log as a child of this MLflow run (sweeps).
         extra_tags: More MLflow tags for the run.
         run_name_suffix: Appended to the run name (a sweep's seed, ``-s43``).
@@ -115,17 +116,19 @@ def train(
         raise
     resume.remove_backup(key)  # recorded: an interruption from now on needs no resume
     if reports_dir is not None:
-        _write_reports(Path(reports_dir), metrics, history, run_id)
+        _write_reports(Path(reports_dir), metrics, history, record.tags[contract.RUN_KEY_TAG])
     if model_path is not None:
-        _save_model(model, Path(model_path))
+        keras_file.save(model, model_path)
     return TrainResult(run_id=run_id, metrics=metrics, history=history, model=model)
 
 
 def prepare(
     cfg: DictConfig, data_root: str | os.PathLike[str] | None = None
 ) -> tuple[DictConfig, Plan, Path, TaskData]:
-    """Validate the config, check every choice, then load the data (nothing heavy before)."""
+    """Validate the config, check the tracking store and every choice, then load the data
+    (nothing heavy before)."""
     cfg = validate(cfg)
+    tracking_server.check_tracking(cfg.mlflow.tracking_uri, cfg.mlflow.timeout)
     # Before anything creates a TensorFlow object (plan() builds the optimizer):
     # TensorFlow fixes its thread pools then.
     configure_runtime(cfg.runtime.intra_op_threads, cfg.runtime.inter_op_threads)
@@ -174,15 +177,17 @@ def run_record(
     uri = tracking.tracking_uri(cfg.mlflow.tracking_uri)
     experiment_id = tracking.ensure_experiment(uri, cfg.mlflow.experiment_name or p.dataset)
     params = _logged_params(cfg, p, batch_size)
+    data = tracking.data_tags(data_dir, root)
     tags = {
         **tracking.source_tags(root),
         **tracking.version_tags(),
-        **tracking.data_tags(data_dir, root),
+        **data,
+        contract.RUN_KEY_TAG: tracking.run_key(params, data[tracking.DATA_DIGEST_TAG]),
         contract.TASK_TAG: p.task.value,
         contract.CONFIGURATION_TAG: labels.label(params, labels.param_keys(label_keys, params)),
         **extra_tags,
     }
-    tags.update(resume.run_tags(params, tags[tracking.DATA_DIGEST_TAG], extra_tags))
+    tags.update(resume.run_tags(tags))
     name = tracking.default_run_name(cfg, p.full_batch) + run_name_suffix
     return RunRecord(uri, experiment_id, name, params, tags)
 
@@ -339,18 +344,14 @@ def _log_artifacts(
 
 
 def _write_reports(
-    folder: Path, metrics: dict[str, float], history: pd.DataFrame, run_id: str
+    folder: Path, metrics: dict[str, float], history: pd.DataFrame, run_key: str
 ) -> None:
-    atomic_write_json(folder / "metrics.json", metrics)
-    atomic_write_json(folder / "run.json", {"run_id": run_id})
-    atomic_write_text(folder / "history.csv", history.to_csv(index=False))
-
-
-def _save_model(model, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")  # Keras insists on the suffix
-    try:
-        model.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """The DVC outputs: they depend only on config, data and code, so timings (MLflow
+    has them) and the run id stay out; ``run.json`` holds the run's key, by which the
+    compare stage finds the run (:data:`~pipeline.contract.RUN_KEY_TAG`)."""
+    timings = set(contract.TIMING_METRICS)
+    kept_metrics = {k: v for k, v in metrics.items() if k not in timings}
+    atomic_write_json(folder / "metrics.json", kept_metrics)
+    atomic_write_json(folder / "run.json", {"run_key": run_key})
+    kept = [c for c in history.columns if c not in timings]
+    atomic_write_text(folder / "history.csv", history[kept].to_csv(index=False))

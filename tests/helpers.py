@@ -184,6 +184,46 @@ class _Handler(SimpleHTTPRequestHandler):
         super().do_GET()
 
 
+class SilentServer:
+    """A real TCP server on 127.0.0.1 that accepts connections and never answers (a hung
+    tracking server). ``url`` is its address; :meth:`close` stops it and drops its
+    connections."""
+
+    def __init__(self) -> None:
+        import socket
+
+        self._socket = socket.create_server(("127.0.0.1", 0))
+        self._socket.settimeout(0.05)  # the accept loop notices close() within this
+        self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
+        self.connections: list = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                connection, _ = self._socket.accept()
+            except OSError:  # a timeout, or the socket closed
+                continue
+            self.connections.append(connection)  # held open, never read or answered
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        for connection in self.connections:
+            connection.close()
+        self._socket.close()
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 nothing listens on (bound, then released)."""
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        return probe.getsockname()[1]
+
+
 # What a temporary copy of the project needs to run its DVC pipeline.
 PROJECT_FILES = (
     "conf",

@@ -20,8 +20,14 @@ def optlab(*args: str, cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess:
 def test_an_unknown_command_names_it_and_the_valid_ones():
     done = optlab("trian")
     assert done.returncode == 2
-    assert done.stderr == "optlab: unknown command 'trian'; valid: train, compare, ui\n"
-    assert optlab().stderr == "optlab: unknown command none; valid: train, compare, ui\n"
+    assert (
+        done.stderr
+        == "optlab: unknown command 'trian'; valid: train, compare, ui, cleanup, reproduce\n"
+    )
+    assert (
+        optlab().stderr
+        == "optlab: unknown command none; valid: train, compare, ui, cleanup, reproduce\n"
+    )
 
 
 def test_ui_and_compare_pass_their_arguments_on(tmp_path):

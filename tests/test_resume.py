@@ -13,6 +13,7 @@ from mlflow.tracking import MlflowClient
 
 from pipeline import contract, recovery
 from pipeline.resume import resume_key
+from pipeline.tracking import run_key
 from tests import interrupt_job as job
 
 pytestmark = pytest.mark.slow
@@ -128,9 +129,12 @@ def test_sigkill_leaves_running_cleanup_marks_it_failed_and_a_rerun_resumes(
 
 
 def test_the_resume_key_follows_config_data_and_parent_but_not_verbosity():
-    params = {"optimizer.name": "adam", "runtime.verbose": "2"}
-    key = resume_key(params, "d" * 32)
-    assert key == resume_key({**params, "runtime.verbose": "0"}, "d" * 32)
-    assert key != resume_key({**params, "optimizer.name": "sgd"}, "d" * 32)
-    assert key != resume_key(params, "e" * 32)
-    assert key != resume_key(params, "d" * 32, parent_run_id="abc")
+    params = {"optimizer.name": "adam", "runtime.verbose": "2", "runtime.intra_op_threads": "1"}
+
+    def key(changes=None, digest="d" * 32, parent=None):
+        return resume_key(run_key({**params, **(changes or {})}, digest), parent)
+
+    assert key() == key({"runtime.verbose": "0", "runtime.intra_op_threads": "2"})
+    assert key() != key({"optimizer.name": "sgd"})
+    assert key() != key(digest="e" * 32)
+    assert key() != key(parent="abc")

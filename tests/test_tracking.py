@@ -5,7 +5,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from pipeline.paths import project_root
-from pipeline.tracking import ensure_experiment, flatten, run_name, tracking_uri
+from pipeline.tracking import ensure_experiment, flatten, run_key, run_name, tracking_uri
 from tests.helpers import REPO_ROOT, tool_env
 
 
@@ -143,3 +143,21 @@ def test_eight_processes_logging_into_one_fresh_store_lose_nothing(tmp_path):
         for key in ("loss", "accuracy"):
             steps = [m.step for m in client.get_metric_history(run.info.run_id, key)]
             assert sorted(steps) == list(range(1, 51)), (run.info.run_name, key)
+
+
+def test_run_key_is_config_and_data_but_not_runtime_settings():
+    params = {
+        "optimizer.name": "adam",
+        "training.seed": "42",
+        "runtime.intra_op_threads": "0",
+        "runtime.steps_per_execution": "1",
+        "runtime.grad_norm_samples": "512",
+    }
+    key = run_key(params, "d" * 32)
+    assert len(key) == 64 and key == run_key(dict(reversed(params.items())), "d" * 32)
+    faster = {**params, "runtime.intra_op_threads": "2", "runtime.steps_per_execution": "8"}
+    assert run_key(faster, "d" * 32) == key
+    # What changes results changes the key: a choice, the logged gradient rows, the data.
+    assert run_key({**params, "training.seed": "43"}, "d" * 32) != key
+    assert run_key({**params, "runtime.grad_norm_samples": "32"}, "d" * 32) != key
+    assert run_key(params, "e" * 32) != key

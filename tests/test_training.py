@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -310,3 +311,44 @@ def test_system_metrics_when_asked_for(mirror_dir, data_root, store, monkeypatch
     metrics = MlflowClient(store).get_run(result.run_id).data.metrics
     assert "system/cpu_utilization_percentage" in metrics  # the System metrics tab
     assert metrics["system/system_memory_usage_megabytes"] > 0
+
+
+def test_dvc_outputs_are_byte_identical_across_runtime_settings(
+    mirror_dir, data_root, store, tmp_path
+):
+    """Timings and run ids stay in MLflow; the outputs depend on config, data and code."""
+    results, outputs = [], []
+    for i, spe in enumerate((1, 3)):
+        cfg = config(
+            mirror_dir,
+            store,
+            "dataset=mnist",
+            "mlflow.log_model=false",
+            f"runtime.steps_per_execution={spe}",
+        )
+        folder = tmp_path / f"out{i}"
+        results.append(train(cfg, data_root, reports_dir=folder, model_path=folder / "m.keras"))
+        outputs.append({p.name: p.read_bytes() for p in sorted(folder.iterdir())})
+    assert list(outputs[0]) == ["history.csv", "m.keras", "metrics.json", "run.json"]
+    assert outputs[0] == outputs[1]
+    assert results[0].run_id != results[1].run_id
+
+    client = MlflowClient(store)
+    run = client.get_run(results[0].run_id)
+    assert run.data.metrics["train_seconds"] > 0  # timings are in MLflow ...
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "epoch_seconds")] == [1, 2]
+    metrics = json.loads(outputs[0]["metrics.json"])  # ... and not in the outputs
+    assert sorted(metrics) == ["epochs_run", "test_accuracy", "test_loss"]
+    assert metrics["test_accuracy"] == run.data.metrics["test_accuracy"]
+    assert "epoch_seconds" not in outputs[0]["history.csv"].decode().splitlines()[0]
+    # run.json names the run by its key, which both runs carry as a tag.
+    key = json.loads(outputs[0]["run.json"])["run_key"]
+    assert re.fullmatch(r"[0-9a-f]{64}", key)
+    for result in results:
+        assert client.get_run(result.run_id).data.tags["optlab.run_key"] == key
+    # A change that does change results changes the key.
+    other = train(
+        config(mirror_dir, store, "dataset=mnist", "mlflow.log_model=false", "training.seed=9"),
+        data_root,
+    )
+    assert client.get_run(other.run_id).data.tags["optlab.run_key"] != key

@@ -12,7 +12,13 @@ from pipeline import contract, recovery
 from pipeline.compare.configurations import annotate_runs
 from pipeline.compare.publish import description, label_runs, publish
 from pipeline.compare.report import markdown_tables, write_report
-from pipeline.compare.runs import Selection, load_curves, mlflow_client, select_runs
+from pipeline.compare.runs import (
+    Selection,
+    load_curves,
+    mlflow_client,
+    select_runs,
+    stable_order,
+)
 from pipeline.compare.stats import summarize
 from pipeline.paths import project_root
 from pipeline.schemas import pick
@@ -53,6 +59,7 @@ def compare(
     out_dir: str | Path,
     log_to: str = "auto",
     alpha: float = 0.05,
+    stable: bool = False,
 ) -> Report:
     """Select runs, summarize them, write the report and log it to MLflow.
 
@@ -67,6 +74,9 @@ def compare(
             ``comparisons`` when they span several); ``"auto"``: parent when given,
             else comparison; ``"none"``: log nothing.
         alpha: Significance level of the tests against the best configuration.
+        stable: Write files that depend only on the runs' results: runs in an order of
+            what they are (:func:`stable_order`), without run or experiment ids or
+            timings (the ``compare`` stage's DVC outputs). The logged report is the same.
 
     Returns:
         The runs, summary, files and the id of the run the report was logged to.
@@ -78,6 +88,8 @@ def compare(
     runs = select_runs(tracking_uri, selection)
     if _close_dead_runs(tracking_uri, runs):  # they count as the failures they are
         runs = select_runs(tracking_uri, selection)
+    if stable:
+        runs = stable_order(runs)
     annotated, _ = annotate_runs(runs)
     summary = summarize(runs, alpha=alpha, annotated=annotated)
     client = mlflow_client(tracking_uri)
@@ -85,7 +97,14 @@ def compare(
     what = selection.describe(parent_name)
     curves = _validation_curves(tracking_uri, annotated)
     files = write_report(
-        runs, summary, out_dir, curves, selection=what, alpha=alpha, annotated=annotated
+        runs,
+        summary,
+        out_dir,
+        curves,
+        selection=what,
+        alpha=alpha,
+        annotated=annotated,
+        stable=stable,
     )
     run_id = None
     if target == "parent":

@@ -132,7 +132,7 @@ def markdown_tables(summary: pd.DataFrame, alpha: float = 0.05) -> str:
     return "\n\n".join(sections) + "\n"
 
 
-def _failed_section(annotated: pd.DataFrame) -> str:
+def _failed_section(annotated: pd.DataFrame, stable: bool = False) -> str:
     failed = annotated[annotated["status"] == "FAILED"]
     lines = ["## Failed runs", ""]
     if failed.empty:
@@ -145,11 +145,16 @@ def _failed_section(annotated: pd.DataFrame) -> str:
         if len(error) > 500:
             error = error[:500] + "…"
         name = r["name"] if isinstance(r["name"], str) else r["run_id"]
-        lines.append(f"- `{name}` ({r['run_id']}; {r['configuration']}): {error}")
+        where = r["configuration"] if stable else f"{r['run_id']}; {r['configuration']}"
+        lines.append(f"- `{name}` ({where}): {error}")
     return "\n".join(lines)
 
 
-def _runs_table(annotated: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+# What differs between runs with identical results: left out of a stable report.
+VOLATILE_COLUMNS = ("run_id", "experiment_id", *contract.TIMING_METRICS)
+
+
+def _runs_table(annotated: pd.DataFrame, runs: pd.DataFrame, stable: bool = False) -> pd.DataFrame:
     # The final test metrics first: they are what a reader of the table looks for.
     names = sorted(
         (c for c in runs.columns if c.startswith("metrics.")),
@@ -162,6 +167,8 @@ def _runs_table(annotated: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     ]
     table = pd.concat([base, metrics.loc[annotated.index]], axis=1)
     table["error"] = annotated["error"]
+    if stable:
+        table = table.drop(columns=[c for c in VOLATILE_COLUMNS if c in table])
     return table
 
 
@@ -174,6 +181,7 @@ def write_report(
     selection: str | None = None,
     alpha: float = 0.05,
     annotated: pd.DataFrame | None = None,
+    stable: bool = False,
 ) -> dict[str, Path]:
     """Write the comparison report into ``out_dir``, every file atomically.
 
@@ -187,6 +195,8 @@ def write_report(
         selection: How the runs were selected, for the report's text.
         annotated: :func:`annotate_runs`' frame of ``runs``, when the caller has it.
         alpha: The significance level the summary was computed with.
+        stable: Leave out :data:`VOLATILE_COLUMNS` (and failed runs' ids), so the files
+            depend only on the runs' results.
 
     Returns:
         The written files by kind: ``report``, ``summary``, ``runs`` and, when there
@@ -200,11 +210,11 @@ def write_report(
         "summary": atomic_write_text(out / REPORT_FILES["summary"], summary.to_csv(index=False)),
         "table": atomic_write_text(out / REPORT_FILES["table"], table_json(summary)),
         "runs": atomic_write_text(
-            out / REPORT_FILES["runs"], _runs_table(annotated, runs).to_csv(index=False)
+            out / REPORT_FILES["runs"], _runs_table(annotated, runs, stable).to_csv(index=False)
         ),
         **_draw_figures(annotated, summary, curves, out),
     }
-    text = _report_markdown(annotated, summary, files, selection, alpha)
+    text = _report_markdown(annotated, summary, files, selection, alpha, stable)
     files["report"] = atomic_write_text(out / REPORT_FILES["report"], text)
     for kind, name in REPORT_FILES.items():  # an older report's figure this one lacks
         if kind not in files and (out / name).is_file():
@@ -244,6 +254,7 @@ def _report_markdown(
     files: Mapping[str, Path],
     selection: str | None,
     alpha: float,
+    stable: bool = False,
 ) -> str:
     """``report.md``: what was selected, the run counts, the tables, failures, figures."""
     finished = int((annotated["status"] == "FINISHED").sum())
@@ -262,7 +273,7 @@ def _report_markdown(
         "",
         markdown_tables(summary, alpha).rstrip(),
         "",
-        _failed_section(annotated),
+        _failed_section(annotated, stable),
     ]
     drawn = [kind for kind in FIGURE_TITLES if kind in files]
     if drawn:

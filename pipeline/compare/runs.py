@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pandas as pd
@@ -44,21 +44,28 @@ class Selection:
         parent: The child runs of this run (tag ``mlflow.parentRunId``).
         filter_string: An MLflow search filter, e.g. ``params.optimizer.name = 'adam'``.
         run_ids: These runs (stripped, first occurrence kept).
+        run_keys: The latest finished run of each of these run keys (tag
+            ``optlab.run_key``, what the train stage writes to ``run.json``); with
+            ``run_ids``, the runs given either way.
     """
 
     experiment: str | None = None
     parent: str | None = None
     filter_string: str | None = None
     run_ids: Sequence[str] = ()
+    run_keys: Sequence[str] = ()
 
     def __post_init__(self) -> None:
-        ids = tuple(dict.fromkeys(str(r).strip() for r in self.run_ids or ()))
-        object.__setattr__(self, "run_ids", ids)
+        for name in ("run_ids", "run_keys"):
+            values = tuple(dict.fromkeys(str(r).strip() for r in getattr(self, name) or ()))
+            object.__setattr__(self, name, values)
 
     @property
     def only_ids(self) -> bool:
-        """Whether run ids are the only selector (an unknown one is then a typo)."""
-        return bool(self.run_ids) and not (self.experiment or self.parent or self.filter_string)
+        """Whether run ids (or keys) are the only selector (an unknown one is then a typo)."""
+        return bool(self.run_ids or self.run_keys) and not (
+            self.experiment or self.parent or self.filter_string
+        )
 
     def describe(self, parent_name: str | None = None) -> str:
         """A readable description, e.g. ``children of run 1a2b (sweep-x)``."""
@@ -73,6 +80,12 @@ class Selection:
         if ids := self.run_ids:
             shown = ", ".join(ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
             parts.append(f"run id{'s' if len(ids) > 1 else ''} {shown}")
+        if keys := self.run_keys:
+            shown = ", ".join(k[:12] for k in keys[:5]) + (
+                f" and {len(keys) - 5} more" if len(keys) > 5 else ""
+            )
+            plural = "s" if len(keys) > 1 else ""
+            parts.append(f"the latest finished run of run key{plural} {shown}")
         return " and ".join(parts) if parts else "nothing"
 
     def slug(self, parent_name: str | None = None) -> str:
@@ -84,8 +97,8 @@ class Selection:
             parts.append(parent_name or self.parent[:8])
         if self.filter_string:
             parts.append("filter")
-        if self.run_ids:
-            parts.append(f"{len(self.run_ids)}-runs")
+        if self.run_ids or self.run_keys:
+            parts.append(f"{len(self.run_ids) + len(self.run_keys)}-runs")
         return "-".join(parts)
 
 
@@ -111,6 +124,9 @@ def select_runs(tracking_uri: str, selection: Selection) -> pd.DataFrame:
         )
     client = mlflow_client(tracking_uri)
     experiments = _experiments(client, tracking_uri, selection.experiment)
+    if selection.run_keys:
+        keyed = latest_runs_by_key(tracking_uri, selection.run_keys, experiments)
+        selection = replace(selection, run_ids=(*selection.run_ids, *keyed), run_keys=())
     clauses = _clauses(client, tracking_uri, selection)
     what = selection.describe()
     if not experiments:
@@ -133,6 +149,56 @@ def select_runs(tracking_uri: str, selection: Selection) -> pd.DataFrame:
         )
         raise ValueError(f"nothing matched {what} (searched {searched} in {tracking_uri}){note}")
     return runs.sort_values(["start_time", "run_id"]).reset_index(drop=True)
+
+
+def latest_runs_by_key(
+    tracking_uri: str, keys: Sequence[str], experiments: Sequence[Any] | None = None
+) -> list[str]:
+    """The id of the latest FINISHED run tagged with each run key (``optlab.run_key``).
+
+    Runs with one key have identical results, so the latest stands for them all.
+
+    Raises:
+        ValueError: A key no finished run carries (naming the key and the store).
+    """
+    if experiments is None:
+        experiments = _active_experiments(mlflow_client(tracking_uri))
+    ids, missing = [], []
+    for key in keys:
+        if not _RUN_ID.match(key):
+            raise ValueError(f"not a run key: {key!r}")
+        clauses = [f"tags.`{contract.RUN_KEY_TAG}` = '{key}'", "attributes.status = 'FINISHED'"]
+        found = _search(
+            tracking_uri, [e.experiment_id for e in experiments], clauses, f"run key {key}"
+        )
+        if found.empty:
+            missing.append(key)
+        else:
+            ids.append(found.sort_values(["start_time", "run_id"]).iloc[-1]["run_id"])
+    if missing:
+        raise ValueError(
+            f"no finished run with run key {', '.join(missing)} in {tracking_uri}: "
+            "train it again (dvc repro -f train@<dataset>)"
+        )
+    return ids
+
+
+def stable_order(runs: pd.DataFrame) -> pd.DataFrame:
+    """``runs`` in an order that depends only on what they are (dataset, seed, name,
+    run key), not on when they ran: a report of the same results is then the same."""
+    columns = [
+        c
+        for c in (
+            "params.dataset.name",
+            "params.training.seed",
+            "tags.mlflow.runName",
+            f"tags.{contract.RUN_KEY_TAG}",
+        )
+        if c in runs
+    ]
+    if not columns:
+        return runs
+    return runs.sort_values(columns, kind="stable", na_position="last").reset_index(drop=True)
 
 
 def _experiments(client, tracking_uri: str, name: str | None) -> list[Any]:

@@ -8,21 +8,24 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from pipeline import tracking_server
 from pipeline.compare import Selection, compare, markdown_tables
 from pipeline.compare.core import ARTIFACT_DIR, LOG_TO
 from pipeline.paths import layout
+from pipeline.schemas import MLflowConfig
 from pipeline.stages.entry import run
-from pipeline.tracking import tracking_uri
 
 
-def _read_run_file(path: str) -> str:
+def _read_run_file(path: str) -> tuple[str, str]:
+    """``("run_id", id)`` or ``("run_key", key)``: what a run file names its run by."""
     try:
         data = json.loads(Path(path).read_text())
     except json.JSONDecodeError as error:
         raise ValueError(f"run file {path}: not JSON ({error})") from error
-    if not isinstance(data, dict) or not isinstance(data.get("run_id"), str):
-        raise ValueError(f'run file {path}: expected {{"run_id": "..."}}')
-    return data["run_id"]
+    for kind in ("run_key", "run_id"):
+        if isinstance(data, dict) and isinstance(data.get(kind), str):
+            return kind, data[kind]
+    raise ValueError(f'run file {path}: expected {{"run_key": "..."}} or {{"run_id": "..."}}')
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -51,23 +54,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="extend",
         default=[],
         metavar="FILE",
-        help='select the run of a JSON file {"run_id": "..."}, e.g. '
-        "reports/train/<dataset>/run.json (repeatable)",
+        help='select the run of a JSON file {"run_id": "..."}, or the latest finished run of '
+        '{"run_key": "..."} as the train stage writes to reports/train/<dataset>/run.json '
+        "(repeatable)",
     )
     parser.add_argument("--out", help="report folder (default: the layout's compare_reports)")
     parser.add_argument("--log-to", choices=LOG_TO, default="auto", help="(default: %(default)s)")
     parser.add_argument("--alpha", type=float, default=0.05, help="test level (%(default)s)")
     parser.add_argument("--tracking-uri", help="MLflow store (default: the project's)")
+    parser.add_argument(
+        "--stable",
+        action="store_true",
+        help="write files that depend only on the runs' results: no run or experiment ids, "
+        "no timings, rows in a fixed order (the compare stage's DVC outputs)",
+    )
     args = parser.parse_args(argv)
 
-    run_ids = [*args.run_ids, *(_read_run_file(f) for f in args.run_files)]
-    selection = Selection(args.experiment, args.parent, args.filter_string, run_ids)
+    named = [_read_run_file(f) for f in args.run_files]
+    run_ids = [*args.run_ids, *(v for kind, v in named if kind == "run_id")]
+    run_keys = [v for kind, v in named if kind == "run_key"]
+    selection = Selection(args.experiment, args.parent, args.filter_string, run_ids, run_keys)
+    uri = tracking_server.check_tracking(args.tracking_uri, MLflowConfig.timeout)
     report = compare(
-        tracking_uri(args.tracking_uri),
+        uri,
         selection,
         out_dir=args.out or layout().compare_reports,
         log_to=args.log_to,
         alpha=args.alpha,
+        stable=args.stable,
     )
     print(markdown_tables(report.summary, args.alpha), end="")
     where = f"; logged to run {report.run_id} under {ARTIFACT_DIR}/" if report.run_id else ""

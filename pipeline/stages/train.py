@@ -17,6 +17,7 @@ from pipeline.config import load_params
 from pipeline.paths import layout
 from pipeline.schemas import pick
 from pipeline.stages.entry import dataset_parser, run
+from pipeline.tracking_server import check_tracking
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -31,6 +32,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     where = layout() if None in (args.data, args.reports, args.model) else None
     cfg = load_params(args.params)
     cfg.dataset = pick(cfg.baselines, args.dataset, "baseline dataset")
+    # A dead tracking server fails here, in seconds, before the heavy imports below.
+    check_tracking(cfg.mlflow.tracking_uri, cfg.mlflow.timeout)
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # lazy, for cost: TensorFlow loads only once the arguments are good

@@ -57,9 +57,11 @@ def test_repro_trains_one_baseline_per_dataset(project):
     assert iris.info.run_name == "iris-relu-adam-bs32"
 
     # the last stage compares the three baselines, read back from MLflow
+    # (found by the run keys in reports/train/<dataset>/run.json; no run id in the files)
     report = (repo / "reports/compare/report.md").read_text()
     for run in logged:
-        assert run.info.run_id in report
+        assert run.data.tags["optlab.run_key"][:12] in report
+        assert run.info.run_id not in report
     assert [r.info.run_name for r in runs(repo, comparisons=True)] == ["comparison-3-runs"]
 
     shown = json.loads(dvc(repo, "metrics", "show", "--json", env=env).stdout)

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from mlflow.tracking import MlflowClient
 
 from pipeline.compare import Selection, select_runs
 from pipeline.stages.compare import main
 from pipeline.stages.entry import run
-from tests.fake_runs import ids_of
+from pipeline.tracking import ensure_experiment
+from tests.fake_runs import ids_of, params_of, training_run
 
 
 def test_selection_by_run_ids_and_run_files(store, tmp_path):
@@ -63,4 +66,58 @@ def test_cli_bad_run_file(store, tmp_path, capsys):
     path = Path(tmp_path / "run.json")
     path.write_text('{"id": 1}')
     assert run(main, ["--tracking-uri", store["uri"], "--run-file", str(path)]) == 1
-    assert 'expected {"run_id": "..."}' in capsys.readouterr().err
+    assert 'expected {"run_key": "..."} or {"run_id": "..."}' in capsys.readouterr().err
+
+
+def _keyed_run(client, experiment_id, name, key, acc, status="FINISHED"):
+    """A run shaped like training's, tagged with its run key, with timings that differ."""
+    params = params_of("mnist", "multiclass", name, "adam", 42, f"mnist-{name}", "mnist")
+    tags = {"optlab.run_key": key, "configuration": f"activation={name}"}
+    if status == "FINISHED":
+        metrics = {"test_accuracy": acc, "test_loss": 1 - acc, "train_seconds": time.time()}
+        curve = {"val_accuracy": [acc - 0.1, acc], "epoch_seconds": [time.time(), 1.0]}
+        return training_run(client, experiment_id, "mnist", params, metrics, curve, tags)
+    run_id = client.create_run(experiment_id, run_name=f"mnist-{name}", tags=tags).info.run_id
+    client.set_terminated(run_id, status)
+    return run_id
+
+
+def test_run_files_with_run_keys_give_a_stable_report(tmp_path, capsys):
+    """The compare stage's way: run.json holds a run key; the latest finished run of each
+    key is compared, and with --stable the files are the same however often it runs."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    experiment_id = ensure_experiment(uri, "mnist")
+    relu, tanh = "a" * 64, "b" * 64
+    _keyed_run(client, experiment_id, "relu", relu, 0.5)  # an older run of the same key
+    latest = _keyed_run(client, experiment_id, "relu", relu, 0.97)
+    _keyed_run(client, experiment_id, "relu", relu, 0.0, status="FAILED")  # never picked
+    _keyed_run(client, experiment_id, "tanh", tanh, 0.93)
+    files = []
+    for name, key in (("relu", relu), ("tanh", tanh)):
+        (tmp_path / f"{name}.json").write_text(json.dumps({"run_key": key}))
+        files += ["--run-file", str(tmp_path / f"{name}.json")]
+    argv = ["--tracking-uri", uri, *files, "--log-to", "comparison", "--stable"]
+
+    assert run(main, [*argv, "--out", str(tmp_path / "first")]) == 0
+    runs_csv = pd.read_csv(tmp_path / "first" / "runs.csv")
+    assert runs_csv["test_accuracy"].tolist() == [0.97, 0.93]
+    assert not {"run_id", "experiment_id", "train_seconds", "epoch_seconds"} & set(runs_csv)
+    report = (tmp_path / "first" / "report.md").read_text()
+    assert "Selected: the latest finished run of run keys aaaaaaaaaaaa, bbbbbbbbbbbb." in report
+    assert latest not in report
+    # A rerun of a training (same key, same results, other timings) and another
+    # comparison run change none of the files.
+    _keyed_run(client, experiment_id, "tanh", tanh, 0.93)
+    assert run(main, [*argv, "--out", str(tmp_path / "second")]) == 0
+    for path in sorted((tmp_path / "first").iterdir()):
+        assert path.read_bytes() == (tmp_path / "second" / path.name).read_bytes(), path.name
+    assert len(client.search_runs([experiment_id], "tags.`optlab.comparison` = 'true'")) == 2
+
+    missing = tmp_path / "missing.json"
+    missing.write_text(json.dumps({"run_key": "c" * 64}))
+    capsys.readouterr()
+    assert run(main, ["--tracking-uri", uri, "--run-file", str(missing), "--log-to", "none"]) == 1
+    assert f"error: no finished run with run key {'c' * 64} in {uri}: train it again" in (
+        capsys.readouterr().err
+    )

@@ -1,0 +1,99 @@
+"""Byte-stable ``.keras`` files: the same weights and architecture give the same bytes.
+
+A ``.keras`` file is a zip of ``config.json``, ``metadata.json`` and
+``model.weights.h5``.  Keras writes three things into it that differ between two
+trainings with identical results: the save time (``metadata.json``'s
+``date_saved`` and the weights entry's zip timestamp), Python object ids
+(``shared_object_id`` in ``config.json``, which only link shared objects within the
+file), and the runtime settings the model was compiled with (``steps_per_execution``,
+``jit_compile``), which by design never change results.  :func:`normalize` rewrites
+those, so a DVC-tracked model depends only on config, data and code.
+
+It imports nothing heavy (zipfile and json only).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from pipeline.io import atomic_write_bytes
+from pipeline.schemas import RuntimeConfig
+
+# The earliest date a zip entry can carry: every entry gets it.
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+CONFIG_ENTRY = "config.json"
+METADATA_ENTRY = "metadata.json"
+# Compile settings that are runtime choices (pipeline.schemas.RuntimeConfig): saved
+# as the schema's defaults, whatever the run used.
+RUNTIME_COMPILE_KEYS = ("steps_per_execution", "jit_compile")
+SHARED_ID_KEY = "shared_object_id"
+
+
+def _renumber_shared_ids(node: Any, ids: dict[int, int]) -> Any:
+    """Replace each ``shared_object_id`` (a Python ``id()``) by its order of appearance."""
+    if isinstance(node, dict):
+        out = {}
+        for key, value in node.items():
+            if key == SHARED_ID_KEY and isinstance(value, int):
+                out[key] = ids.setdefault(value, len(ids) + 1)
+            else:
+                out[key] = _renumber_shared_ids(value, ids)
+        return out
+    if isinstance(node, list):
+        return [_renumber_shared_ids(v, ids) for v in node]
+    return node
+
+
+def normalized_config(config: dict[str, Any]) -> dict[str, Any]:
+    """A model's ``config.json`` without what differs between identical trainings."""
+    config = _renumber_shared_ids(config, {})
+    compiled = config.get("compile_config")
+    if isinstance(compiled, dict):
+        defaults = RuntimeConfig()
+        for key in RUNTIME_COMPILE_KEYS:
+            if key in compiled:
+                compiled[key] = getattr(defaults, key)
+    return config
+
+
+def normalized_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
+    """``metadata.json`` without its save time (Keras does not read it back)."""
+    return {k: v for k, v in metadata.items() if k != "date_saved"}
+
+
+def normalize(data: bytes) -> bytes:
+    """The bytes of a ``.keras`` zip rewritten reproducibly: entries in Keras' order,
+    each dated :data:`ZIP_EPOCH` with fixed permissions, JSON entries normalized."""
+    out = io.BytesIO()
+    with (
+        zipfile.ZipFile(io.BytesIO(data)) as source,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target,
+    ):
+        for info in source.infolist():
+            content = source.read(info)
+            if info.filename == CONFIG_ENTRY:
+                content = json.dumps(normalized_config(json.loads(content))).encode()
+            elif info.filename == METADATA_ENTRY:
+                content = json.dumps(normalized_metadata(json.loads(content))).encode()
+            entry = zipfile.ZipInfo(info.filename, date_time=ZIP_EPOCH)
+            entry.compress_type = info.compress_type
+            entry.external_attr = 0o644 << 16
+            target.writestr(entry, content)
+    return out.getvalue()
+
+
+def save(model: Any, path: str | os.PathLike[str]) -> Path:
+    """Save a Keras model to ``path`` (``.keras``) reproducibly and atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")  # Keras insists on the suffix
+    try:
+        model.save(tmp)
+        return atomic_write_bytes(path, normalize(tmp.read_bytes()))
+    finally:
+        tmp.unlink(missing_ok=True)
