@@ -27,10 +27,8 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from pipeline import contract, labels, tracking
-from pipeline.compare import Selection, compare
 from pipeline.config import validate
 from pipeline.paths import project_root
-from pipeline.training import train
 
 log = logging.getLogger(__name__)
 
@@ -83,11 +81,13 @@ class MlflowSweepCallback(Callback):
         self.uri: str | None = None
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from mlflow.tracking import MlflowClient
+        try:  # every value checked before anything is created (or imported)
+            cfg = validate(_plain(config))
+        except ValueError as error:
+            # Hydra would turn a callback's exception into a warning and run the jobs.
+            raise SystemExit(f"error: {error}") from error
+        from mlflow.tracking import MlflowClient  # lazy, for cost
 
-        cfg = validate(_plain(config))
-        if cfg.sweep.seeds < 1:  # checked before anything is created
-            raise ValueError(f"sweep.seeds={cfg.sweep.seeds} must be at least 1")
         swept = sweep_params(config.hydra)
         preset = config.hydra.runtime.choices.get("experiment")
         self.uri = tracking.tracking_uri(cfg.mlflow.tracking_uri)
@@ -126,6 +126,8 @@ class MlflowSweepCallback(Callback):
         if self.parent_id is None:
             return
         from mlflow.tracking import MlflowClient
+
+        from pipeline.compare import Selection, compare  # lazy, for cost: pandas, matplotlib
 
         client = MlflowClient(self.uri)
         children = client.search_runs(
@@ -174,6 +176,8 @@ def run_job(cfg: DictConfig, hydra_cfg: DictConfig | None = None) -> list[dict[s
     the next one runs; the job itself never raises, so the sweep goes on.
     """
     from mlflow.tracking import MlflowClient
+
+    from pipeline.training import train  # lazy, for cost: Hydra imports this module to start
 
     parent = os.environ[PARENT_ENV]
     experiment = os.environ[EXPERIMENT_ENV]

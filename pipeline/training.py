@@ -101,7 +101,7 @@ def train(
         The run's id, final metrics, per-epoch history and the model.
     """
     cfg, p, data_dir, data = prepare(cfg, data_root)
-    batch_size = len(data.x["train"]) if p.full_batch else cfg.training.batch_size
+    batch_size = effective_batch_size(cfg.training.batch_size, p, len(data.x["train"]))
     model = build_model(cfg, p, data)
     tags = dict(extra_tags or {})
     if parent_run_id:
@@ -113,6 +113,24 @@ def train(
     if model_path is not None:
         _save_model(model, Path(model_path))
     return TrainResult(run_id=run_id, metrics=metrics, history=history, model=model)
+
+
+def effective_batch_size(batch_size: int, p: Plan, rows: int) -> int:
+    """The batch size a run uses: all ``rows`` for full-batch optimizers, and for a
+    batch size above the training rows (capped, saying so; ``effective.batch_size``)."""
+    if p.full_batch:
+        return rows
+    if batch_size > rows:
+        log.warning(
+            "training.batch_size=%d is more than the %d training rows of %s: "
+            "training full batch (batch size %d)",
+            batch_size,
+            rows,
+            p.dataset,
+            rows,
+        )
+        return rows
+    return batch_size
 
 
 def prepare(

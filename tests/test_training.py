@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import subprocess
 import sys
@@ -170,6 +171,23 @@ def test_full_batch_gd_makes_one_update_per_epoch(mirror_dir, data_root, store):
     run = MlflowClient(store).get_run(result.run_id)
     assert run.data.params["effective.batch_size"] == "50"  # the whole training split
     assert run.info.run_name == "mnist-relu-gd-bsfull"
+    assert result.model.optimizer.iterations.numpy() == 2  # two epochs, one step each
+
+
+def test_a_batch_larger_than_the_training_split_is_capped_to_full_batch(
+    mirror_dir, data_root, store, caplog
+):
+    cfg = config(
+        mirror_dir, store, "dataset=mnist", "training.batch_size=1000", "mlflow.log_model=false"
+    )
+    with caplog.at_level(logging.WARNING, logger="pipeline.training"):
+        result = train(cfg, data_root)
+    params = MlflowClient(store).get_run(result.run_id).data.params
+    assert (params["training.batch_size"], params["effective.batch_size"]) == ("1000", "50")
+    assert (
+        "training.batch_size=1000 is more than the 50 training rows of mnist: "
+        "training full batch (batch size 50)"
+    ) in caplog.text
     assert result.model.optimizer.iterations.numpy() == 2  # two epochs, one step each
 
 

@@ -30,6 +30,18 @@ def dataset_parser(description: str) -> argparse.ArgumentParser:
 DEBUG_ENV = "OPTLAB_DEBUG"
 
 
+def report(error: BaseException) -> int:
+    """Show a user error as one line, ``error: ...`` (its traceback first under
+    ``OPTLAB_DEBUG=1``), on stderr; return the exit status, 1."""
+    debug = bool(os.environ.get(DEBUG_ENV))
+    if debug:
+        traceback.print_exception(error)
+    print(f"error: {error}", file=sys.stderr)
+    if not debug:
+        print(f"(set {DEBUG_ENV}=1 to see the traceback)", file=sys.stderr)
+    return 1
+
+
 def run(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None) -> int:
     """Run a stage's ``main``, turning user errors into a message and exit status 1.
 
@@ -40,9 +52,4 @@ def run(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None 
     try:
         return main(argv)
     except USER_ERRORS as error:
-        if os.environ.get(DEBUG_ENV):
-            traceback.print_exc()
-        print(f"error: {error}", file=sys.stderr)
-        if not os.environ.get(DEBUG_ENV):
-            print(f"(set {DEBUG_ENV}=1 to see the traceback)", file=sys.stderr)
-        return 1
+        return report(error)
