@@ -271,25 +271,60 @@ def version_tags() -> dict[str, str]:
 def data_tags(data_dir: Path, root: Path) -> dict[str, str]:
     """Identify the input data: a sha256 over the folder's files (:data:`DATA_DIGEST_TAG`,
     shortened to fit MLflow's dataset digest), and DVC's md5 from ``dvc.lock`` when
-    the folder is a stage output there."""
-    tags = {"data.path": str(data_dir)}
+    the folder is a stage output there.
+
+    Raises:
+        ValueError: ``dvc.lock`` records another md5 for the folder than its files
+            have (changed, or damaged, since that stage ran): naming the folder and
+            the command that rebuilds it.
+    """
+    digest, dvc_md5 = _folder_hashes(data_dir)
+    tags = {"data.path": str(data_dir), DATA_DIGEST_TAG: digest}
+    locked = _locked_out(data_dir, root)
+    if locked is not None:
+        stage, md5 = locked
+        if md5 != dvc_md5:
+            raise ValueError(
+                f"{data_dir} does not match dvc.lock (its files hash to md5 {dvc_md5}, "
+                f"dvc.lock records {md5}): it changed after stage {stage} made it; "
+                f"rebuild it with `dvc repro {stage}`"
+            )
+        tags["data.dvc_md5"] = md5
+    return tags
+
+
+def _folder_hashes(folder: Path) -> tuple[str, str]:
+    """One read of every file of ``folder``: the :data:`DATA_DIGEST_TAG` sha256 and the
+    md5 DVC gives the folder (the md5 of its sorted ``{"md5", "relpath"}`` listing)."""
     digest = hashlib.sha256()
-    for path in sorted(p for p in data_dir.rglob("*") if p.is_file()):
-        digest.update(path.relative_to(data_dir).as_posix().encode())
+    listing = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        relpath = path.relative_to(folder).as_posix()
+        digest.update(relpath.encode())
+        md5 = hashlib.md5()
         with path.open("rb") as handle:
             for chunk in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(chunk)
-    tags[DATA_DIGEST_TAG] = digest.hexdigest()[:DIGEST_CHARS]
-    lock = root / "dvc.lock"
-    if lock.is_file():
-        import yaml
+                md5.update(chunk)
+        listing.append({"md5": md5.hexdigest(), "relpath": relpath})
+    listing.sort(key=lambda entry: entry["relpath"])
+    dvc_md5 = hashlib.md5(json.dumps(listing, sort_keys=True).encode()).hexdigest() + ".dir"
+    return digest.hexdigest()[:DIGEST_CHARS], dvc_md5
 
-        stages = (yaml.safe_load(lock.read_text()) or {}).get("stages", {})
-        for stage in stages.values():
-            for out in stage.get("outs", []):
-                if (root / out["path"]).resolve() == data_dir.resolve() and "md5" in out:
-                    tags["data.dvc_md5"] = out["md5"]
-    return tags
+
+def _locked_out(folder: Path, root: Path) -> tuple[str, str] | None:
+    """The stage of ``root/dvc.lock`` that outputs ``folder``, and the md5 recorded for it."""
+    lock = root / "dvc.lock"
+    if not lock.is_file():
+        return None
+    import yaml
+
+    stages = (yaml.safe_load(lock.read_text()) or {}).get("stages", {})
+    for stage, entry in stages.items():
+        for out in entry.get("outs", []):
+            if (root / out["path"]).resolve() == folder.resolve() and "md5" in out:
+                return stage, out["md5"]
+    return None
 
 
 def log_data_inputs(

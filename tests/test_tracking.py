@@ -1,7 +1,13 @@
+import re
+
+import numpy as np
+import pytest
+import yaml
 from mlflow.tracking import MlflowClient
 
 from pipeline.paths import project_root
-from pipeline.tracking import ensure_experiment, flatten, run_name, tracking_uri
+from pipeline.tracking import data_tags, ensure_experiment, flatten, run_name, tracking_uri
+from tests.helpers import dvc, prepared_copy
 
 
 def test_default_store_is_an_absolute_sqlite_path_at_the_project_root(tmp_path, monkeypatch):
@@ -92,3 +98,44 @@ def test_concurrent_first_writers_share_one_schema(tmp_path):
     assert all(p.returncode == 0 for p in procs), outputs
     assert len({out.strip() for out, _ in outputs}) == 1
     assert len(MlflowClient(uri).search_experiments()) == 2  # Default + iris
+
+
+@pytest.mark.slow
+def test_data_that_no_longer_matches_dvc_lock_is_refused_naming_the_fix(
+    mirror_dir, server, tmp_path
+):
+    """A real `dvc repro` records the folder's md5; a changed file is caught, and the
+    command the message gives makes the folder match again."""
+    repo, env = prepared_copy(tmp_path / "repo", mirror_dir, server.url, "preprocess@iris")
+    folder = repo / "data" / "processed" / "iris"
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    (recorded,) = [
+        out["md5"]
+        for out in lock["stages"]["preprocess@iris"]["outs"]
+        if out["path"] == "data/processed/iris"
+    ]
+    tags = data_tags(folder, repo)
+    assert tags["data.dvc_md5"] == recorded
+
+    x = np.load(folder / "x_test.npy")
+    x[0, 0] += 1  # a damaged value: shapes and dtypes still agree with meta.json
+    np.save(folder / "x_test.npy", x)
+    with pytest.raises(ValueError) as info:
+        data_tags(folder, repo)
+    assert re.fullmatch(
+        re.escape(f"{folder} does not match dvc.lock (its files hash to md5 ")
+        + r"[0-9a-f]{32}\.dir"
+        + re.escape(
+            f", dvc.lock records {recorded}): it changed after stage preprocess@iris made it; "
+            "rebuild it with `dvc repro preprocess@iris`"
+        ),
+        str(info.value),
+    )
+    dvc(repo, "repro", "preprocess@iris", env=env)
+    assert data_tags(folder, repo) == tags
+
+
+def test_data_outside_dvc_lock_gets_only_its_digest(data_root):
+    tags = data_tags(data_root / "iris", data_root)  # no dvc.lock there
+    assert set(tags) == {"data.path", "data.digest"}
+    assert re.fullmatch(r"[0-9a-f]{32}", tags["data.digest"])

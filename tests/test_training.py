@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import shutil
 import subprocess
 import sys
 
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
+from pipeline.data.preprocess import DataError
 from pipeline.tracking import artifact_files
 from pipeline.training import train
 from tests.helpers import FAST_TRAINING, REPO_ROOT, tiny_config, tool_env
@@ -240,6 +242,16 @@ def test_impossible_combinations_fail_before_any_run(
 def test_missing_data_is_reported_before_any_run(mirror_dir, tmp_path, store):
     with pytest.raises(FileNotFoundError, match=r"run `dvc repro preprocess@mnist` first"):
         train(config(mirror_dir, store, "dataset=mnist"), tmp_path / "empty")
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_a_damaged_data_file_is_named_before_any_run(mirror_dir, data_root, tmp_path, store):
+    shutil.copytree(data_root / "iris", tmp_path / "data" / "iris")
+    file = tmp_path / "data" / "iris" / "x_train.npy"
+    file.write_bytes(file.read_bytes()[:-16])
+    with pytest.raises(DataError, match=r"rebuild it with `dvc repro preprocess@iris`$") as info:
+        train(config(mirror_dir, store, "dataset=iris"), tmp_path / "data")
+    assert str(info.value).startswith(f"{file}: not a readable array")
     assert not (tmp_path / "mlflow.db").exists()
 
 
