@@ -26,6 +26,7 @@ from pipeline.config import (
     register_configs,
     validate,
 )
+from pipeline.redact import redact_logs
 from pipeline.stages.entry import USER_ERRORS, report, run
 
 COMMANDS = ("train", "compare", "ui")
@@ -40,6 +41,7 @@ def hydra_task(cfg: DictConfig) -> float | None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
+    redact_logs()  # Hydra has configured the job's logging by now
     hydra_cfg = HydraConfig.get()
     if hydra_cfg.mode == RunMode.MULTIRUN and os.environ.get(sweep.PARENT_ENV):
         results = sweep.run_job(cfg, hydra_cfg)  # it records a failure and goes on

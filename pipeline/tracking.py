@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline import contract
 from pipeline.paths import project_root
+from pipeline.redact import redact
 
 if TYPE_CHECKING:  # mlflow takes seconds to import: only functions that need it do
     from mlflow.tracking import MlflowClient
@@ -34,6 +35,8 @@ GIT_COMMIT_TAG = "mlflow.source.git.commit"
 DATA_DIGEST_TAG = "data.digest"
 # MLflow caps a dataset digest at 36 characters: 32 hex digits of sha256 (128 bits).
 DIGEST_CHARS = 32
+# MLflow prints each run's link when it ends, built from the tracking URI's host part.
+QUIET_LINKS_ENV = "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"
 # MLflow's tag for a run's or an experiment's description (markdown, in the UI).
 NOTE_TAG = "mlflow.note.content"
 # Never logged as params: the other datasets' baselines, how the data was fetched
@@ -46,12 +49,19 @@ UNLOGGED_DATASET_KEYS = ("urls", "files", "mirror_dir")
 
 def tracking_uri(configured: str | None = None, root: str | os.PathLike[str] | None = None) -> str:
     """The tracking URI: the configured one, else ``$MLFLOW_TRACKING_URI``, else the
-    SQLite store at the project root."""
-    if configured:
-        return configured
-    if os.environ.get("MLFLOW_TRACKING_URI"):
-        return os.environ["MLFLOW_TRACKING_URI"]
-    return f"sqlite:///{Path(root or project_root(store=True)) / DB_NAME}"
+    SQLite store at the project root.
+
+    For a URI with a password or token, MLflow's printed run links are switched off
+    (:data:`QUIET_LINKS_ENV`): they would show it.
+    """
+    uri = (
+        configured
+        or os.environ.get("MLFLOW_TRACKING_URI")
+        or f"sqlite:///{Path(root or project_root(store=True)) / DB_NAME}"
+    )
+    if redact(uri) != uri:
+        os.environ[QUIET_LINKS_ENV] = "true"
+    return uri
 
 
 @contextlib.contextmanager
@@ -244,7 +254,8 @@ def source_tags(root: Path) -> dict[str, str]:
     """
     from mlflow.tracking.context.registry import resolve_tags
 
-    tags = dict(resolve_tags())
+    # The repository URL (mlflow.source.git.repoURL) is the origin's, which may hold a token.
+    tags = {key: redact(str(value)) for key, value in resolve_tags().items()}
     commit = _git("rev-parse", "HEAD", cwd=root)
     if commit is None:
         tags.pop(GIT_COMMIT_TAG, None)

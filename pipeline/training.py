@@ -25,6 +25,7 @@ from pipeline.data.tasks import SPLITS, TaskData, load_task_data, make_dataset
 from pipeline.io import atomic_write_json, atomic_write_text
 from pipeline.paths import layout, project_root
 from pipeline.planning import Plan, plan
+from pipeline.redact import redact
 from pipeline.schemas import Task
 from pipeline.seed import apply_seed, configure_runtime
 
@@ -299,7 +300,7 @@ def _log_artifacts(
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        (tmp / "config.yaml").write_text(to_yaml(cfg))
+        (tmp / "config.yaml").write_text(redact(to_yaml(cfg)))  # a URI's password stays out
         plots.learning_curves(history, p.loss.primary_metric, tmp / "learning_curves.png", name)
         history.to_csv(tmp / "history.csv", index=False)
         if p.task is not Task.regression:

@@ -14,6 +14,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from pipeline.data.download import DownloadError
 from pipeline.paths import PARAMS_FILE
+from pipeline.redact import redact, redact_logs
 
 # Errors caused by input a user can fix: shown as one clear message, no traceback.
 USER_ERRORS = (DownloadError, ValueError, OSError, HydraException, OmegaConfBaseException)
@@ -32,11 +33,12 @@ DEBUG_ENV = "OPTLAB_DEBUG"
 
 def report(error: BaseException) -> int:
     """Show a user error as one line, ``error: ...`` (its traceback first under
-    ``OPTLAB_DEBUG=1``), on stderr; return the exit status, 1."""
+    ``OPTLAB_DEBUG=1``), on stderr, without the secrets of a URL it quotes; return the
+    exit status, 1."""
     debug = bool(os.environ.get(DEBUG_ENV))
     if debug:
-        traceback.print_exception(error)
-    print(f"error: {error}", file=sys.stderr)
+        print(redact("".join(traceback.format_exception(error))), end="", file=sys.stderr)
+    print(f"error: {redact(str(error))}", file=sys.stderr)
     if not debug:
         print(f"(set {DEBUG_ENV}=1 to see the traceback)", file=sys.stderr)
     return 1
@@ -49,6 +51,7 @@ def run(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None 
     deep inside Keras or NumPy, where the message alone may not be enough.
     """
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    redact_logs()
     try:
         return main(argv)
     except USER_ERRORS as error:
