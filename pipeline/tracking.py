@@ -51,7 +51,10 @@ def tracking_uri(configured: str | None = None, root: str | os.PathLike[str] | N
     """The tracking URI: the configured one, else ``$MLFLOW_TRACKING_URI``, else the
     SQLite store at the project root.
 
-    For a URI with a password or token, MLflow's printed run links are switched off
+    A relative SQLite URI (``sqlite:///mlflow.db``, the form MLflow's docs use) is
+    made absolute against the working directory, so the store, its lock and its
+    artifacts stay where it named even if the working directory changes.  For a URI
+    with a password or token, MLflow's printed run links are switched off
     (:data:`QUIET_LINKS_ENV`): they would show it.
     """
     uri = (
@@ -59,6 +62,9 @@ def tracking_uri(configured: str | None = None, root: str | os.PathLike[str] | N
         or os.environ.get("MLFLOW_TRACKING_URI")
         or f"sqlite:///{Path(root or project_root(store=True)) / DB_NAME}"
     )
+    db = sqlite_path(uri)
+    if db is not None:
+        uri = f"sqlite:///{db}" + "".join(uri.partition("?")[1:])
     if redact(uri) != uri:
         os.environ[QUIET_LINKS_ENV] = "true"
     return uri
@@ -89,8 +95,11 @@ def global_tracking_uri(uri: str) -> Iterator[None]:
 
 
 def sqlite_path(uri: str) -> Path | None:
-    """The database file of a local SQLite store (``sqlite:///<path>``); None for others."""
-    return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
+    """The database file of a local SQLite store (``sqlite:///<path>``, a relative path
+    taken from the working directory, as SQLAlchemy does), absolute; None for others."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    return Path(os.path.abspath(uri.removeprefix("sqlite:///").partition("?")[0]))
 
 
 def artifacts_root(uri: str) -> Path | None:

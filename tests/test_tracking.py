@@ -48,6 +48,22 @@ def test_experiment_artifacts_sit_beside_the_store(tmp_path):
     assert kind == "custom_model_development"
 
 
+def test_a_relative_sqlite_uri_is_resolved_against_the_working_directory(tmp_path, monkeypatch):
+    """MLflow's documented `sqlite:///mlflow.db`: a new experiment gets an absolute
+    artifact location beside the store, in the working directory."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")
+    uri = tracking_uri()
+    assert uri == f"sqlite:///{tmp_path / 'mlflow.db'}"
+    experiment_id = ensure_experiment(uri, "iris")
+    assert (tmp_path / "mlflow.db").is_file()
+    location = MlflowClient(uri).get_experiment(experiment_id).artifact_location
+    assert location == (tmp_path / "mlartifacts" / "iris").as_uri()
+    # Passed on as it is (a relative URI in the config), it means the same store.
+    assert ensure_experiment("sqlite:///mlflow.db", "iris") == experiment_id
+    assert tracking_uri("sqlite:///sub/../mlflow.db?timeout=20") == f"{uri}?timeout=20"
+
+
 def test_experiments_say_how_to_compare_their_runs_and_keep_a_users_description(tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     client = MlflowClient(uri)

@@ -303,6 +303,22 @@ def test_mlflow_tracking_uri_from_the_environment(mirror_dir, data_root, tmp_pat
     assert run.info.status == "FINISHED"
 
 
+def test_a_relative_sqlite_uri_from_the_environment(mirror_dir, data_root, tmp_path, monkeypatch):
+    """`MLFLOW_TRACKING_URI=sqlite:///mlflow.db` (MLflow's own documented form): the store
+    and the run's artifacts land in the working directory."""
+    cfg = tiny_config(mirror_dir, overrides=[*FAST_TRAINING, "dataset=iris"])
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")
+    result = train(cfg, data_root)
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    run = client.get_run(result.run_id)
+    assert run.info.status == "FINISHED"
+    artifacts = tmp_path / "mlartifacts" / "iris" / result.run_id / "artifacts"
+    assert run.info.artifact_uri == artifacts.as_uri()
+    assert (artifacts / "config.yaml").is_file()
+    assert list((tmp_path / "mlartifacts" / "iris").rglob("MLmodel"))  # the logged model too
+
+
 def test_run_params_keep_this_datasets_choices_and_drop_download_facts():
     from pipeline.tracking import run_params
 
