@@ -20,8 +20,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import pooch
-
 from pipeline.io import fix_mode
 from pipeline.redact import redact
 
@@ -67,6 +65,8 @@ class RemoteFile:
 
 def sha256sum(path: str | os.PathLike[str]) -> str:
     """Return the hex sha256 of a file."""
+    import pooch  # lazy, for cost: every stage and the CLI import this module for its errors
+
     return pooch.file_hash(str(path), alg="sha256")
 
 
@@ -115,6 +115,8 @@ def _transfer(url: str, output_file: str, size: int, timeout: float) -> None:
     if url.startswith("file:"):
         _copy_local(url, output_file)
         return
+    import pooch  # lazy, for cost
+
     downloader = pooch.HTTPDownloader(
         progressbar=size >= PROGRESS_MIN_BYTES,
         chunk_size=1 << 16,
