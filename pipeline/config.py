@@ -22,7 +22,7 @@ from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 from pipeline.io import atomic_write_text
 from pipeline.paths import PARAMS_FILE, layout
-from pipeline.schemas import OPTION_SCHEMAS, Config, DatasetConfig, out_of_range, pick
+from pipeline.schemas import OPTION_SCHEMAS, RANGES, Config, DatasetConfig, out_of_range, pick
 
 CONFIG_NAME = "config"
 HYDRA_VERSION_BASE = "1.3"
@@ -112,12 +112,16 @@ def _out_of_range(node: DictConfig, path: str = "") -> Iterator[str]:
     own = {f.name for f in dataclasses.fields(schema)} if dataclasses.is_dataclass(schema) else ()
     for key in node:
         where = f"{path}.{key}" if path else str(key)
-        if OmegaConf.is_missing(node, key):
+        numeric = key in own and key in RANGES
+        # Only a number is resolved: an interpolation elsewhere may need Hydra's context.
+        if OmegaConf.is_missing(node, key) or (
+            OmegaConf.is_interpolation(node, key) and not numeric
+        ):
             continue
         value = node[key]
         if isinstance(value, DictConfig):
             yield from _out_of_range(value, where)
-        elif key in own:
+        elif numeric:
             plain = OmegaConf.to_container(value) if isinstance(value, ListConfig) else value
             problem = out_of_range(where, plain)
             if problem:
