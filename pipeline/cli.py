@@ -17,19 +17,24 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 from collections.abc import Sequence
 
-import numpy as np
 from omegaconf import DictConfig
 
 from pipeline import contract, recovery, sweep
-from pipeline.config import CONFIG_NAME, HYDRA_VERSION_BASE, default_config_dir, register_configs
+from pipeline.config import (
+    CONFIG_NAME,
+    HYDRA_VERSION_BASE,
+    default_config_dir,
+    register_configs,
+    validate,
+)
 from pipeline.interrupt import handling_signals
-from pipeline.stages import compare as compare_stage
-from pipeline.stages.entry import run
+from pipeline.redact import redact_logs
+from pipeline.stages.entry import USER_ERRORS, report, run
 from pipeline.tracking import tracking_uri
-from pipeline.training import train
 
 COMMANDS = ("train", "compare", "ui", "cleanup", "reproduce")
 
@@ -43,12 +48,20 @@ def hydra_task(cfg: DictConfig) -> float | None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
+    redact_logs()  # Hydra has configured the job's logging by now
     hydra_cfg = HydraConfig.get()
     if hydra_cfg.mode == RunMode.MULTIRUN and os.environ.get(sweep.PARENT_ENV):
-        results = sweep.run_job(cfg, hydra_cfg)
+        results = sweep.run_job(cfg, hydra_cfg)  # it records a failure and goes on
         values = [contract.primary_value(r) for r in results]
-        return float(np.mean(values)) if values else None
-    result = train(cfg)
+        return statistics.fmean(values) if values else None
+    try:
+        cfg = validate(cfg)  # every value checked before TensorFlow loads
+        from pipeline.training import train  # lazy, for cost: training loads TensorFlow
+
+        result = train(cfg)
+    except USER_ERRORS as error:
+        # One line, as a stage shows it; past Hydra, which would print a traceback.
+        raise SystemExit(report(error)) from None
     shown = ", ".join(f"{k}={v:.4g}" for k, v in sorted(result.metrics.items()))
     print(f"run {result.run_id}: {shown}")
     return contract.primary_value(result.metrics)
@@ -110,6 +123,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     command, rest = args[0], args[1:]
     if command == "compare":
+        from pipeline.stages import compare as compare_stage  # lazy, for cost: pandas, MLflow
+
         return run(compare_stage.main, rest)
     if command == "cleanup":
         return run(cleanup_main, rest)

@@ -9,17 +9,20 @@ generated from ``conf/`` by the ``config`` stage of ``dvc repro``
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 from pipeline.io import atomic_write_text
 from pipeline.paths import PARAMS_FILE, layout
-from pipeline.schemas import OPTION_SCHEMAS, Config, DatasetConfig, pick
+from pipeline.schemas import OPTION_SCHEMAS, RANGES, Config, DatasetConfig, out_of_range, pick
 
 CONFIG_NAME = "config"
 HYDRA_VERSION_BASE = "1.3"
@@ -58,18 +61,71 @@ def compose_config(
         return compose(config_name=CONFIG_NAME, overrides=list(overrides))
 
 
-def validate(cfg: DictConfig | dict) -> DictConfig:
-    """Merge a plain config (e.g. ``params.yaml``) onto the schemas, so typos fail loudly.
+class ConfigError(ValueError):
+    """A config that does not fit its schemas; the message is one line naming the key,
+    the value and the valid ones."""
+
+
+def validate(cfg: DictConfig | Mapping[str, Any]) -> DictConfig:
+    """Merge a config (Hydra's, ``params.yaml``) onto the schemas and check every value.
+
+    The one check every path shares (direct runs, DVC stages, sweeps), and cheap: it
+    runs before anything heavy is imported.  Returns the merged config.
 
     Raises:
-        ValueError: on an unknown option name (listing the valid ones), an unknown
-            key or a value of the wrong type.
+        ValueError: an unknown option name (listing the valid ones, :func:`pick`), an
+            unknown key (listing the keys valid there; a ``+key`` Hydra appended
+            included), a value of the wrong type, or a number out of its range
+            (:data:`pipeline.schemas.RANGES`); :class:`ConfigError` for the last three.
     """
-    merged = OmegaConf.merge(OmegaConf.structured(Config), cfg)
+    # As plain containers: a node Hydra typed as the schema would carry a +key
+    # through the merge (OmegaConf trusts a source of the schema's own type).
+    plain = OmegaConf.to_container(cfg, resolve=False) if OmegaConf.is_config(cfg) else cfg
+    merged = _merge(Config, plain, "")
     for group, options in OPTION_SCHEMAS.items():
         schema = pick(options, OmegaConf.select(merged, f"{group}.name"), group)
-        merged[group] = OmegaConf.merge(OmegaConf.structured(schema), merged[group])
+        merged[group] = _merge(schema, OmegaConf.to_container(merged[group]), group)
+    problems = list(_out_of_range(merged))
+    if problems:
+        raise ConfigError("; ".join(problems))
     return merged
+
+
+def _merge(schema: type, values: Any, path: str) -> DictConfig:
+    """``values`` merged onto ``schema`` (found at ``path``), its errors as one line."""
+    try:
+        return OmegaConf.merge(OmegaConf.structured(schema), values)
+    except OmegaConfBaseException as error:
+        where = ".".join(p for p in (path, error.full_key) if p)
+        owner = error.object_type
+        if isinstance(error, ConfigKeyError) and dataclasses.is_dataclass(owner):
+            parent = where.rpartition(".")[0]
+            valid = [f.name for f in dataclasses.fields(owner)]
+            pick(valid, error.key, f"{parent} key" if parent else "top-level key")
+        message = str(error.msg).splitlines()[0] if error.msg else type(error).__name__
+        raise ConfigError(f"{where}: {message}" if where else message) from error
+
+
+def _out_of_range(node: DictConfig, path: str = "") -> Iterator[str]:
+    """The numbers of ``node`` (recursively) outside their keys' ranges, one line each."""
+    schema = OmegaConf.get_type(node)
+    own = {f.name for f in dataclasses.fields(schema)} if dataclasses.is_dataclass(schema) else ()
+    for key in node:
+        where = f"{path}.{key}" if path else str(key)
+        numeric = key in own and key in RANGES
+        # Only a number is resolved: an interpolation elsewhere may need Hydra's context.
+        if OmegaConf.is_missing(node, key) or (
+            OmegaConf.is_interpolation(node, key) and not numeric
+        ):
+            continue
+        value = node[key]
+        if isinstance(value, DictConfig):
+            yield from _out_of_range(value, where)
+        elif numeric:
+            plain = OmegaConf.to_container(value) if isinstance(value, ListConfig) else value
+            problem = out_of_range(where, plain)
+            if problem:
+                yield problem
 
 
 def load_params(path: str | os.PathLike[str] = PARAMS_FILE) -> DictConfig:

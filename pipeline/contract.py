@@ -3,10 +3,12 @@
 Training (:mod:`pipeline.training`), sweeps (:mod:`pipeline.sweep`), the report
 (:mod:`pipeline.compare`) and the UI launcher (:mod:`pipeline.ui`) all read and
 write runs through these names, so each is written once, here.  It imports
-nothing of the project.
+nothing of the project but :mod:`pipeline.redact`.
 """
 
 from __future__ import annotations
+
+from pipeline.redact import redact
 
 # ------------------------------------------------------------------ tags
 SWEEP_TAG = "optlab.sweep"  # "parent" on a sweep's parent run, "child" on its jobs' runs
@@ -45,8 +47,9 @@ PARAM_MAX = 6000
 
 
 def error_message(error: BaseException) -> str:
-    """The :data:`ERROR_TAG` value of a failure: its type and message, truncated."""
-    return f"{error.__class__.__name__}: {error}"[:TAG_MAX]
+    """The :data:`ERROR_TAG` value of a failure: its type and message (any URL's secrets
+    redacted), truncated."""
+    return redact(f"{error.__class__.__name__}: {error}")[:TAG_MAX]
 
 
 # ------------------------------------------------------------------ metrics

@@ -64,11 +64,8 @@ def plan(cfg: DictConfig) -> Plan:
         raise ValueError(f"model 'cnn' needs image data; {name} is tabular. Valid models: mlp")
     activations.get(cfg.activation.name)
     optimizers.get(cfg.optimizer)  # builds (and so checks) the optimizer
-    if cfg.training.batch_size < 1:
-        raise ValueError(f"training.batch_size={cfg.training.batch_size} must be at least 1")
+    # Ranges (batch size, epochs, ...) are the schemas', checked by config.validate.
     epochs = cfg.training.epochs if cfg.training.epochs is not None else cfg.dataset.epochs
-    if epochs < 1:
-        raise ValueError(f"training.epochs={epochs} must be at least 1")
     return Plan(
         dataset=name,
         task=task,

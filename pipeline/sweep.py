@@ -31,10 +31,8 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from pipeline import contract, interrupt, labels, recovery, tracking, tracking_server
-from pipeline.compare import Selection, compare
 from pipeline.config import validate
 from pipeline.paths import project_root
-from pipeline.training import train
 
 log = logging.getLogger(__name__)
 
@@ -102,11 +100,13 @@ class MlflowSweepCallback(Callback):
         self.jobs: list[list[str]] | None = None
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from mlflow.tracking import MlflowClient
+        try:  # every value checked before anything is created (or imported)
+            cfg = validate(_plain(config))
+        except ValueError as error:
+            # Hydra would turn a callback's exception into a warning and run the jobs.
+            raise SystemExit(f"error: {error}") from error
+        from mlflow.tracking import MlflowClient  # lazy, for cost
 
-        cfg = validate(_plain(config))
-        if cfg.sweep.seeds < 1:  # checked before anything is created
-            raise ValueError(f"sweep.seeds={cfg.sweep.seeds} must be at least 1")
         swept = sweep_params(config.hydra)
         preset = config.hydra.runtime.choices.get("experiment")
         # Before anything is created: a dead server fails here, in seconds.
@@ -151,6 +151,8 @@ class MlflowSweepCallback(Callback):
         if self.parent_id is None:
             return
         from mlflow.tracking import MlflowClient
+
+        from pipeline.compare import Selection, compare  # lazy, for cost: pandas, matplotlib
 
         parent, self.parent_id = self.parent_id, None
         atexit.unregister(self.on_multirun_end)
@@ -217,6 +219,8 @@ def run_job(cfg: DictConfig, hydra_cfg: DictConfig | None = None) -> list[dict[s
     the next one runs; the job itself never raises, so the sweep goes on.
     """
     from mlflow.tracking import MlflowClient
+
+    from pipeline.training import train  # lazy, for cost: Hydra imports this module to start
 
     parent = os.environ[PARENT_ENV]
     experiment = os.environ[EXPERIMENT_ENV]

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline import contract
 from pipeline.paths import project_root
+from pipeline.redact import redact
 
 if TYPE_CHECKING:  # mlflow takes seconds to import: only functions that need it do
     from mlflow.tracking import MlflowClient
@@ -36,6 +37,8 @@ GIT_DIRTY_TAG = "git.dirty"
 DATA_DIGEST_TAG = "data.digest"
 # MLflow caps a dataset digest at 36 characters: 32 hex digits of sha256 (128 bits).
 DIGEST_CHARS = 32
+# MLflow prints each run's link when it ends, built from the tracking URI's host part.
+QUIET_LINKS_ENV = "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"
 # MLflow's tag for a run's or an experiment's description (markdown, in the UI).
 NOTE_TAG = "mlflow.note.content"
 # Never logged as params: the other datasets' baselines, how the data was fetched
@@ -52,12 +55,25 @@ RESULT_RUNTIME_KEYS = ("runtime.grad_norm_samples",)
 
 def tracking_uri(configured: str | None = None, root: str | os.PathLike[str] | None = None) -> str:
     """The tracking URI: the configured one, else ``$MLFLOW_TRACKING_URI``, else the
-    SQLite store at the project root."""
-    if configured:
-        return configured
-    if os.environ.get("MLFLOW_TRACKING_URI"):
-        return os.environ["MLFLOW_TRACKING_URI"]
-    return f"sqlite:///{Path(root or project_root(store=True)) / DB_NAME}"
+    SQLite store at the project root.
+
+    A relative SQLite URI (``sqlite:///mlflow.db``, the form MLflow's docs use) is
+    made absolute against the working directory, so the store, its lock and its
+    artifacts stay where it named even if the working directory changes.  For a URI
+    with a password or token, MLflow's printed run links are switched off
+    (:data:`QUIET_LINKS_ENV`): they would show it.
+    """
+    uri = (
+        configured
+        or os.environ.get("MLFLOW_TRACKING_URI")
+        or f"sqlite:///{Path(root or project_root(store=True)) / DB_NAME}"
+    )
+    db = sqlite_path(uri)
+    if db is not None:
+        uri = f"sqlite:///{db}" + "".join(uri.partition("?")[1:])
+    if redact(uri) != uri:
+        os.environ[QUIET_LINKS_ENV] = "true"
+    return uri
 
 
 @contextlib.contextmanager
@@ -85,8 +101,11 @@ def global_tracking_uri(uri: str) -> Iterator[None]:
 
 
 def sqlite_path(uri: str) -> Path | None:
-    """The database file of a local SQLite store (``sqlite:///<path>``); None for others."""
-    return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
+    """The database file of a local SQLite store (``sqlite:///<path>``, a relative path
+    taken from the working directory, as SQLAlchemy does), absolute; None for others."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    return Path(os.path.abspath(uri.removeprefix("sqlite:///").partition("?")[0]))
 
 
 def artifacts_root(uri: str) -> Path | None:
@@ -267,7 +286,8 @@ def source_tags(root: Path) -> dict[str, str]:
     """
     from mlflow.tracking.context.registry import resolve_tags
 
-    tags = dict(resolve_tags())
+    # The repository URL (mlflow.source.git.repoURL) is the origin's, which may hold a token.
+    tags = {key: redact(str(value)) for key, value in resolve_tags().items()}
     commit = _git("rev-parse", "HEAD", cwd=root)
     if commit is None:
         tags.pop(GIT_COMMIT_TAG, None)
@@ -294,25 +314,60 @@ def version_tags() -> dict[str, str]:
 def data_tags(data_dir: Path, root: Path) -> dict[str, str]:
     """Identify the input data: a sha256 over the folder's files (:data:`DATA_DIGEST_TAG`,
     shortened to fit MLflow's dataset digest), and DVC's md5 from ``dvc.lock`` when
-    the folder is a stage output there."""
-    tags = {"data.path": str(data_dir)}
+    the folder is a stage output there.
+
+    Raises:
+        ValueError: ``dvc.lock`` records another md5 for the folder than its files
+            have (changed, or damaged, since that stage ran): naming the folder and
+            the command that rebuilds it.
+    """
+    digest, dvc_md5 = _folder_hashes(data_dir)
+    tags = {"data.path": str(data_dir), DATA_DIGEST_TAG: digest}
+    locked = _locked_out(data_dir, root)
+    if locked is not None:
+        stage, md5 = locked
+        if md5 != dvc_md5:
+            raise ValueError(
+                f"{data_dir} does not match dvc.lock (its files hash to md5 {dvc_md5}, "
+                f"dvc.lock records {md5}): it changed after stage {stage} made it; "
+                f"rebuild it with `dvc repro {stage}`"
+            )
+        tags["data.dvc_md5"] = md5
+    return tags
+
+
+def _folder_hashes(folder: Path) -> tuple[str, str]:
+    """One read of every file of ``folder``: the :data:`DATA_DIGEST_TAG` sha256 and the
+    md5 DVC gives the folder (the md5 of its sorted ``{"md5", "relpath"}`` listing)."""
     digest = hashlib.sha256()
-    for path in sorted(p for p in data_dir.rglob("*") if p.is_file()):
-        digest.update(path.relative_to(data_dir).as_posix().encode())
+    listing = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        relpath = path.relative_to(folder).as_posix()
+        digest.update(relpath.encode())
+        md5 = hashlib.md5()
         with path.open("rb") as handle:
             for chunk in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(chunk)
-    tags[DATA_DIGEST_TAG] = digest.hexdigest()[:DIGEST_CHARS]
-    lock = root / "dvc.lock"
-    if lock.is_file():
-        import yaml
+                md5.update(chunk)
+        listing.append({"md5": md5.hexdigest(), "relpath": relpath})
+    listing.sort(key=lambda entry: entry["relpath"])
+    dvc_md5 = hashlib.md5(json.dumps(listing, sort_keys=True).encode()).hexdigest() + ".dir"
+    return digest.hexdigest()[:DIGEST_CHARS], dvc_md5
 
-        stages = (yaml.safe_load(lock.read_text()) or {}).get("stages", {})
-        for stage in stages.values():
-            for out in stage.get("outs", []):
-                if (root / out["path"]).resolve() == data_dir.resolve() and "md5" in out:
-                    tags["data.dvc_md5"] = out["md5"]
-    return tags
+
+def _locked_out(folder: Path, root: Path) -> tuple[str, str] | None:
+    """The stage of ``root/dvc.lock`` that outputs ``folder``, and the md5 recorded for it."""
+    lock = root / "dvc.lock"
+    if not lock.is_file():
+        return None
+    import yaml
+
+    stages = (yaml.safe_load(lock.read_text()) or {}).get("stages", {})
+    for stage, entry in stages.items():
+        for out in entry.get("outs", []):
+            if (root / out["path"]).resolve() == folder.resolve() and "md5" in out:
+                return stage, out["md5"]
+    return None
 
 
 def log_data_inputs(

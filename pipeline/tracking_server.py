@@ -20,6 +20,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from pipeline.redact import redact
 from pipeline.tracking import tracking_uri
 
 # MLflow's client settings (read by MLflow at each request); a value the user set wins.
@@ -39,23 +40,6 @@ FIX = (
 
 class TrackingUnavailable(ConnectionError):
     """The tracking store cannot be reached; the message names it (redacted) and the fix."""
-
-
-def redact_uri(uri: str) -> str:
-    """``uri`` with any password or token replaced by ``***``: in the userinfo
-    (``http://user:secret@host``) and in query values (``?token=secret``)."""
-    parts = urllib.parse.urlsplit(uri)
-    if "@" not in parts.netloc and not parts.query:
-        return uri  # nothing to hide (and sqlite:////abs keeps its four slashes)
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, host = netloc.rsplit("@", 1)
-        user, has_password, _ = userinfo.partition(":")
-        netloc = f"{user}:***@{host}" if has_password else f"***@{host}"
-    query = "&".join(
-        f"{key}=***" for key, _ in urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
-    )
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 def limit_client(timeout: float) -> None:
@@ -111,7 +95,7 @@ def _health_request(uri: str) -> urllib.request.Request:
 
 
 def _check_server(uri: str, timeout: float) -> None:
-    shown = redact_uri(uri)
+    shown = redact(uri)
     try:
         with urllib.request.urlopen(_health_request(uri), timeout=timeout) as response:  # noqa: S310
             response.read(1024)
@@ -141,6 +125,6 @@ def _check_local(uri: str) -> None:
     existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
     if existing is None or not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
         raise TrackingUnavailable(
-            f"MLflow store {redact_uri(uri)} cannot be written: {existing or folder} is not "
+            f"MLflow store {redact(uri)} cannot be written: {existing or folder} is not "
             f"a writable folder; {FIX}"
         )

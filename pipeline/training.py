@@ -25,6 +25,7 @@ from pipeline.data.tasks import SPLITS, TaskData, load_task_data, make_dataset
 from pipeline.io import atomic_write_json, atomic_write_text
 from pipeline.paths import layout, project_root
 from pipeline.planning import Plan, plan
+from pipeline.redact import redact
 from pipeline.schemas import Task
 from pipeline.seed import apply_seed, configure_runtime
 
@@ -102,7 +103,7 @@ def train(
         The run's id, final metrics, per-epoch history and the model.
     """
     cfg, p, data_dir, data = prepare(cfg, data_root)
-    batch_size = len(data.x["train"]) if p.full_batch else cfg.training.batch_size
+    batch_size = effective_batch_size(cfg.training.batch_size, p, len(data.x["train"]))
     model = build_model(cfg, p, data)
     tags = dict(extra_tags or {})
     if parent_run_id:
@@ -120,6 +121,24 @@ def train(
     if model_path is not None:
         keras_file.save(model, model_path)
     return TrainResult(run_id=run_id, metrics=metrics, history=history, model=model)
+
+
+def effective_batch_size(batch_size: int, p: Plan, rows: int) -> int:
+    """The batch size a run uses: all ``rows`` for full-batch optimizers, and for a
+    batch size above the training rows (capped, saying so; ``effective.batch_size``)."""
+    if p.full_batch:
+        return rows
+    if batch_size > rows:
+        log.warning(
+            "training.batch_size=%d is more than the %d training rows of %s: "
+            "training full batch (batch size %d)",
+            batch_size,
+            rows,
+            p.dataset,
+            rows,
+        )
+        return rows
+    return batch_size
 
 
 def prepare(
@@ -326,7 +345,7 @@ def _log_artifacts(
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        (tmp / "config.yaml").write_text(to_yaml(cfg))
+        (tmp / "config.yaml").write_text(redact(to_yaml(cfg)))  # a URI's password stays out
         plots.learning_curves(history, p.loss.primary_metric, tmp / "learning_curves.png", name)
         history.to_csv(tmp / "history.csv", index=False)
         if p.task is not Task.regression:

@@ -30,6 +30,7 @@ import urllib.request
 from collections.abc import Sequence
 
 from pipeline import contract
+from pipeline.redact import redact
 from pipeline.tracking import artifacts_root, tracking_uri
 
 DEFAULT_HOST = "127.0.0.1"
@@ -154,7 +155,7 @@ def serve(uri: str, host: str, port: int) -> int:
     server = subprocess.Popen(server_command(uri, host, port), env=env, start_new_session=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     try:
-        print(f"Starting the MLflow UI on {base} (store: {uri}) ...", flush=True)
+        print(f"Starting the MLflow UI on {base} (store: {redact(uri)}) ...", flush=True)
         wait_until_up(base, server, START_TIMEOUT_S)
         print(f"MLflow UI: {base}", *links(uri, base), "Ctrl-C stops it.", sep="\n", flush=True)
         return server.wait()
@@ -177,11 +178,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         port = _port(args.port)
         uri = tracking_uri(args.tracking_uri)
         if uri.startswith(("http://", "https://")):  # a server is already running
-            print(f"MLflow UI: {uri}", *links(uri, uri), sep="\n")
+            shown = redact(uri)  # links with the password would put it on the screen
+            print(f"MLflow UI: {shown}", *links(uri, shown), sep="\n")
             return 0
         return serve(uri, args.host, port)
     except (UsageError, RuntimeError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {redact(str(error))}", file=sys.stderr)
         return 2
 
 

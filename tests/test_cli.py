@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import pytest
+
+from pipeline.stages.entry import DEBUG_ENV
 from tests.helpers import REPO_ROOT, tool_env
 
 OPTLAB = str(Path(sys.executable).parent / "optlab")
@@ -50,3 +54,70 @@ def test_train_is_the_hydra_app_and_rejects_a_bad_choice_before_training(tmp_pat
     assert done.returncode == 1
     assert "Could not find 'optimizer/adma'" in done.stderr
     assert "adam" in done.stderr  # Hydra lists the available options
+
+
+def _train(*overrides: str, run_dir: Path) -> tuple[subprocess.CompletedProcess, float]:
+    """``python -m pipeline.train OVERRIDES`` (as runpy runs it), which reports on stdout
+    whether TensorFlow was imported by the time it exited; and its seconds."""
+    code = (
+        "import runpy, sys\n"
+        "try:\n"
+        "    runpy.run_module('pipeline.train', run_name='__main__', alter_sys=True)\n"
+        "finally:\n"
+        "    print('tensorflow imported:', 'tensorflow' in sys.modules)\n"
+    )
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-c", code, *overrides, f"hydra.run.dir={run_dir}"],
+        cwd=REPO_ROOT,
+        env=tool_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return done, time.monotonic() - started
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["training.batch_size=0"], "training.batch_size=0: must be ≥ 1"),
+        (["optimizer.learning_rate=-0.1"], "optimizer.learning_rate=-0.1: must be > 0"),
+        (["activation=maxout", "activation.pieces=1"], "activation.pieces=1: must be ≥ 2"),
+        (
+            ["+some_typo=1"],
+            "unknown top-level key 'some_typo'; valid top-level keys: data, dataset, baselines, "
+            "model, activation, loss, optimizer, training, runtime, mlflow, sweep",
+        ),
+    ],
+)
+def test_a_bad_value_is_one_line_within_3_seconds_without_tensorflow(tmp_path, overrides, message):
+    done, seconds = _train(*overrides, run_dir=tmp_path)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr == f"error: {message}\n(set {DEBUG_ENV}=1 to see the traceback)\n"
+    assert done.stdout == "tensorflow imported: False\n"
+    assert seconds < 3
+
+
+def test_debug_shows_the_traceback_of_a_bad_value(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline.train", "model.dropout=1.5", f"hydra.run.dir={tmp_path}"],
+        cwd=REPO_ROOT,
+        env=tool_env(**{DEBUG_ENV: "1"}),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert "Traceback (most recent call last)" in done.stderr
+    assert done.stderr.endswith("error: model.dropout=1.5: must be in [0, 1)\n")
+
+
+def test_a_hydra_composition_error_has_no_traceback(tmp_path):
+    """Hydra prints its own message for a key no schema has: no traceback, within 3 s."""
+    done, seconds = _train("training.batchsize=64", run_dir=tmp_path)
+    assert done.returncode == 1
+    assert done.stderr.startswith("Could not override 'training.batchsize'.\n")
+    assert "Traceback" not in done.stderr
+    assert done.stdout == "tensorflow imported: False\n"
+    assert seconds < 3

@@ -69,8 +69,6 @@ def test_gd_is_full_batch(compose):
             r"task 'regression' needs dataset.target",
         ),
         (["dataset=iris", "model=cnn"], r"model 'cnn' needs image data; iris is tabular"),
-        (["training.batch_size=0"], r"training.batch_size=0 must be at least 1"),
-        (["training.epochs=0"], r"training.epochs=0 must be at least 1"),
         (["optimizer=nag", "optimizer.nesterov=false"], r"optimizer 'nag' .* needs nesterov=True"),
     ],
 )

@@ -1,9 +1,13 @@
 """The sweep callback's bookkeeping (pipeline.sweep), without running a sweep
 (tests/e2e/test_sweep.py runs one)."""
 
+import subprocess
+import sys
+
 from omegaconf import OmegaConf
 
 from pipeline.sweep import planned_jobs, sweep_params, swept_keys, threads_per_job
+from tests.helpers import REPO_ROOT, tool_env
 
 BASIC = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 
@@ -52,3 +56,28 @@ def test_the_planned_jobs_are_numbered_as_hydras_basic_sweeper_numbers_them():
         ["activation=tanh", "dataset=iris", "optimizer=adam"],
     ]
     assert planned_jobs(hydra(["optimizer=sgd,adam"], sweeper="hydra_plugins.x.Optuna")) is None
+
+
+def test_a_sweep_with_a_bad_value_stops_before_any_run(tmp_path):
+    """Hydra turns a callback's exception into a warning and would run every job without
+    a parent: a bad value must stop the sweep itself, in one line, before the store."""
+    store = tmp_path / "mlflow.db"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline.train",
+            "-m",
+            "training.batch_size=0",
+            "optimizer=sgd,adam",
+            f"hydra.sweep.dir={tmp_path / 'sweep'}",
+            f"mlflow.tracking_uri=sqlite:///{store}",
+        ],
+        cwd=REPO_ROOT,
+        env=tool_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (done.returncode, done.stderr) == (1, "error: training.batch_size=0: must be ≥ 1\n")
+    assert not store.exists() and not (tmp_path / "sweep").exists()

@@ -1,12 +1,22 @@
+import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+import yaml
 from mlflow.tracking import MlflowClient
 
 from pipeline.paths import project_root
-from pipeline.tracking import ensure_experiment, flatten, run_key, run_name, tracking_uri
-from tests.helpers import REPO_ROOT, tool_env
+from pipeline.tracking import (
+    data_tags,
+    ensure_experiment,
+    flatten,
+    run_key,
+    run_name,
+    tracking_uri,
+)
+from tests.helpers import REPO_ROOT, dvc, prepared_copy, tool_env
 
 
 def test_default_store_is_an_absolute_sqlite_path_at_the_project_root(tmp_path, monkeypatch):
@@ -45,6 +55,22 @@ def test_experiment_artifacts_sit_beside_the_store(tmp_path):
     assert location == (tmp_path / "mlartifacts" / "mnist").as_uri()
     kind = MlflowClient(uri).get_experiment(experiment_id).tags["mlflow.experimentKind"]
     assert kind == "custom_model_development"
+
+
+def test_a_relative_sqlite_uri_is_resolved_against_the_working_directory(tmp_path, monkeypatch):
+    """MLflow's documented `sqlite:///mlflow.db`: a new experiment gets an absolute
+    artifact location beside the store, in the working directory."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")
+    uri = tracking_uri()
+    assert uri == f"sqlite:///{tmp_path / 'mlflow.db'}"
+    experiment_id = ensure_experiment(uri, "iris")
+    assert (tmp_path / "mlflow.db").is_file()
+    location = MlflowClient(uri).get_experiment(experiment_id).artifact_location
+    assert location == (tmp_path / "mlartifacts" / "iris").as_uri()
+    # Passed on as it is (a relative URI in the config), it means the same store.
+    assert ensure_experiment("sqlite:///mlflow.db", "iris") == experiment_id
+    assert tracking_uri("sqlite:///sub/../mlflow.db?timeout=20") == f"{uri}?timeout=20"
 
 
 def test_experiments_say_how_to_compare_their_runs_and_keep_a_users_description(tmp_path):
@@ -161,3 +187,44 @@ def test_run_key_is_config_and_data_but_not_runtime_settings():
     assert run_key({**params, "training.seed": "43"}, "d" * 32) != key
     assert run_key({**params, "runtime.grad_norm_samples": "32"}, "d" * 32) != key
     assert run_key(params, "e" * 32) != key
+
+
+@pytest.mark.slow
+def test_data_that_no_longer_matches_dvc_lock_is_refused_naming_the_fix(
+    mirror_dir, server, tmp_path
+):
+    """A real `dvc repro` records the folder's md5; a changed file is caught, and the
+    command the message gives makes the folder match again."""
+    repo, env = prepared_copy(tmp_path / "repo", mirror_dir, server.url, "preprocess@iris")
+    folder = repo / "data" / "processed" / "iris"
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    (recorded,) = [
+        out["md5"]
+        for out in lock["stages"]["preprocess@iris"]["outs"]
+        if out["path"] == "data/processed/iris"
+    ]
+    tags = data_tags(folder, repo)
+    assert tags["data.dvc_md5"] == recorded
+
+    x = np.load(folder / "x_test.npy")
+    x[0, 0] += 1  # a damaged value: shapes and dtypes still agree with meta.json
+    np.save(folder / "x_test.npy", x)
+    with pytest.raises(ValueError) as info:
+        data_tags(folder, repo)
+    assert re.fullmatch(
+        re.escape(f"{folder} does not match dvc.lock (its files hash to md5 ")
+        + r"[0-9a-f]{32}\.dir"
+        + re.escape(
+            f", dvc.lock records {recorded}): it changed after stage preprocess@iris made it; "
+            "rebuild it with `dvc repro preprocess@iris`"
+        ),
+        str(info.value),
+    )
+    dvc(repo, "repro", "preprocess@iris", env=env)
+    assert data_tags(folder, repo) == tags
+
+
+def test_data_outside_dvc_lock_gets_only_its_digest(data_root):
+    tags = data_tags(data_root / "iris", data_root)  # no dvc.lock there
+    assert set(tags) == {"data.path", "data.digest"}
+    assert re.fullmatch(r"[0-9a-f]{32}", tags["data.digest"])

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
+import shutil
 import subprocess
 import sys
 
@@ -13,6 +15,7 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
+from pipeline.data.preprocess import DataError
 from pipeline.tracking import artifact_files
 from pipeline.training import train
 from tests.helpers import FAST_TRAINING, REPO_ROOT, tiny_config, tool_env
@@ -174,6 +177,23 @@ def test_full_batch_gd_makes_one_update_per_epoch(mirror_dir, data_root, store):
     assert result.model.optimizer.iterations.numpy() == 2  # two epochs, one step each
 
 
+def test_a_batch_larger_than_the_training_split_is_capped_to_full_batch(
+    mirror_dir, data_root, store, caplog
+):
+    cfg = config(
+        mirror_dir, store, "dataset=mnist", "training.batch_size=1000", "mlflow.log_model=false"
+    )
+    with caplog.at_level(logging.WARNING, logger="pipeline.training"):
+        result = train(cfg, data_root)
+    params = MlflowClient(store).get_run(result.run_id).data.params
+    assert (params["training.batch_size"], params["effective.batch_size"]) == ("1000", "50")
+    assert (
+        "training.batch_size=1000 is more than the 50 training rows of mnist: "
+        "training full batch (batch size 50)"
+    ) in caplog.text
+    assert result.model.optimizer.iterations.numpy() == 2  # two epochs, one step each
+
+
 @pytest.mark.parametrize(
     ("overrides", "metric", "units"),
     [
@@ -226,6 +246,16 @@ def test_missing_data_is_reported_before_any_run(mirror_dir, tmp_path, store):
     assert not (tmp_path / "mlflow.db").exists()
 
 
+def test_a_damaged_data_file_is_named_before_any_run(mirror_dir, data_root, tmp_path, store):
+    shutil.copytree(data_root / "iris", tmp_path / "data" / "iris")
+    file = tmp_path / "data" / "iris" / "x_train.npy"
+    file.write_bytes(file.read_bytes()[:-16])
+    with pytest.raises(DataError, match=r"rebuild it with `dvc repro preprocess@iris`$") as info:
+        train(config(mirror_dir, store, "dataset=iris"), tmp_path / "data")
+    assert str(info.value).startswith(f"{file}: not a readable array")
+    assert not (tmp_path / "mlflow.db").exists()
+
+
 def test_cli_rejects_a_typo_at_once_listing_valid_optimizers(tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "pipeline.train", "optimizer=adma"],
@@ -272,6 +302,22 @@ def test_mlflow_tracking_uri_from_the_environment(mirror_dir, data_root, tmp_pat
     result = train(cfg, data_root)
     run = MlflowClient(env_store).get_run(result.run_id)
     assert run.info.status == "FINISHED"
+
+
+def test_a_relative_sqlite_uri_from_the_environment(mirror_dir, data_root, tmp_path, monkeypatch):
+    """`MLFLOW_TRACKING_URI=sqlite:///mlflow.db` (MLflow's own documented form): the store
+    and the run's artifacts land in the working directory."""
+    cfg = tiny_config(mirror_dir, overrides=[*FAST_TRAINING, "dataset=iris"])
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")
+    result = train(cfg, data_root)
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    run = client.get_run(result.run_id)
+    assert run.info.status == "FINISHED"
+    artifacts = tmp_path / "mlartifacts" / "iris" / result.run_id / "artifacts"
+    assert run.info.artifact_uri == artifacts.as_uri()
+    assert (artifacts / "config.yaml").is_file()
+    assert list((tmp_path / "mlartifacts" / "iris").rglob("MLmodel"))  # the logged model too
 
 
 def test_run_params_keep_this_datasets_choices_and_drop_download_facts():

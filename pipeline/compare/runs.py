@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from pipeline import contract
+from pipeline.redact import redact
 from pipeline.tracking import global_tracking_uri
 
 # What a run id may hold: checked before an id enters a search filter.
@@ -130,7 +131,7 @@ def select_runs(tracking_uri: str, selection: Selection) -> pd.DataFrame:
     clauses = _clauses(client, tracking_uri, selection)
     what = selection.describe()
     if not experiments:
-        raise ValueError(f"nothing matched {what}: {tracking_uri} has no experiments")
+        raise ValueError(f"nothing matched {what}: {redact(tracking_uri)} has no experiments")
     runs = _search(tracking_uri, [e.experiment_id for e in experiments], clauses, what)
     if selection.only_ids:
         _check_ids_exist(runs, selection.run_ids, tracking_uri)
@@ -147,7 +148,9 @@ def select_runs(tracking_uri: str, selection: Selection) -> pd.DataFrame:
             if excluded.any()
             else ""
         )
-        raise ValueError(f"nothing matched {what} (searched {searched} in {tracking_uri}){note}")
+        raise ValueError(
+            f"nothing matched {what} (searched {searched} in {redact(tracking_uri)}){note}"
+        )
     return runs.sort_values(["start_time", "run_id"]).reset_index(drop=True)
 
 
@@ -210,7 +213,7 @@ def _experiments(client, tracking_uri: str, name: str | None) -> list[Any]:
     if not matches:
         names = ", ".join(sorted(e.name for e in experiments)) or "(none)"
         raise ValueError(
-            f"unknown experiment {name!r} in {tracking_uri}; existing experiments: {names}"
+            f"unknown experiment {name!r} in {redact(tracking_uri)}; existing experiments: {names}"
         )
     return matches
 
@@ -226,7 +229,7 @@ def _clauses(client, tracking_uri: str, selection: Selection) -> list[str]:
         try:
             client.get_run(parent)
         except MlflowException as error:
-            raise ValueError(f"unknown parent run {parent!r} in {tracking_uri}") from error
+            raise ValueError(f"unknown parent run {parent!r} in {redact(tracking_uri)}") from error
         clauses.append(f"tags.`{contract.PARENT_RUN_TAG}` = '{parent}'")
     if ids := selection.run_ids:
         bad = [r for r in ids if not _RUN_ID.match(r)]
@@ -259,7 +262,7 @@ def _check_ids_exist(runs: pd.DataFrame, ids: Sequence[str], tracking_uri: str) 
     missing = [r for r in ids if r not in found]
     if missing:
         raise ValueError(
-            f"unknown run id{'s' if len(missing) > 1 else ''} in {tracking_uri}: "
+            f"unknown run id{'s' if len(missing) > 1 else ''} in {redact(tracking_uri)}: "
             f"{', '.join(missing)}"
         )
 

@@ -20,9 +20,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import pooch
-
 from pipeline.io import fix_mode
+from pipeline.redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +43,7 @@ class ChecksumError(DownloadError):
     def __init__(self, name: str, url: str, expected: str, actual: str) -> None:
         self.name, self.url, self.expected, self.actual = name, url, expected, actual
         super().__init__(
-            f"checksum mismatch for {name} downloaded from {url}: "
+            f"checksum mismatch for {name} downloaded from {redact(url)}: "
             f"expected sha256 {expected}, got {actual}"
         )
 
@@ -66,6 +65,8 @@ class RemoteFile:
 
 def sha256sum(path: str | os.PathLike[str]) -> str:
     """Return the hex sha256 of a file."""
+    import pooch  # lazy, for cost: every stage and the CLI import this module for its errors
+
     return pooch.file_hash(str(path), alg="sha256")
 
 
@@ -80,13 +81,14 @@ def validate_mirror(mirror: str | None) -> str | None:
     parsed = urllib.parse.urlparse(mirror)
     if parsed.scheme not in MIRROR_SCHEMES:
         raise ValueError(
-            f"{MIRROR_ENV}={mirror!r} has scheme {parsed.scheme!r}; "
+            f"{MIRROR_ENV}={redact(mirror)!r} has scheme {parsed.scheme!r}; "
             f"valid schemes are {', '.join(MIRROR_SCHEMES)} (e.g. file:///abs/path/datasets)"
         )
     if parsed.scheme == "file" and parsed.netloc not in ("", "localhost"):
         # file://../x would read /x: the part after // is a host name, not a path.
         raise ValueError(
-            f"{MIRROR_ENV}={mirror!r} names host {parsed.netloc!r}; a file:// mirror needs an "
+            f"{MIRROR_ENV}={redact(mirror)!r} names host {parsed.hostname!r}; a file:// mirror "
+            "needs an "
             f"absolute path, e.g. file:///abs/path/datasets"
         )
     return mirror.rstrip("/")
@@ -113,6 +115,8 @@ def _transfer(url: str, output_file: str, size: int, timeout: float) -> None:
     if url.startswith("file:"):
         _copy_local(url, output_file)
         return
+    import pooch  # lazy, for cost
+
     downloader = pooch.HTTPDownloader(
         progressbar=size >= PROGRESS_MIN_BYTES,
         chunk_size=1 << 16,
@@ -138,8 +142,11 @@ def _is_transient(error: Exception) -> bool:
 
 
 def _describe(error: Exception) -> str:
+    """The error in one line, without the secrets of the URL it may quote."""
     text = str(error) or error.__class__.__name__
-    return f"{error.__class__.__name__}: {text}" if not isinstance(error, ChecksumError) else text
+    return redact(
+        text if isinstance(error, ChecksumError) else f"{error.__class__.__name__}: {text}"
+    )
 
 
 def fetch(
@@ -188,7 +195,9 @@ def fetch(
                 return _fetch_verified(remote, url, target, timeout)
             except Exception as error:  # noqa: BLE001 - every failure is reported below
                 retry = attempt < retries and _is_transient(error)
-                log.warning("%s: %s%s", url, _describe(error), " (retrying)" if retry else "")
+                log.warning(
+                    "%s: %s%s", redact(url), _describe(error), " (retrying)" if retry else ""
+                )
                 if not retry:
                     failures.append((url, error))
                     break
@@ -196,7 +205,7 @@ def fetch(
 
     if len(failures) == 1 and isinstance(failures[0][1], ChecksumError):
         raise failures[0][1]
-    lines = "\n".join(f"  - {url}\n      {_describe(error)}" for url, error in failures)
+    lines = "\n".join(f"  - {redact(url)}\n      {_describe(error)}" for url, error in failures)
     raise DownloadError(f"could not download {remote.name}; every source failed:\n{lines}")
 
 
@@ -207,7 +216,7 @@ def _fetch_verified(remote: RemoteFile, url: str, target: Path, timeout: float) 
     os.close(fd)
     fix_mode(tmp)
     try:
-        log.info("fetching %s", url)
+        log.info("fetching %s", redact(url))
         _transfer(url, tmp, remote.size, timeout)
         actual = sha256sum(tmp)
         if actual != remote.sha256:

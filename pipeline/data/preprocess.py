@@ -248,17 +248,53 @@ def save_splits(splits: Splits, out_dir: str | os.PathLike[str]) -> Path:
     return Path(out_dir)
 
 
+def rebuild_command(dataset: str) -> str:
+    """The command that rebuilds a dataset's processed folder (its DVC stage)."""
+    return f"dvc repro preprocess@{dataset}"
+
+
 def load_splits(path: str | os.PathLike[str], mmap: bool = True) -> Splits:
-    """Load a folder written by :func:`save_splits` (memory-mapped by default)."""
+    """Load a folder written by :func:`save_splits` (memory-mapped by default), checked
+    against its ``meta.json``: each array's shape and dtype, and as many labels as rows.
+
+    Raises:
+        DataError: naming the bad file and the command that rebuilds the folder.
+    """
     path = Path(path)
-    meta = json.loads((path / "meta.json").read_text())
-    mode = "r" if mmap else None
-    return Splits(
-        name=meta["dataset"],
-        x={s: np.load(path / f"x_{s}.npy", mmap_mode=mode) for s in SPLITS},
-        y={s: np.load(path / f"y_{s}.npy", mmap_mode=mode) for s in SPLITS},
-        meta=meta,
-    )
+    rebuild = f"rebuild it with `{rebuild_command(path.name)}`"
+    try:
+        meta = json.loads((path / "meta.json").read_text())
+        shapes, dtypes = meta["shapes"], meta["dtypes"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise DataError(f"{path / 'meta.json'}: unreadable ({error!r}); {rebuild}") from error
+    splits = Splits(name=meta.get("dataset", path.name), meta=meta)
+    for split in SPLITS:
+        x_file, y_file = path / f"x_{split}.npy", path / f"y_{split}.npy"
+        x = _load_array(x_file, mmap, rebuild)
+        y = _load_array(y_file, mmap, rebuild)
+        shape, x_dtype, y_dtype = tuple(shapes.get(split, ())), dtypes.get("x"), dtypes.get("y")
+        if x.shape != shape or str(x.dtype) != x_dtype:
+            raise DataError(
+                f"{x_file}: {x.dtype} {x.shape}, but meta.json says {x_dtype} {shape}; {rebuild}"
+            )
+        if y.ndim != 1 or str(y.dtype) != y_dtype:
+            raise DataError(
+                f"{y_file}: {y.dtype} {y.shape}, but meta.json says {y_dtype} labels, "
+                f"one per row; {rebuild}"
+            )
+        if len(y) != len(x):
+            raise DataError(
+                f"{y_file}: {len(y)} labels for the {len(x)} rows of {x_file.name}; {rebuild}"
+            )
+        splits.x[split], splits.y[split] = x, y
+    return splits
+
+
+def _load_array(file: Path, mmap: bool, rebuild: str) -> np.ndarray:
+    try:
+        return np.load(file, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as error:  # missing, truncated, not .npy
+        raise DataError(f"{file}: not a readable array ({error}); {rebuild}") from error
 
 
 def describe_splits(splits: Splits) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.data.preprocess import load_splits
+from pipeline.data.preprocess import load_splits, rebuild_command
 from pipeline.losses import encode_labels
 from pipeline.planning import Plan
 from pipeline.schemas import Task
@@ -32,7 +32,7 @@ def load_task_data(p: Plan, data_dir: Path, target: str | None = None) -> TaskDa
     """Load the preprocessed splits and encode the targets the way the loss needs."""
     if not (data_dir / "meta.json").is_file():
         raise FileNotFoundError(
-            f"no preprocessed data in {data_dir}; run `dvc repro preprocess@{p.dataset}` first"
+            f"no preprocessed data in {data_dir}; run `{rebuild_command(p.dataset)}` first"
         )
     splits = load_splits(data_dir, mmap=False)
     x, y, labels = {}, {}, {}

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from dvc.env import DVC_EXP_NAME
 
-from pipeline.config import compose_config, load_params, write_params
+from pipeline.config import compose_config, load_params, validate, write_params
 from pipeline.paths import PARAMS_FILE
 from pipeline.stages.entry import run
 
@@ -29,7 +29,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         load_params(PARAMS_FILE)  # DVC composed it with the -S overrides: keep, but validate
         print(f"{PARAMS_FILE}: composed by `dvc exp run`, kept")
         return 0
-    write_params(compose_config(overrides), PARAMS_FILE)
+    cfg = compose_config(overrides)
+    validate(cfg)  # a bad value fails here, not in a later stage after params.yaml changed
+    write_params(cfg, PARAMS_FILE)
     print(f"{PARAMS_FILE}: composed from conf/")
     return 0
 

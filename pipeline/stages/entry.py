@@ -15,6 +15,7 @@ from omegaconf.errors import OmegaConfBaseException
 from pipeline.data.download import DownloadError
 from pipeline.interrupt import handling_signals
 from pipeline.paths import PARAMS_FILE
+from pipeline.redact import redact, redact_logs
 
 # Errors caused by input a user can fix: shown as one clear message, no traceback.
 USER_ERRORS = (DownloadError, ValueError, OSError, HydraException, OmegaConfBaseException)
@@ -31,6 +32,19 @@ def dataset_parser(description: str) -> argparse.ArgumentParser:
 DEBUG_ENV = "OPTLAB_DEBUG"
 
 
+def report(error: BaseException) -> int:
+    """Show a user error as one line, ``error: ...`` (its traceback first under
+    ``OPTLAB_DEBUG=1``), on stderr, without the secrets of a URL it quotes; return the
+    exit status, 1."""
+    debug = bool(os.environ.get(DEBUG_ENV))
+    if debug:
+        print(redact("".join(traceback.format_exception(error))), end="", file=sys.stderr)
+    print(f"error: {redact(str(error))}", file=sys.stderr)
+    if not debug:
+        print(f"(set {DEBUG_ENV}=1 to see the traceback)", file=sys.stderr)
+    return 1
+
+
 def run(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None) -> int:
     """Run a stage's ``main``, turning user errors into a message and exit status 1.
 
@@ -40,13 +54,9 @@ def run(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None 
     (:mod:`pipeline.interrupt`).
     """
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    redact_logs()
     try:
         with handling_signals():
             return main(argv)
     except USER_ERRORS as error:
-        if os.environ.get(DEBUG_ENV):
-            traceback.print_exc()
-        print(f"error: {error}", file=sys.stderr)
-        if not os.environ.get(DEBUG_ENV):
-            print(f"(set {DEBUG_ENV}=1 to see the traceback)", file=sys.stderr)
-        return 1
+        return report(error)

@@ -205,6 +205,75 @@ def test_failed_save_leaves_the_previous_output_intact(mirror_dir, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no temporary folder left
 
 
+@pytest.fixture
+def saved_mnist(data_root, tmp_path) -> Path:
+    """A writable copy of the preprocessed tiny MNIST."""
+    return Path(shutil.copytree(data_root / "mnist", tmp_path / "mnist"))
+
+
+REBUILD = "; rebuild it with `dvc repro preprocess@mnist`"
+
+
+@pytest.mark.parametrize("mmap", [True, False])
+def test_a_truncated_array_is_named_with_the_command_that_rebuilds_it(saved_mnist, mmap):
+    file = saved_mnist / "x_train.npy"
+    data = file.read_bytes()
+    file.write_bytes(data[: len(data) // 2])
+    with pytest.raises(DataError) as info:
+        load_splits(saved_mnist, mmap=mmap)
+    message = str(info.value)
+    assert message.startswith(f"{file}: not a readable array (")
+    assert message.endswith(REBUILD)
+
+
+def test_an_array_of_the_wrong_dtype_is_named(saved_mnist):
+    x = np.load(saved_mnist / "x_validation.npy")
+    np.save(saved_mnist / "x_validation.npy", x.astype(np.float64))
+    with pytest.raises(DataError) as info:
+        load_splits(saved_mnist)
+    assert str(info.value) == (
+        f"{saved_mnist / 'x_validation.npy'}: float64 (10, 28, 28), but meta.json says "
+        f"uint8 (10, 28, 28){REBUILD}"
+    )
+
+
+def test_an_array_of_the_wrong_shape_is_named(saved_mnist):
+    x = np.load(saved_mnist / "x_test.npy")
+    np.save(saved_mnist / "x_test.npy", x[:, :27])
+    with pytest.raises(DataError, match=r"x_test.npy: uint8 \(20, 27, 28\), but meta.json says "):
+        load_splits(saved_mnist)
+
+
+def test_fewer_labels_than_rows_are_named(saved_mnist):
+    y = np.load(saved_mnist / "y_train.npy")
+    np.save(saved_mnist / "y_train.npy", y[:-1])
+    with pytest.raises(DataError) as info:
+        load_splits(saved_mnist)
+    assert str(info.value) == (
+        f"{saved_mnist / 'y_train.npy'}: 49 labels for the 50 rows of x_train.npy{REBUILD}"
+    )
+
+
+def test_labels_of_the_wrong_dtype_are_named(saved_mnist):
+    y = np.load(saved_mnist / "y_test.npy")
+    np.save(saved_mnist / "y_test.npy", y.astype(np.float32))
+    with pytest.raises(DataError, match=r"y_test.npy: float32 \(20,\), but meta.json says int64"):
+        load_splits(saved_mnist)
+
+
+@pytest.mark.parametrize("damage", ["missing", "not json", "no shapes"])
+def test_a_bad_meta_json_is_named(saved_mnist, damage):
+    meta = saved_mnist / "meta.json"
+    if damage == "missing":
+        meta.unlink()
+    else:
+        meta.write_text("{" if damage == "not json" else '{"dataset": "mnist"}')
+    with pytest.raises(DataError) as info:
+        load_splits(saved_mnist)
+    assert str(info.value).startswith(f"{meta}: unreadable (")
+    assert str(info.value).endswith(REBUILD)
+
+
 def test_summary_matches_the_arrays(tmp_path):
     write_iris(tmp_path / "iris.data", per_class=20)
     splits = preprocess("iris", "iris_csv", tmp_path, IRIS_CLASSES, IRIS_SPLIT, 0)

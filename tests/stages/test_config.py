@@ -53,4 +53,13 @@ def test_a_bad_kept_file_is_refused(project, monkeypatch, capsys):
     OmegaConf.save(params, project / "params.yaml")
     monkeypatch.setenv("DVC_EXP_NAME", "exp-1")
     assert run(main, []) == 1
-    assert "Key 'momentun' not in 'AdamConfig'" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "error: unknown optimizer key 'momentun'; valid optimizer keys: name, " in err
+
+
+def test_a_bad_value_is_refused_before_params_yaml_changes(project, capsys):
+    assert run(main, []) == 0
+    before = (project / "params.yaml").read_text()
+    assert run(main, ["training.batch_size=0"]) == 1
+    assert "error: training.batch_size=0: must be ≥ 1\n" in capsys.readouterr().err
+    assert (project / "params.yaml").read_text() == before

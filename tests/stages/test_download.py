@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 from omegaconf import OmegaConf
 
 from pipeline.data.download import (
@@ -9,7 +12,15 @@ from pipeline.data.download import (
 )
 from pipeline.stages import download as download_stage
 from pipeline.stages.entry import run
-from tests.helpers import IDX_FILES, WRONG_SHA, listing, sha256, tiny_config
+from tests.helpers import (
+    IDX_FILES,
+    REPO_ROOT,
+    WRONG_SHA,
+    listing,
+    sha256,
+    tiny_config,
+    tool_env,
+)
 
 
 def write_params(tmp_path, cfg):
@@ -104,3 +115,61 @@ def test_stage_missing_params_file_is_a_user_error(tmp_path, capsys):
     assert stage("iris", "--params", str(missing), "--out", str(tmp_path / "raw")) == 1
 
     assert "not found" in capsys.readouterr().err
+
+
+SECRET = "s3cret-Token"
+
+
+def _stage_process(params, out, mirror: str) -> subprocess.CompletedProcess:
+    """The stage as DVC runs it: its own process, its own logging."""
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline.stages.download", "mnist"]
+        + ["--params", str(params), "--out", str(out)],
+        cwd=REPO_ROOT,
+        env=tool_env(**{MIRROR_ENV: mirror}),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_a_mirror_password_is_in_no_log_line_and_no_error(server, mirror_dir, tmp_path):
+    """A mirror URL with credentials: the files it serves are logged, and the one it
+    fails on named in the error, each with the password masked."""
+    params = write_params(tmp_path, tiny_config(mirror_dir))  # public host: a closed port
+    last = IDX_FILES[-1]
+    server.faults[f"/mnist/{last}"] = "500"
+    host = server.url.removeprefix("http://")
+    mirror = f"http://reader:{SECRET}@{host}"
+
+    done = _stage_process(params, tmp_path / "raw", mirror)
+
+    assert done.returncode == 1
+    assert SECRET not in done.stdout + done.stderr
+    fetched = f"fetching http://reader:***@{host}/mnist/{IDX_FILES[0]}"
+    assert f"INFO pipeline.data.download: {fetched}" in done.stderr
+    assert f"  - http://reader:***@{host}/mnist/{last}\n" in done.stderr  # the failed source
+    assert "500 Server Error" in done.stderr
+
+
+def test_a_checksum_error_from_a_mirror_with_a_token_masks_it(server, mirror_dir, tmp_path):
+    cfg = tiny_config(mirror_dir)
+    cfg.data.datasets.mnist.files[IDX_FILES[0]].sha256 = WRONG_SHA
+    params = write_params(tmp_path, cfg)
+    host = server.url.removeprefix("http://")
+
+    done = _stage_process(params, tmp_path / "raw", f"http://{SECRET}@{host}")
+
+    assert done.returncode == 1
+    assert SECRET not in done.stdout + done.stderr
+    assert f"checksum mismatch for {IDX_FILES[0]} downloaded from http://***@{host}/mnist/" in (
+        done.stderr
+    )
+
+
+def test_an_invalid_mirror_with_a_password_is_named_masked(tmp_path, mirror_dir):
+    params = write_params(tmp_path, tiny_config(mirror_dir))
+    done = _stage_process(params, tmp_path / "raw", f"ftp://reader:{SECRET}@host/datasets")
+    assert done.returncode == 1
+    assert SECRET not in done.stderr
+    assert f"error: {MIRROR_ENV}='ftp://reader:***@host/datasets' has scheme 'ftp'" in done.stderr

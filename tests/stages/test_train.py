@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
+from omegaconf import OmegaConf
+
+from pipeline.stages.entry import DEBUG_ENV
 from tests.helpers import REPO_ROOT, tool_env
 
 
@@ -41,3 +45,21 @@ def test_a_missing_params_file_says_how_to_make_it(tmp_path):
     assert (
         "not found; generate it from conf/ with `python -m pipeline.stages.config`" in done.stderr
     )
+
+
+def test_a_bad_value_in_params_yaml_is_one_line_within_3_seconds(tmp_path):
+    """The issue's bound: the error arrives in under 3 s, before TensorFlow (asserted by
+    _stage), naming the key, the value and the valid range."""
+    params = OmegaConf.load(REPO_ROOT / "params.yaml")
+    params.training.batch_size = 0
+    params.model.dropout = 1.5
+    OmegaConf.save(params, tmp_path / "params.yaml")
+    started = time.monotonic()
+    done = _stage("iris", "--params", str(tmp_path / "params.yaml"))
+    elapsed = time.monotonic() - started
+    assert done.returncode == 1, done.stderr
+    assert done.stderr == (
+        "error: model.dropout=1.5: must be in [0, 1); training.batch_size=0: must be ≥ 1\n"
+        f"(set {DEBUG_ENV}=1 to see the traceback)\n"
+    )
+    assert elapsed < 3
