@@ -141,3 +141,33 @@ def test_every_module_has_its_test_module():
             missing.append(f"{rel}: no {test.relative_to(REPO_ROOT)}")
     assert missing == []
     assert all((REPO_ROOT / rel).is_file() for rel in UNMIRRORED)
+
+
+def _test_names(path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    return {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
+
+
+def test_every_row_of_the_reliability_table_names_tests_that_exist():
+    """docs/reliability.md: each fault row cites test files and tests that are there."""
+    rows = [
+        line
+        for line in (REPO_ROOT / "docs" / "reliability.md").read_text().splitlines()
+        if line.startswith("| ") and not line.startswith(("| fault", "|---"))
+    ]
+    assert len(rows) >= 30
+    missing = []
+    for row in rows:
+        cited = row.rsplit("|", 2)[1]
+        file = None
+        for ref in re.findall(r"`([^`]+)`", cited):
+            path, _, name = ref.partition("::")
+            if path.endswith(".py"):
+                file = REPO_ROOT / "tests" / path
+            if file is None or not file.is_file():
+                missing.append(f"{ref}: no such file")
+            elif name and name.split("[")[0] not in _test_names(file):
+                missing.append(f"{ref}: no such test in {file.name}")
+        if file is None:
+            missing.append(f"row cites no test: {row[:60]}")
+    assert missing == []
