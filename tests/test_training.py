@@ -306,18 +306,23 @@ def test_mlflow_tracking_uri_from_the_environment(mirror_dir, data_root, tmp_pat
 
 def test_a_relative_sqlite_uri_from_the_environment(mirror_dir, data_root, tmp_path, monkeypatch):
     """`MLFLOW_TRACKING_URI=sqlite:///mlflow.db` (MLflow's own documented form): the store
-    and the run's artifacts land in the working directory."""
+    and the run's artifacts land in the working directory (here a project's subfolder),
+    not at the project's root."""
     cfg = tiny_config(mirror_dir, overrides=[*FAST_TRAINING, "dataset=iris"])
-    monkeypatch.chdir(tmp_path)
+    shutil.copy(REPO_ROOT / "dvc.yaml", tmp_path)  # a project (its layout) ...
+    here = tmp_path / "notebooks"  # ... and a folder of it to work in
+    here.mkdir()
+    monkeypatch.chdir(here)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")
     result = train(cfg, data_root)
-    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    client = MlflowClient(f"sqlite:///{here / 'mlflow.db'}")
     run = client.get_run(result.run_id)
     assert run.info.status == "FINISHED"
-    artifacts = tmp_path / "mlartifacts" / "iris" / result.run_id / "artifacts"
+    artifacts = here / "mlartifacts" / "iris" / result.run_id / "artifacts"
     assert run.info.artifact_uri == artifacts.as_uri()
     assert (artifacts / "config.yaml").is_file()
-    assert list((tmp_path / "mlartifacts" / "iris").rglob("MLmodel"))  # the logged model too
+    assert list((here / "mlartifacts" / "iris").rglob("MLmodel"))  # the logged model too
+    assert not (tmp_path / "mlflow.db").exists()
 
 
 def test_run_params_keep_this_datasets_choices_and_drop_download_facts():
