@@ -42,6 +42,7 @@ class GuardedClient:
         self.remote = urllib.parse.urlsplit(uri).scheme in ("http", "https")
         self.offline: OfflineRun | None = None
         self.reason = ""
+        self._run_id = ""
         self._saved_env: dict[str, str | None] = {}
 
     def __getattr__(self, name: str) -> Any:
@@ -60,6 +61,7 @@ class GuardedClient:
         return keep(self.offline)
 
     def _go_offline(self, run_id: str, error: BaseException) -> None:
+        self._run_id = run_id
         self.reason = short_reason(error, self.uri)
         self.offline = OfflineRun.create(run_id, self.uri, self.reason)
         self._saved_env = {key: os.environ.get(key) for key in OFFLINE_HTTP}
@@ -115,6 +117,18 @@ class GuardedClient:
         to set), then restore MLflow's HTTP settings."""
         try:
             yield
+        except BaseException as error:
+            if self.offline is not None:  # the run ends here: upload gives it this status
+                status = "FAILED" if isinstance(error, Exception) else "KILLED"
+                self.offline.set_status(status)
+                log.warning(
+                    "run %s ended %s while its server was away: upload what was not logged "
+                    "with `%s`",
+                    self._run_id,
+                    status,
+                    upload_command(self.offline.folder),
+                )
+            raise
         finally:
             if self.offline is not None:
                 _forget_active_run()

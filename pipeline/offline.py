@@ -75,7 +75,7 @@ def short_reason(error: BaseException, uri: str) -> str:
         return "connection refused"
     if "timeout" in text.lower() or "timed out" in text.lower():
         return "no answer in time"
-    if "500 error responses" in text or "50" in text and "error code" in text:
+    if "500 error responses" in text or "error code 5" in text:
         return "the server answers with errors (5xx)"
     return scrub(text.splitlines()[0] if text else type(error).__name__, uri)[:200]
 
@@ -104,6 +104,10 @@ class OfflineRun:
         """``run.json``: run id, store (redacted), reason, parts already uploaded."""
         path = self.folder / RUN_FILE
         return json.loads(path.read_text()) if path.is_file() else {}
+
+    def set_status(self, status: str) -> None:
+        """The status the upload ends the run with (FINISHED unless set)."""
+        atomic_write_json(self.folder / RUN_FILE, {**self.info(), "status": status})
 
     def _json(self, name: str, default: Any) -> Any:
         path = self.folder / name
@@ -238,8 +242,9 @@ def store_for(kept: OfflineRun, given: str | None) -> str:
 
 
 def upload(folder: str | os.PathLike[str], uri: str | None = None, timeout: float = 10) -> str:
-    """Log a kept run into its original run (same run id), end it FINISHED and remove the
-    folder; the run id.
+    """Log a kept run into its original run (same run id), end it FINISHED (or FAILED or
+    KILLED, if the training ended so while the server was away) and remove the folder;
+    the run id.
 
     Each part (params, inputs, metrics, tags, artifacts, model, status) is recorded in
     ``run.json`` once uploaded, so an upload that fails midway goes on where it stopped.
@@ -319,7 +324,7 @@ def _model(client: Any, uri: str, run_id: str, kept: OfflineRun) -> None:
 
 
 def _status(client: Any, uri: str, run_id: str, kept: OfflineRun) -> None:
-    client.set_terminated(run_id, "FINISHED")
+    client.set_terminated(run_id, kept.info().get("status", "FINISHED"))
 
 
 _UPLOADERS = {

@@ -69,3 +69,17 @@ def test_a_local_store_is_written_directly_and_its_errors_are_not_hidden(project
     with pytest.raises(Exception, match="not found|does not exist|No run"):
         client.set_tag("no-such-run", "a", "b")
     assert client.offline is None and client.kept_error("x", "") is None
+
+
+def test_a_training_that_fails_once_offline_is_uploaded_as_failed(project, caplog):
+    silent = SilentServer()
+    try:
+        client = GuardedClient(MlflowClient(silent.url), silent.url)
+        with pytest.raises(ValueError, match="diverged"), client.leaving_run():
+            client.set_tag(RUN, "a", "b")
+            raise ValueError("diverged")
+    finally:
+        silent.close()
+    kept = OfflineRun(project / ".optlab" / "offline" / RUN)
+    assert kept.info()["status"] == "FAILED"
+    assert f"`optlab upload .optlab/offline/{RUN}`" in caplog.text
