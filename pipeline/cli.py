@@ -9,6 +9,8 @@
   RUNNING as FAILED (:mod:`pipeline.recovery`).
 - ``optlab reproduce RUN_ID`` (``python -m pipeline.reproduce``): train a logged run
   again and check that its metrics are bit-identical.
+- ``optlab upload FOLDER`` (``python -m pipeline.upload``): log a run kept locally when its
+  tracking server went away mid-training into that run (:mod:`pipeline.offline`).
 
 ``dvc repro`` runs the per-stage entry points in :mod:`pipeline.stages` instead.
 """
@@ -36,7 +38,7 @@ from pipeline.redact import redact_logs
 from pipeline.stages.entry import USER_ERRORS, report, run
 from pipeline.tracking import tracking_uri
 
-COMMANDS = ("train", "compare", "ui", "cleanup", "reproduce")
+COMMANDS = ("train", "compare", "ui", "cleanup", "reproduce", "upload")
 
 
 def hydra_task(cfg: DictConfig) -> float | None:
@@ -132,6 +134,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from pipeline import reproduce  # lazy, for cost
 
         return run(reproduce.main, rest)
+    if command == "upload":
+        from pipeline import upload  # lazy, for cost
+
+        return run(upload.main, rest)
     if command == "ui":
         from pipeline import ui
 

@@ -51,6 +51,7 @@ class Layout:
     models: Path  # the baselines' .keras files
     compare_reports: Path  # the comparison report of the baselines
     backups: Path  # interrupted trainings' states, to resume from (no DVC output, git-ignored)
+    offline: Path  # runs whose server went away, kept to upload later (no DVC output, git-ignored)
 
 
 def layout(root: str | os.PathLike[str] | None = None) -> Layout:

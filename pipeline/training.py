@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from pipeline import contract, keras_file, labels, optimizers, resume, tracking, tracking_server
 from pipeline.config import to_yaml, validate
 from pipeline.data.tasks import SPLITS, TaskData, load_task_data, make_dataset
+from pipeline.guarded import GuardedClient
 from pipeline.io import atomic_write_json, atomic_write_text
 from pipeline.paths import layout, project_root
 from pipeline.planning import Plan, plan
@@ -111,7 +112,7 @@ def train(
     record = run_record(cfg, p, data_dir, batch_size, tags, run_name_suffix, label_keys)
     key = record.tags[contract.RESUME_KEY_TAG]
     try:
-        run_id, metrics, history = _run(cfg, p, data, data_dir, model, batch_size, record)
+        run_id, metrics, history, client = _run(cfg, p, data, data_dir, model, batch_size, record)
     except Exception:  # failed on its own: never resumed, so its backup is of no use
         resume.remove_backup(key)
         raise
@@ -120,6 +121,10 @@ def train(
         _write_reports(Path(reports_dir), metrics, history, record.tags[contract.RUN_KEY_TAG])
     if model_path is not None:
         keras_file.save(model, model_path)
+    written = [what for what, path in (("reports", reports_dir), ("model", model_path)) if path]
+    kept = client.kept_error(run_id, f" and wrote its {' and '.join(written)}" if written else "")
+    if kept is not None:  # the server went away: the outputs are written, the run is not whole
+        raise kept
     return TrainResult(run_id=run_id, metrics=metrics, history=history, model=model)
 
 
@@ -233,11 +238,16 @@ def _run(
     model,
     batch_size: int,
     record: RunRecord,
-) -> tuple[str, dict[str, float], pd.DataFrame]:
-    """Inside one MLflow run: log params and data, fit, evaluate, log the artifacts."""
+) -> tuple[str, dict[str, float], pd.DataFrame, GuardedClient]:
+    """Inside one MLflow run: log params and data, fit, evaluate, log the artifacts.
+
+    Every write goes through a :class:`~pipeline.guarded.GuardedClient`: if the server
+    goes away, the training finishes and the rest of the run is kept locally (the
+    returned client says what, :meth:`~pipeline.guarded.GuardedClient.kept_error`).
+    """
     import mlflow  # lazy, for cost
 
-    client = mlflow.MlflowClient(record.uri)
+    client = GuardedClient(mlflow.MlflowClient(record.uri), record.uri)
     datasets, epoch = _datasets(cfg, data, batch_size)
     key = record.tags[contract.RESUME_KEY_TAG]
     resumed = resume.find_resumable(client, record.experiment_id, key)
@@ -255,6 +265,7 @@ def _run(
         with (
             tracking.recording_errors(client, run_id),
             resume.killed_if_interrupted(client, run_id),
+            client.leaving_run(),  # innermost: offline, the run ends here, silently
         ):
             if resumed is None:  # a resumed run has them from its first start
                 tracking.log_params(client, run_id, record.params)
@@ -265,10 +276,14 @@ def _run(
             history, seconds = fit(cfg, p, data, model, datasets, client, run_id, resuming)
             metrics = evaluate(model, datasets["test"], history, seconds)
             tracking.log_metrics(client, run_id, metrics, step=0)
-            _log_artifacts(cfg, p, data, model, datasets["test"], history, record.name)
+            with tempfile.TemporaryDirectory() as artifacts:
+                _write_artifacts(
+                    cfg, p, data, model, datasets["test"], history, record.name, artifacts
+                )
+                client.log_artifacts(run_id, artifacts)
             if cfg.mlflow.log_model:
-                tracking.log_model(model, data.x["test"][:5])
-    return run_id, metrics, history
+                client.log_model(run_id, model, data.x["test"][:5])
+    return run_id, metrics, history, client
 
 
 def fit(
@@ -335,31 +350,33 @@ def evaluate(model, test_ds, history: pd.DataFrame, train_seconds: float) -> dic
     return metrics
 
 
-def _log_artifacts(
-    cfg: DictConfig, p: Plan, data: TaskData, model, test_ds, history: pd.DataFrame, name: str
+def _write_artifacts(
+    cfg: DictConfig,
+    p: Plan,
+    data: TaskData,
+    model,
+    test_ds,
+    history: pd.DataFrame,
+    name: str,
+    folder: str,
 ) -> None:
-    """The config, the history, the learning curves and (classification) the confusion matrix."""
-    import mlflow  # lazy, for cost
-
+    """Into ``folder``: the config, the history, the learning curves and (classification)
+    the confusion matrix."""
     from pipeline import plots  # lazy, for cost: it imports matplotlib
 
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        (tmp / "config.yaml").write_text(redact(to_yaml(cfg)))  # a URI's password stays out
-        plots.learning_curves(history, p.loss.primary_metric, tmp / "learning_curves.png", name)
-        history.to_csv(tmp / "history.csv", index=False)
-        if p.task is not Task.regression:
-            predicted = model.predict(test_ds, verbose=0)
-            pred_labels = (
-                np.argmax(predicted, axis=1)
-                if predicted.shape[1] > 1
-                else (predicted[:, 0] > p.loss.accuracy_threshold).astype(int)
-            )
-            matrix = plots.confusion_matrix(data.labels["test"], pred_labels, len(data.class_names))
-            plots.plot_confusion_matrix(
-                matrix, data.class_names, tmp / "confusion_matrix.png", name
-            )
-        mlflow.log_artifacts(str(tmp))
+    tmp = Path(folder)
+    (tmp / "config.yaml").write_text(redact(to_yaml(cfg)))  # a URI's password stays out
+    plots.learning_curves(history, p.loss.primary_metric, tmp / "learning_curves.png", name)
+    history.to_csv(tmp / "history.csv", index=False)
+    if p.task is not Task.regression:
+        predicted = model.predict(test_ds, verbose=0)
+        pred_labels = (
+            np.argmax(predicted, axis=1)
+            if predicted.shape[1] > 1
+            else (predicted[:, 0] > p.loss.accuracy_threshold).astype(int)
+        )
+        matrix = plots.confusion_matrix(data.labels["test"], pred_labels, len(data.class_names))
+        plots.plot_confusion_matrix(matrix, data.class_names, tmp / "confusion_matrix.png", name)
 
 
 def _write_reports(

@@ -20,6 +20,7 @@ vars:
       models: out/models
       compare_reports: out/compare
       backups: keep/backups
+      offline: keep/offline
 stages: {}
 """
 
@@ -31,6 +32,7 @@ def test_the_repositorys_layout():
     assert where.conf == REPO_ROOT / "conf"
     # Interrupted trainings' states: outside every DVC output, and ignored by git.
     assert where.backups == REPO_ROOT / ".optlab" / "backups"
+    assert where.offline == REPO_ROOT / ".optlab" / "offline"  # runs kept to upload later
     assert "/.optlab/" in (REPO_ROOT / ".gitignore").read_text().splitlines()
 
 
