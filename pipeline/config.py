@@ -22,7 +22,8 @@ from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 from pipeline.io import atomic_write_text
 from pipeline.paths import PARAMS_FILE, layout
-from pipeline.schemas import OPTION_SCHEMAS, RANGES, Config, DatasetConfig, out_of_range, pick
+from pipeline.ranges import RANGES, out_of_range
+from pipeline.schemas import OPTION_SCHEMAS, Config, DatasetConfig, pick
 
 CONFIG_NAME = "config"
 HYDRA_VERSION_BASE = "1.3"
@@ -76,7 +77,7 @@ def validate(cfg: DictConfig | Mapping[str, Any]) -> DictConfig:
         ValueError: an unknown option name (listing the valid ones, :func:`pick`), an
             unknown key (listing the keys valid there; a ``+key`` Hydra appended
             included), a value of the wrong type, or a number out of its range
-            (:data:`pipeline.schemas.RANGES`); :class:`ConfigError` for the last three.
+            (:data:`pipeline.ranges.RANGES`); :class:`ConfigError` for the last three.
     """
     # As plain containers: a node Hydra typed as the schema would carry a +key
     # through the merge (OmegaConf trusts a source of the schema's own type).

@@ -35,7 +35,7 @@ STOP_REASON_TAG = "optlab.stop_reason"
 RESUME_KEY_TAG = "optlab.resume_key"
 RESUMED_TAG = "optlab.resumed"  # on a resumed run: the epochs restored, e.g. "2" (last resume)
 # A hash of what decides a run's results (its result-changing params and its data's
-# digest, see pipeline.tracking.run_key): runs with equal keys have identical results.
+# digest, see pipeline.provenance.run_key): runs with equal keys have identical results.
 # The train stage writes it, not the run id, to a DVC output; compare finds runs by it.
 RUN_KEY_TAG = "optlab.run_key"
 REPRODUCES_TAG = "optlab.reproduces"  # on a `pipeline.reproduce` run: the original's id

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from pipeline import contract, tracking
+from pipeline import contract, provenance
 from pipeline.config import validate
 from pipeline.paths import layout, project_root
 
@@ -69,25 +69,25 @@ def mismatches(run, data_dir: Path, root: Path) -> list[str]:
     """What differs between the run's data and code and this checkout's, each with its fix."""
     tags = run.data.tags
     problems = []
-    logged = tags.get(tracking.DATA_DIGEST_TAG)
+    logged = tags.get(provenance.DATA_DIGEST_TAG)
     if not data_dir.is_dir():
         problems.append(f"no data at {data_dir} (build it: dvc repro preprocess)")
     else:
-        here = tracking.data_tags(data_dir, root)[tracking.DATA_DIGEST_TAG]
+        here = provenance.data_tags(data_dir, root)[provenance.DATA_DIGEST_TAG]
         if logged != here:
             problems.append(
                 f"data digest {here} of {data_dir} is not the run's {logged} "
                 "(check out the run's commit and `dvc repro preprocess`, or pass --data)"
             )
-    source = tracking.source_tags(root)
-    commit, current = tags.get(tracking.GIT_COMMIT_TAG), source.get(tracking.GIT_COMMIT_TAG)
+    source = provenance.source_tags(root)
+    commit, current = tags.get(provenance.GIT_COMMIT_TAG), source.get(provenance.GIT_COMMIT_TAG)
     if commit is None:
         problems.append("the run recorded no git commit: its code cannot be checked")
     elif commit != current:
         problems.append(f"git commit {current} is not the run's {commit} (git checkout {commit})")
-    if tags.get(tracking.GIT_DIRTY_TAG) == "true":
+    if tags.get(provenance.GIT_DIRTY_TAG) == "true":
         problems.append("the run's checkout had uncommitted changes: its code cannot be checked")
-    if source.get(tracking.GIT_DIRTY_TAG) == "true":
+    if source.get(provenance.GIT_DIRTY_TAG) == "true":
         problems.append("this checkout has uncommitted changes (commit or stash them)")
     return problems
 

@@ -44,7 +44,7 @@ def code_digest() -> str:
 
 def resume_key(run_key: str, parent_run_id: str | None = None) -> str:
     """What identifies a training command: its run key (the config that changes results,
-    and the data: :func:`pipeline.tracking.run_key`), the code, and its parent run (a
+    and the data: :func:`pipeline.provenance.run_key`), the code, and its parent run (a
     sweep's child never resumes into another sweep). A rerun with other runtime
     settings (verbosity, threads) resumes: they do not change the numbers."""
     identity = {"run": run_key, "code": code_digest(), "parent": parent_run_id or ""}

@@ -30,7 +30,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from pipeline import contract, interrupt, labels, recovery, tracking, tracking_server
+from pipeline import contract, interrupt, labels, provenance, recovery, tracking, tracking_server
 from pipeline.config import validate
 from pipeline.paths import project_root
 
@@ -122,7 +122,7 @@ class MlflowSweepCallback(Callback):
         run = client.create_run(
             experiment_id,
             run_name=name,
-            tags={contract.SWEEP_TAG: contract.PARENT, **tracking.source_tags(project_root())},
+            tags={contract.SWEEP_TAG: contract.PARENT, **provenance.source_tags(project_root())},
         )
         self.parent_id = run.info.run_id
         # What a run would not log (the tracking URI among it) the sweep does not either.
@@ -292,7 +292,7 @@ def _record_failure(
     # It failed before its run started (an impossible combination, missing data).
     flat = tracking.flatten(OmegaConf.to_container(cfg, resolve=True))
     tags = {
-        **tracking.source_tags(project_root()),
+        **provenance.source_tags(project_root()),
         **tags,
         contract.CONFIGURATION_TAG: labels.label(flat, labels.param_keys(swept, flat)),
         contract.PARENT_RUN_TAG: parent,
@@ -326,7 +326,7 @@ def _record_lost_job(
         params[key if "." in key else f"{key}.name"] = value
     shown = " ".join(overrides)
     tags = {
-        **tracking.source_tags(project_root()),
+        **provenance.source_tags(project_root()),
         contract.SWEEP_TAG: contract.CHILD,
         contract.JOB_TAG: str(num),
         contract.PARENT_RUN_TAG: parent,

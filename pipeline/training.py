@@ -19,7 +19,16 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-from pipeline import contract, keras_file, labels, optimizers, resume, tracking, tracking_server
+from pipeline import (
+    contract,
+    keras_file,
+    labels,
+    optimizers,
+    provenance,
+    resume,
+    tracking,
+    tracking_server,
+)
 from pipeline.config import to_yaml, validate
 from pipeline.data.tasks import SPLITS, TaskData, load_task_data, make_dataset
 from pipeline.guarded import GuardedClient
@@ -201,12 +210,12 @@ def run_record(
     uri = tracking.tracking_uri(cfg.mlflow.tracking_uri)
     experiment_id = tracking.ensure_experiment(uri, cfg.mlflow.experiment_name or p.dataset)
     params = _logged_params(cfg, p, batch_size)
-    data = tracking.data_tags(data_dir, root)
+    data = provenance.data_tags(data_dir, root)
     tags = {
-        **tracking.source_tags(root),
-        **tracking.version_tags(),
+        **provenance.source_tags(root),
+        **provenance.version_tags(),
         **data,
-        contract.RUN_KEY_TAG: tracking.run_key(params, data[tracking.DATA_DIGEST_TAG]),
+        contract.RUN_KEY_TAG: provenance.run_key(params, data[provenance.DATA_DIGEST_TAG]),
         contract.TASK_TAG: p.task.value,
         contract.CONFIGURATION_TAG: labels.label(params, labels.param_keys(label_keys, params)),
         **extra_tags,
@@ -269,7 +278,7 @@ def _run(
         ):
             if resumed is None:  # a resumed run has them from its first start
                 tracking.log_params(client, run_id, record.params)
-                digest = record.tags[tracking.DATA_DIGEST_TAG]
+                digest = record.tags[provenance.DATA_DIGEST_TAG]
                 splits = {split: (data.x[split], data.y[split]) for split in SPLITS}
                 tracking.log_data_inputs(client, run_id, p.dataset, data_dir, digest, splits)
             resuming = resume.ResumeState(epoch, resume.backup_dir(key), resumed)

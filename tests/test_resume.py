@@ -12,8 +12,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from pipeline import contract, recovery
+from pipeline.provenance import run_key
 from pipeline.resume import resume_key
-from pipeline.tracking import run_key
 from tests import interrupt_job as job
 
 pytestmark = pytest.mark.slow

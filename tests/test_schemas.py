@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
-import math
 import re
 import subprocess
 import sys
@@ -18,15 +17,13 @@ from omegaconf import OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
 from pipeline.config import ConfigError, compose_config, validate
+from pipeline.ranges import RANGES, Range
 from pipeline.schemas import (
     OPTION_SCHEMAS,
-    RANGES,
     Config,
     DataConfig,
     DatasetConfig,
     LossConfig,
-    Range,
-    out_of_range,
     pick,
 )
 from tests.helpers import REPO_ROOT
@@ -229,36 +226,6 @@ def test_every_numeric_key_is_rejected_without_tensorflow():
     )
     assert done.returncode == 0, done.stderr
     assert int(done.stdout) == len(NUMERIC_KEYS)
-
-
-@pytest.mark.parametrize(
-    ("valid", "inside", "outside"),
-    [
-        (Range(low=1), [1, 10**9], [0, -1, math.inf, math.nan]),
-        (Range(low=0, low_inclusive=False), [1e-12, 5.0], [0.0, -0.1, math.inf]),
-        (Range(0, 1, high_inclusive=False), [0.0, 0.999], [1.0, -1e-9, math.nan]),
-        (Range(0, 2), [0, 2], [-1, 3]),
-    ],
-)
-def test_a_range_holds_its_finite_values_between_its_bounds(valid, inside, outside):
-    assert all(v in valid for v in inside)
-    assert not any(v in valid for v in outside)
-
-
-def test_a_range_reads_as_what_follows_must_be():
-    assert [str(r) for r in (RANGES["batch_size"], RANGES["learning_rate"])] == ["≥ 1", "> 0"]
-    assert [str(r) for r in (RANGES["dropout"], RANGES["seed"])] == [
-        "in [0, 1)",
-        "in [0, 4294967295]",
-    ]
-
-
-def test_out_of_range_names_the_key_the_entry_and_the_value():
-    assert out_of_range("training.batch_size", 0) == "training.batch_size=0: must be ≥ 1"
-    assert out_of_range("model.hidden_units", [8, 0]) == "model.hidden_units[1]=0: must be ≥ 1"
-    assert out_of_range("training.epochs", None) is None  # an optional key left unset
-    assert out_of_range("optimizer.clipnorm", 1.0) is None
-    assert out_of_range("model.name", "mlp") is None  # not a numeric key
 
 
 @pytest.mark.parametrize(

@@ -21,8 +21,9 @@ from pipeline.compare.runs import (
 )
 from pipeline.compare.stats import summarize
 from pipeline.paths import project_root
+from pipeline.provenance import source_tags
 from pipeline.schemas import pick
-from pipeline.tracking import ensure_experiment, source_tags
+from pipeline.tracking import ensure_experiment
 
 LOG_TO = ("auto", "parent", "comparison", "none")
 COMPARISONS_EXPERIMENT = "comparisons"
@@ -85,11 +86,7 @@ def compare(
         ValueError: A bad ``log_to`` or selection (see :func:`select_runs`).
     """
     target = _target(log_to, selection)
-    runs = select_runs(tracking_uri, selection)
-    if _close_dead_runs(tracking_uri, runs):  # they count as the failures they are
-        runs = select_runs(tracking_uri, selection)
-    if stable:
-        runs = stable_order(runs)
+    runs = _selected_runs(tracking_uri, selection, stable)
     annotated, _ = annotate_runs(runs)
     summary = summarize(runs, alpha=alpha, annotated=annotated)
     client = mlflow_client(tracking_uri)
@@ -118,6 +115,15 @@ def compare(
         text = description(markdown_tables(summary, alpha), what, ARTIFACT_DIR)
         publish(client, run_id, summary, files, text, ARTIFACT_DIR)
     return Report(runs=runs, summary=summary, files=files, run_id=run_id)
+
+
+def _selected_runs(tracking_uri: str, selection: Selection, stable: bool) -> pd.DataFrame:
+    """The selection's runs, those a dead process left RUNNING counted as the failures
+    they are; in :func:`stable_order` when ``stable``."""
+    runs = select_runs(tracking_uri, selection)
+    if _close_dead_runs(tracking_uri, runs):
+        runs = select_runs(tracking_uri, selection)
+    return stable_order(runs) if stable else runs
 
 
 def _close_dead_runs(tracking_uri: str, runs: pd.DataFrame) -> bool:
