@@ -23,7 +23,8 @@ from typing import Any
 
 from pipeline import tracking
 from pipeline.offline import OfflineRun, RunKeptOffline, short_reason, unreachable, upload_command
-from pipeline.tracking_server import RETRIES_ENV, TIMEOUT_ENV, redact_uri
+from pipeline.redact import redact
+from pipeline.tracking_server import RETRIES_ENV, TIMEOUT_ENV
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ class GuardedClient:
         os.environ.update(OFFLINE_HTTP)
         log.warning(
             "MLflow tracking server %s stopped answering (%s): the rest of run %s is kept in %s",
-            redact_uri(self.uri),
+            redact(self.uri),
             self.reason,
             run_id,
             self.offline.folder,
@@ -145,7 +146,7 @@ class GuardedClient:
             return None
         folder = self.offline.folder
         return RunKeptOffline(
-            f"MLflow tracking server {redact_uri(self.uri)} went away during run {run_id} "
+            f"MLflow tracking server {redact(self.uri)} went away during run {run_id} "
             f"({self.reason}): training finished{outputs}, but {self.offline.summary()} "
             f"were not logged; they are kept in {folder}: once the server is back, "
             f"upload them into the run with `{upload_command(Path(folder))}`"

@@ -29,7 +29,8 @@ from typing import Any
 from pipeline import tracking
 from pipeline.io import atomic_write_json
 from pipeline.paths import layout, project_root
-from pipeline.tracking_server import check_tracking, redact_uri
+from pipeline.redact import MASK, redact
+from pipeline.tracking_server import check_tracking
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +61,11 @@ def unreachable(error: BaseException) -> bool:
 
 def scrub(text: str, uri: str) -> str:
     """``text`` with the URI's password (or token) replaced, wherever it appears."""
-    text = text.replace(uri, redact_uri(uri))
+    text = text.replace(uri, redact(uri))
     parts = urllib.parse.urlsplit(uri)
     for secret in (parts.password, *(v for _, v in urllib.parse.parse_qsl(parts.query))):
         if secret:
-            text = text.replace(secret, "***").replace(urllib.parse.quote(secret), "***")
+            text = text.replace(secret, MASK).replace(urllib.parse.quote(secret), MASK)
     return text
 
 
@@ -96,7 +97,7 @@ class OfflineRun:
         """A new (or the same run's existing) folder, recording the run, store and why."""
         kept = cls(folder_for(run_id))
         kept.folder.mkdir(parents=True, exist_ok=True)
-        info = {"run_id": run_id, "tracking_uri": redact_uri(uri), "reason": reason}
+        info = {"run_id": run_id, "tracking_uri": redact(uri), "reason": reason}
         atomic_write_json(kept.folder / RUN_FILE, {**kept.info(), **info})
         return kept
 
@@ -233,7 +234,7 @@ def store_for(kept: OfflineRun, given: str | None) -> str:
         ValueError: None of them can be used.
     """
     uri = given or os.environ.get("MLFLOW_TRACKING_URI") or kept.info().get("tracking_uri")
-    if not uri or "***" in uri:
+    if not uri or MASK in uri:
         raise ValueError(
             f"{kept.folder} was kept from {kept.info().get('tracking_uri')}: pass its URI, "
             "with its credentials, as --tracking-uri (or set MLFLOW_TRACKING_URI)"
