@@ -26,11 +26,11 @@ def test_an_unknown_command_names_it_and_the_valid_ones():
     assert done.returncode == 2
     assert (
         done.stderr
-        == "optlab: unknown command 'trian'; valid: train, compare, ui, cleanup, reproduce\n"
+        == "optlab: unknown command 'trian'; valid: train, compare, ui, cleanup, reproduce, upload\n"
     )
     assert (
         optlab().stderr
-        == "optlab: unknown command none; valid: train, compare, ui, cleanup, reproduce\n"
+        == "optlab: unknown command none; valid: train, compare, ui, cleanup, reproduce, upload\n"
     )
 
 
