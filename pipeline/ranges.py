@@ -57,7 +57,7 @@ FRACTION = Range(0, 1, high_inclusive=False)  # [0, 1): a decay rate, a drop pro
 # every numeric key has its entry here.
 RANGES: dict[str, Range] = {
     # data
-    "seed": Range(0, 2**32 - 1),  # what NumPy's and TensorFlow's seeding accept
+    "seed": Range(1, 2**32 - 1),  # up to what NumPy and TensorFlow accept as a seed
     "size": AT_LEAST_1,  # a raw file's published bytes
     "retries": NON_NEGATIVE,
     "backoff": NON_NEGATIVE,

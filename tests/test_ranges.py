@@ -27,7 +27,7 @@ def test_a_range_reads_as_what_follows_must_be():
     assert [str(r) for r in (RANGES["batch_size"], RANGES["learning_rate"])] == ["≥ 1", "> 0"]
     assert [str(r) for r in (RANGES["dropout"], RANGES["seed"])] == [
         "in [0, 1)",
-        "in [0, 4294967295]",
+        "in [1, 4294967295]",
     ]
 
 
