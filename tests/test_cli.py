@@ -24,14 +24,9 @@ def optlab(*args: str, cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess:
 def test_an_unknown_command_names_it_and_the_valid_ones():
     done = optlab("trian")
     assert done.returncode == 2
-    assert (
-        done.stderr
-        == "optlab: unknown command 'trian'; valid: train, compare, ui, cleanup, reproduce, upload\n"
-    )
-    assert (
-        optlab().stderr
-        == "optlab: unknown command none; valid: train, compare, ui, cleanup, reproduce, upload\n"
-    )
+    valid = "valid: train, compare, ui, cleanup, reproduce, upload\n"
+    assert done.stderr == f"optlab: unknown command 'trian'; {valid}"
+    assert optlab().stderr == f"optlab: unknown command none; {valid}"
 
 
 def test_ui_and_compare_pass_their_arguments_on(tmp_path):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.helpers import REPO_ROOT, git, prepared_copy, tool_env
+from tests.helpers import REPO_ROOT, dvc, git, prepared_copy, tool_env
 
 
 def _python(repo, *argv, env):
@@ -69,6 +69,7 @@ def test_reproduce_checks_data_and_code_then_compares_bit_for_bit(tmp_path, mirr
     # Other data, forced: trained, and every differing metric is listed.
     x_train = repo / "data/processed/iris/x_train.npy"
     np.save(x_train, np.load(x_train) * 1.5)
+    dvc(repo, "commit", "-f", "preprocess@iris", env=env)  # as a rebuilt folder is recorded
     done = _python(repo, "-m", "pipeline.reproduce", run_id, env=env)
     assert done.returncode == 1 and "data digest " in done.stderr
     done = _python(repo, "-m", "pipeline.reproduce", run_id, "--force", env=env)
