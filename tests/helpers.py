@@ -30,6 +30,15 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 MIRROR_DIRS = {"iris": "iris", "mnist": "mnist", "fashion_mnist": "fashion-mnist"}
 
 
+# `python -c` this, then the train stage's arguments: the stage, failing before TensorFlow
+# loads (it exits with an AssertionError if TensorFlow was imported by then).
+TRAIN_STAGE_WITHOUT_TENSORFLOW = (
+    "import sys; from pipeline.stages.entry import run; "
+    "from pipeline.stages.train import main; "
+    "status = run(main, sys.argv[1:]); "
+    "assert 'tensorflow' not in sys.modules, 'TensorFlow loaded before the error'; "
+    "raise SystemExit(status)"
+)
 WRONG_SHA = "0" * 64  # a well-formed sha256 no tiny file has
 
 

@@ -12,7 +12,14 @@ import pytest
 
 from pipeline import tracking_server
 from pipeline.tracking_server import TrackingUnavailable, check_store, limit_client
-from tests.helpers import REPO_ROOT, LocalServer, SilentServer, free_port, tool_env
+from tests.helpers import (
+    REPO_ROOT,
+    TRAIN_STAGE_WITHOUT_TENSORFLOW,
+    LocalServer,
+    SilentServer,
+    free_port,
+    tool_env,
+)
 
 
 @pytest.fixture
@@ -71,13 +78,7 @@ def test_limit_client_bounds_mlflow_requests_but_keeps_the_users_values(monkeypa
 
 def test_the_train_stage_fails_within_15_s_before_loading_data(silent, tmp_path):
     """The issue's case: a hung server, the default timeout, no data loaded, no model built."""
-    code = (
-        "import sys; from pipeline.stages.entry import run; "
-        "from pipeline.stages.train import main; "
-        "status = run(main, sys.argv[1:]); "
-        "assert 'tensorflow' not in sys.modules, 'TensorFlow loaded before the error'; "
-        "raise SystemExit(status)"
-    )
+    code = TRAIN_STAGE_WITHOUT_TENSORFLOW
     argv = ["iris", "--data", str(tmp_path / "no-data"), "--reports", str(tmp_path / "r")]
     env = tool_env(MLFLOW_TRACKING_URI=silent.url.replace("http://", "http://u:pw@"))
     started = time.monotonic()

@@ -10,17 +10,11 @@ import time
 from omegaconf import OmegaConf
 
 from pipeline.stages.entry import DEBUG_ENV
-from tests.helpers import REPO_ROOT, tool_env
+from tests.helpers import REPO_ROOT, TRAIN_STAGE_WITHOUT_TENSORFLOW, tool_env
 
 
 def _stage(*argv: str, cwd=REPO_ROOT) -> subprocess.CompletedProcess:
-    code = (
-        "import sys; from pipeline.stages.entry import run; "
-        "from pipeline.stages.train import main; "
-        "status = run(main, sys.argv[1:]); "
-        "assert 'tensorflow' not in sys.modules, 'TensorFlow loaded before the error'; "
-        "raise SystemExit(status)"
-    )
+    code = TRAIN_STAGE_WITHOUT_TENSORFLOW
     return subprocess.run(
         [sys.executable, "-c", code, *argv],
         cwd=cwd,
