@@ -3,11 +3,11 @@
 A ``.keras`` file is a zip of ``config.json``, ``metadata.json`` and
 ``model.weights.h5``.  Keras writes three things into it that differ between two
 trainings with identical results: the save time (``metadata.json``'s
-``date_saved`` and the weights entry's zip timestamp), Python object ids
+``date_saved`` and the weights entry's zip timestamp) and Python object ids
 (``shared_object_id`` in ``config.json``, which only link shared objects within the
-file), and the runtime settings the model was compiled with (``steps_per_execution``,
-``jit_compile``), which by design never change results.  :func:`normalize` rewrites
-those, so a DVC-tracked model depends only on config, data and code.
+file).  :func:`normalize` rewrites those, so a DVC-tracked model depends only on
+config, data and code.  (The runtime's speed settings never reach the file: a model is
+compiled with Keras' defaults, see :mod:`pipeline.runtime`.)
 
 It imports nothing heavy (zipfile and json only).
 """
@@ -22,15 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.io import atomic_write_bytes
-from pipeline.schemas import RuntimeConfig
 
 # The earliest date a zip entry can carry: every entry gets it.
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 CONFIG_ENTRY = "config.json"
 METADATA_ENTRY = "metadata.json"
-# Compile settings that are runtime choices (pipeline.schemas.RuntimeConfig): saved
-# as the schema's defaults, whatever the run used.
-RUNTIME_COMPILE_KEYS = ("steps_per_execution", "jit_compile")
 SHARED_ID_KEY = "shared_object_id"
 
 
@@ -51,14 +47,7 @@ def _renumber_shared_ids(node: Any, ids: dict[int, int]) -> Any:
 
 def normalized_config(config: dict[str, Any]) -> dict[str, Any]:
     """A model's ``config.json`` without what differs between identical trainings."""
-    config = _renumber_shared_ids(config, {})
-    compiled = config.get("compile_config")
-    if isinstance(compiled, dict):
-        defaults = RuntimeConfig()
-        for key in RUNTIME_COMPILE_KEYS:
-            if key in compiled:
-                compiled[key] = getattr(defaults, key)
-    return config
+    return _renumber_shared_ids(config, {})
 
 
 def normalized_metadata(metadata: dict[str, Any]) -> dict[str, Any]:

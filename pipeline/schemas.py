@@ -266,8 +266,9 @@ class RuntimeConfig:
     logged gradient norms.
     """
 
-    steps_per_execution: int = 1
-    jit_compile: bool = False
+    # None: chosen for speed (an epoch's steps, up to a bound; pipeline/runtime.py).
+    # Any value gives the same results.
+    steps_per_execution: Optional[int] = None  # noqa: UP045
     intra_op_threads: int = 0  # 0: TensorFlow's default (all cores)
     inter_op_threads: int = 0
     # Rows of the training split used for the per-epoch gradient-norm diagnostic.

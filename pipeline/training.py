@@ -26,6 +26,7 @@ from pipeline import (
     optimizers,
     provenance,
     resume,
+    runtime,
     tracking,
     tracking_server,
 )
@@ -190,8 +191,7 @@ def build_model(cfg: DictConfig, p: Plan, data: TaskData):
         optimizer=optimizers.get(cfg.optimizer),
         loss=p.loss.loss,
         metrics=p.loss.metrics(),
-        steps_per_execution=cfg.runtime.steps_per_execution,
-        jit_compile=cfg.runtime.jit_compile,
+        jit_compile=False,  # XLA rounds differently (pipeline.runtime)
     )
     return model
 
@@ -282,8 +282,13 @@ def _run(
                 splits = {split: (data.x[split], data.y[split]) for split in SPLITS}
                 tracking.log_data_inputs(client, run_id, p.dataset, data_dir, digest, splits)
             resuming = resume.ResumeState(epoch, resume.backup_dir(key), resumed)
-            history, seconds = fit(cfg, p, data, model, datasets, client, run_id, resuming)
-            metrics = evaluate(model, datasets["test"], history, seconds)
+            choices = {kind: cfg[kind].name for kind in runtime.ONE_STEP_PER_CALL}
+            steps = runtime.steps_per_execution(
+                cfg.runtime.steps_per_execution, len(data.x["train"]), batch_size, choices
+            )
+            with runtime.executing(model, steps):
+                history, seconds = fit(cfg, p, data, model, datasets, client, run_id, resuming)
+                metrics = evaluate(model, datasets["test"], history, seconds)
             tracking.log_metrics(client, run_id, metrics, step=0)
             with tempfile.TemporaryDirectory() as artifacts:
                 _write_artifacts(
