@@ -133,6 +133,14 @@ def main(argv: list[str] | None = None) -> int:
         sweep_overrides=args.sweep_override,
     )
     try:
+        ctx.mirror  # noqa: B018 - every benchmark runs on the mirror's data
+    except Skip as skip:
+        for name in only:
+            say(f"{name} skipped: {skip}")
+        say("nothing ran, no results written")
+        shutil.rmtree(work, ignore_errors=True)
+        return 0
+    try:
         described = machine.describe(REPO_ROOT)
         if args.machine:
             described["slug"] = core.machine_slug(args.machine)
