@@ -126,3 +126,14 @@ def test_the_markdown_table_gives_targets_timings_details_and_machine():
     assert "- fixed cost default − plain: 1.5" in text
     assert "skipped: OPTLAB_DATA_MIRROR is not set" in text
     assert "| versions | tensorflow 2.21.0 |" in text
+
+
+def test_a_sweep_override_replaces_the_grids_value_of_its_key():
+    from benchmarks.sweep import grid
+
+    assert grid([]) == ["+experiment=activation_x_optimizer", "sweep.seeds=3"]
+    assert grid(["sweep.seeds=1", "training.epochs=1"]) == [
+        "+experiment=activation_x_optimizer",
+        "sweep.seeds=1",
+        "training.epochs=1",
+    ]
