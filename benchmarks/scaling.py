@@ -42,8 +42,8 @@ def scaling(ctx: Context, figure: Path) -> dict[str, Any]:
         *TASK,
         f"mlflow.tracking_uri={uri}",
     )
-    by_data = [r for r in rows if r["batch_size"] == 32]
-    by_batch = [r for r in rows if r["fraction"] == 1.0]
+    by_data = sorted((r for r in rows if r["batch_size"] == 32), key=lambda r: r["rows"])
+    by_batch = sorted((r for r in rows if r["fraction"] == 1.0), key=lambda r: r["batch_size"])
     fit = linear_fit([r["rows"] for r in by_data], [r["epoch_seconds"] for r in by_data])
     linear = fit["r2"] >= LINEAR_R2
     plot_scaling(by_data, by_batch, fit, figure)
@@ -77,23 +77,33 @@ def plot_scaling(by_data, by_batch, fit: dict[str, float], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullLocator
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
     xs = [r["rows"] for r in by_data]
     left.plot(xs, [r["epoch_seconds"] for r in by_data], "o", label="measured")
     ends = [0, max(xs)]
-    left.plot(ends, [fit["intercept"] + fit["slope"] * x for x in ends], "--", label="line")
+    left.plot(
+        ends,
+        [fit["intercept"] + fit["slope"] * x for x in ends],
+        "--",
+        label=f"{fit['slope'] * 1e6:.0f} µs/row + {fit['intercept']:.2f} s",
+    )
     left.set(xlabel="training rows", ylabel="seconds per epoch", title="batch 32")
     left.legend(title=f"R² = {fit['r2']:.4f}")
     left.set_xlim(left=0)
     left.set_ylim(bottom=0)
     sizes = [r["batch_size"] for r in by_batch]
     right.plot(sizes, [r["epoch_seconds"] for r in by_batch], "o-", label="seconds per epoch")
-    right.set(xscale="log", xlabel="batch size", ylabel="seconds per epoch", title="all rows")
+    right.set(xlabel="batch size", ylabel="seconds per epoch", title="all rows")
+    right.set_xscale("log", base=2)
+    right.xaxis.set_minor_locator(NullLocator())
     right.set_xticks(sizes, [str(s) for s in sizes])
+    right.set_ylim(bottom=0)
     rate = right.twinx()
     rate.plot(sizes, [r["samples_per_second"] for r in by_batch], "s:", color="C1")
     rate.set_ylabel("samples per second", color="C1")
+    rate.set_ylim(bottom=0)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

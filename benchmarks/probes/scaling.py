@@ -7,9 +7,10 @@ batch size, in one process.
 Run in a project (its ``pipeline`` on the import path). Each point builds the model the
 way ``python -m pipeline.train`` does (``pipeline.training.prepare`` and ``build_model``:
 the config, the runtime settings, the seed) and fits it on the first rows of the
-training split through the pipeline's tf.data pipeline, without validation, for
-``--epochs`` epochs; an epoch's time is the fastest epoch after the first (the first
-traces the step function). Prints one JSON line per point.
+training split through the pipeline's tf.data pipeline, without validation: one epoch
+to warm up (it traces the step function), then epochs until ``--min-seconds`` are timed
+(at least ``--min-epochs``); an epoch's time is the fastest of the timed ones. Prints one
+JSON line per point.
 """
 
 from __future__ import annotations
@@ -37,7 +38,9 @@ def main() -> None:
     parser.add_argument("--fractions", default="0.1,0.25,0.5,1")
     parser.add_argument("--batch-sizes", default="16,32,64,128,256,512")
     parser.add_argument("--base-batch", type=int, default=32)
-    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--min-epochs", type=int, default=2)
+    parser.add_argument("--max-epochs", type=int, default=10)
+    parser.add_argument("--min-seconds", type=float, default=3.0)
     parser.add_argument("overrides", nargs="*", help="Hydra overrides of the task")
     args = parser.parse_args()
 
@@ -65,8 +68,14 @@ def main() -> None:
         train = make_dataset(x, y, batch, cfg.training.shuffle, cfg.training.seed)
         timer = EpochTimer()
         timer.seconds = []
-        model.fit(train, epochs=args.epochs, callbacks=[timer], verbose=0)
-        epoch = min(timer.seconds[1:] or timer.seconds)
+        model.fit(train, epochs=1, callbacks=[timer], verbose=0)  # warm-up: traces the step
+        timed = timer.seconds[1:]
+        while len(timed) < args.max_epochs and (
+            len(timed) < args.min_epochs or sum(timed) < args.min_seconds
+        ):
+            model.fit(train, epochs=1, callbacks=[timer], verbose=0)  # the same step function
+            timed = timer.seconds[1:]
+        epoch = min(timed)
         print(
             json.dumps(
                 {
@@ -75,7 +84,8 @@ def main() -> None:
                     "rows": rows,
                     "epoch_seconds": epoch,
                     "samples_per_second": rows / epoch,
-                    "epochs_seconds": timer.seconds,
+                    "warm_up_seconds": timer.seconds[0],
+                    "timed_epochs_seconds": timed,
                 }
             ),
             flush=True,
