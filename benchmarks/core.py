@@ -157,9 +157,8 @@ def render_markdown(result: dict[str, Any]) -> str:
     lines = [f"# Benchmarks {result['date']} on {result['machine']['slug']}", ""]
     targets = [t for b in result["benchmarks"].values() for t in b.get("targets", [])]
     met = sum(t["met"] for t in targets)
-    lines += [f"Targets met: {met} of {len(targets)}.", ""]
     if targets:
-        lines += [*target_rows(targets), ""]
+        lines += [f"Targets met: {met} of {len(targets)}.", "", *target_rows(targets), ""]
     for name, bench in result["benchmarks"].items():
         lines += [f"## {name}", ""]
         if bench["status"] != "ok":
