@@ -13,7 +13,7 @@ UV := $(BIN)/uv
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv install install-dev run test test-fast lint format lock ui clean
+.PHONY: help venv install install-dev run test test-fast lint format lock ui clean bench
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -41,6 +41,12 @@ test: install-dev ## Set up and run the test suite
 
 test-fast: install-dev ## Run the tests not marked slow
 	$(BIN)/python -m pytest -m "not slow"
+
+# Benchmarks: never part of `make test` (pytest's testpaths is tests/ only).
+REPEATS ?= 3
+ONLY ?=
+bench: install ## Run the benchmark suite on the real data (OPTLAB_DATA_MIRROR; REPEATS=3 ONLY=a,b)
+	$(BIN)/python -m benchmarks --repeats $(REPEATS) $(if $(ONLY),--only $(ONLY))
 
 ui: install ## Serve the MLflow UI on the project's store and print links (HOST=127.0.0.1 PORT=5000)
 	$(BIN)/python -m pipeline.ui
