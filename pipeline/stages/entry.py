@@ -9,7 +9,6 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 
-from hydra.errors import HydraException
 from omegaconf.errors import OmegaConfBaseException
 
 from pipeline.data.download import DownloadError
@@ -18,7 +17,19 @@ from pipeline.paths import PARAMS_FILE
 from pipeline.redact import redact, redact_logs
 
 # Errors caused by input a user can fix: shown as one clear message, no traceback.
-USER_ERRORS = (DownloadError, ValueError, OSError, HydraException, OmegaConfBaseException)
+# Hydra's own are added by user_errors() once Hydra is loaded.
+USER_ERRORS = (DownloadError, ValueError, OSError, OmegaConfBaseException)
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    """:data:`USER_ERRORS`, plus ``HydraException`` when Hydra is loaded.
+
+    Use it as ``except user_errors()``: the clause is evaluated only when an error
+    arrives, and a Hydra error can only come from a loaded Hydra. Importing Hydra
+    just to name its exception would cost each stage process a third of a second.
+    """
+    hydra_errors = sys.modules.get("hydra.errors")
+    return (*USER_ERRORS, hydra_errors.HydraException) if hydra_errors else USER_ERRORS
 
 
 def dataset_parser(description: str) -> argparse.ArgumentParser:
@@ -58,5 +69,5 @@ def run(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None 
     try:
         with handling_signals():
             return main(argv)
-    except USER_ERRORS as error:
+    except user_errors() as error:
         return report(error)

@@ -31,6 +31,16 @@ def test_a_user_error_is_one_line_and_status_1(error, capsys, monkeypatch):
     assert err == f"error: {error}\n(set {DEBUG_ENV}=1 to see the traceback)\n"
 
 
+def test_a_hydra_error_is_a_user_error_once_hydra_is_loaded(capsys, monkeypatch):
+    # entry.py does not import Hydra (it is costly); a loaded Hydra's errors still count.
+    from hydra.errors import ConfigCompositionException
+
+    monkeypatch.delenv(DEBUG_ENV, raising=False)
+    error = ConfigCompositionException("Could not override 'x'")
+    assert run(_failing(error), []) == 1
+    assert capsys.readouterr().err.startswith("error: Could not override 'x'\n")
+
+
 def test_debug_shows_the_traceback(capsys, monkeypatch):
     monkeypatch.setenv(DEBUG_ENV, "1")
     assert run(_failing(ValueError("bad value")), []) == 1
