@@ -11,25 +11,30 @@ from collections.abc import Callable, Sequence
 
 from omegaconf.errors import OmegaConfBaseException
 
-from pipeline.data.download import DownloadError
 from pipeline.interrupt import handling_signals
 from pipeline.paths import PARAMS_FILE
 from pipeline.redact import redact, redact_logs
 
 # Errors caused by input a user can fix: shown as one clear message, no traceback.
-# Hydra's own are added by user_errors() once Hydra is loaded.
-USER_ERRORS = (DownloadError, ValueError, OSError, OmegaConfBaseException)
+USER_ERRORS = (ValueError, OSError, OmegaConfBaseException)
+# More of them, by module: importing a module only to name its error would cost each
+# process that never loads it (Hydra: a third of a second), and would make every stage
+# depend on it in dvc.yaml. A module not loaded has raised nothing.
+LAZY_USER_ERRORS = {"pipeline.data.download": "DownloadError", "hydra.errors": "HydraException"}
 
 
 def user_errors() -> tuple[type[BaseException], ...]:
-    """:data:`USER_ERRORS`, plus ``HydraException`` when Hydra is loaded.
+    """:data:`USER_ERRORS`, plus those of :data:`LAZY_USER_ERRORS` whose module is loaded.
 
     Use it as ``except user_errors()``: the clause is evaluated only when an error
-    arrives, and a Hydra error can only come from a loaded Hydra. Importing Hydra
-    just to name its exception would cost each stage process a third of a second.
+    arrives, by when any module that raised it is loaded.
     """
-    hydra_errors = sys.modules.get("hydra.errors")
-    return (*USER_ERRORS, hydra_errors.HydraException) if hydra_errors else USER_ERRORS
+    loaded = (
+        getattr(sys.modules[module], name)
+        for module, name in LAZY_USER_ERRORS.items()
+        if module in sys.modules
+    )
+    return (*USER_ERRORS, *loaded)
 
 
 def dataset_parser(description: str) -> argparse.ArgumentParser:
