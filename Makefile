@@ -9,6 +9,12 @@ VENV ?= .venv
 UV_VERSION ?= 0.13.9
 BIN := $(VENV)/bin
 UV := $(BIN)/uv
+# --compile-bytecode: uv, unlike pip, installs no .pyc files by default, so every
+# process (each `dvc repro`, each stage, each training) would compile its libraries
+# from source wherever Python cannot write them (read-only installs, containers,
+# PYTHONDONTWRITEBYTECODE): a no-op `dvc repro` took 2.0 s instead of 1.0 s. Compiled
+# once on the first install (~20 s); later syncs skip what is up to date.
+UV_SYNC_FLAGS := --python $(BIN)/python --compile-bytecode
 # Stage commands in dvc.yaml call `python`: put the project's interpreter first.
 export PATH := $(abspath $(BIN)):$(PATH)
 
@@ -26,11 +32,11 @@ $(UV):
 venv: $(UV) ## Create .venv (if missing)
 
 install: $(UV) ## Sync .venv to requirements.lock (runtime only)
-	$(UV) pip sync --python $(BIN)/python requirements.lock
+	$(UV) pip sync $(UV_SYNC_FLAGS) requirements.lock
 	$(UV) pip install --python $(BIN)/python --no-deps -e .
 
 install-dev: $(UV) ## Sync .venv to requirements-dev.lock (runtime + dev tools)
-	$(UV) pip sync --python $(BIN)/python requirements-dev.lock
+	$(UV) pip sync $(UV_SYNC_FLAGS) requirements-dev.lock
 	$(UV) pip install --python $(BIN)/python --no-deps -e .
 
 run: install ## Set up and run the whole pipeline (dvc repro)

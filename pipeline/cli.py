@@ -35,7 +35,7 @@ from pipeline.config import (
 )
 from pipeline.interrupt import handling_signals
 from pipeline.redact import redact_logs
-from pipeline.stages.entry import USER_ERRORS, report, run
+from pipeline.stages.entry import report, run, user_errors
 from pipeline.tracking import tracking_uri
 
 COMMANDS = ("train", "compare", "ui", "cleanup", "reproduce", "upload")
@@ -61,7 +61,7 @@ def hydra_task(cfg: DictConfig) -> float | None:
         from pipeline.training import train  # lazy, for cost: training loads TensorFlow
 
         result = train(cfg)
-    except USER_ERRORS as error:
+    except user_errors() as error:
         # One line, as a stage shows it; past Hydra, which would print a traceback.
         raise SystemExit(report(error)) from None
     shown = ", ".join(f"{k}={v:.4g}" for k, v in sorted(result.metrics.items()))

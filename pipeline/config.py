@@ -15,8 +15,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from hydra import compose, initialize_config_dir
-from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
@@ -31,6 +29,8 @@ HYDRA_VERSION_BASE = "1.3"
 
 def register_configs() -> None:
     """Register the schemas in Hydra's ConfigStore (idempotent)."""
+    from hydra.core.config_store import ConfigStore  # lazy, for cost: stages only load params
+
     cs = ConfigStore.instance()
     cs.store(name="optlab_schema", node=Config)
     cs.store(group="schema", name="dataset", node=DatasetConfig)
@@ -56,6 +56,8 @@ def compose_config(
         hydra.errors.HydraException: on an unknown group option or key (the message
             names the valid options), or a value of the wrong type.
     """
+    from hydra import compose, initialize_config_dir  # lazy, for cost
+
     register_configs()
     config_dir = Path(config_dir or default_config_dir()).resolve()
     with initialize_config_dir(config_dir=str(config_dir), version_base=HYDRA_VERSION_BASE):

@@ -313,6 +313,33 @@ def dvc(repo: Path, *args: str, env: dict[str, str], check: bool = True):
     return done
 
 
+# Libraries a data stage process has no use for: each costs it a quarter second or more.
+COSTLY_IMPORTS = ("hydra", "pandas", "pooch", "requests", "tensorflow", "mlflow", "matplotlib")
+
+
+def run_stage_process(
+    stage: str, *args: str, env: dict[str, str]
+) -> tuple[subprocess.CompletedProcess, list[str]]:
+    """Run ``pipeline.stages.<stage>`` in its own process, as DVC does; return the finished
+    process and which of :data:`COSTLY_IMPORTS` it loaded."""
+    code = (
+        "import sys; from pipeline.stages.entry import run; "
+        f"from pipeline.stages.{stage} import main; status = run(main, sys.argv[1:]); "
+        f"print('loaded:', *[m for m in {COSTLY_IMPORTS!r} if m in sys.modules]); "
+        "raise SystemExit(status)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    last = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
+    return done, last.split()[1:] if last.startswith("loaded:") else ["<not reached>"]
+
+
 # Overrides that make a Keras fit on the tiny data take a second or two.
 FAST_TRAINING = [
     "training.epochs=2",

@@ -110,6 +110,25 @@ def test_every_stage_depends_on_every_module_it_imports():
     assert {stage: files for stage, files in missing.items() if files} == {}
 
 
+def superfluous(entry: str, deps: list[str]) -> list[str]:
+    """The deps under ``pipeline/`` that hold no module ``entry`` imports (transitively)."""
+    files = module_files()
+    needed = {files[m] for m in closure(imports(files), entry)}
+    return [
+        d
+        for d in deps
+        if d.startswith(f"{PACKAGE.name}/")
+        and not any(f == d or f.startswith(d.rstrip("/") + "/") for f in needed)
+    ]
+
+
+def test_no_stage_depends_on_a_module_it_does_not_import():
+    # Such a dep reruns the stage (and all after it) on an edit that cannot change its
+    # outputs, and costs every `dvc repro` a longer dvc.lock to read and rewrite.
+    extra = {stage: superfluous(*entry) for stage, entry in stage_entries().items()}
+    assert {stage: deps for stage, deps in extra.items() if deps} == {}
+
+
 def test_a_dropped_dependency_is_caught():
     entry, deps = stage_entries()["train"]
     assert uncovered(entry, [d for d in deps if d != "pipeline/training.py"]) == [
@@ -118,6 +137,8 @@ def test_a_dropped_dependency_is_caught():
     entry, deps = stage_entries()["compare"]
     missing = uncovered(entry, [d for d in deps if d != "pipeline/compare"])
     assert "pipeline/compare/stats.py" in missing and "pipeline/compare/core.py" in missing
+    entry, deps = stage_entries()["download"]
+    assert superfluous(entry, [*deps, "pipeline/data/idx.py"]) == ["pipeline/data/idx.py"]
 
 
 # Modules with no test module of their own, and why.

@@ -9,9 +9,10 @@ network errors are retried with exponential backoff.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
-import shutil
+import sys
 import tempfile
 import time
 import urllib.parse
@@ -29,6 +30,8 @@ MIRROR_ENV = "OPTLAB_DATA_MIRROR"
 MIRROR_SCHEMES = ("http", "https", "file")
 # Files at least this large get a progress bar; the small label files do not.
 PROGRESS_MIN_BYTES = 1 << 20
+# Read size for copying and hashing: big reads keep the per-call overhead negligible.
+CHUNK_BYTES = 1 << 20
 # HTTP statuses worth retrying on the same host; any other error moves on.
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 
@@ -65,9 +68,8 @@ class RemoteFile:
 
 def sha256sum(path: str | os.PathLike[str]) -> str:
     """Return the hex sha256 of a file."""
-    import pooch  # lazy, for cost: every stage and the CLI import this module for its errors
-
-    return pooch.file_hash(str(path), alg="sha256")
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def validate_mirror(mirror: str | None) -> str | None:
@@ -104,18 +106,24 @@ def candidate_urls(
     return [f"{base.rstrip('/')}/{name}" for base in bases]
 
 
-def _copy_local(url: str, output_file: str) -> None:
-    """Copy a ``file://`` URL to ``output_file`` (pooch has no downloader for it)."""
+def _copy_local(url: str, output_file: str) -> str:
+    """Copy a ``file://`` URL to ``output_file`` (pooch has no downloader for it),
+    returning the sha256 of the bytes copied: hashed on the way, not read twice."""
     source = urllib.request.url2pathname(urllib.parse.urlparse(url).path)
-    with open(source, "rb") as src, open(output_file, "wb") as dst:
-        shutil.copyfileobj(src, dst, 1 << 20)
+    digest = hashlib.sha256()
+    buffer = memoryview(bytearray(CHUNK_BYTES))
+    with open(source, "rb", buffering=0) as src, open(output_file, "wb") as dst:
+        while n := src.readinto(buffer):
+            digest.update(buffer[:n])
+            dst.write(buffer[:n])
+    return digest.hexdigest()
 
 
-def _transfer(url: str, output_file: str, size: int, timeout: float) -> None:
+def _transfer(url: str, output_file: str, size: int, timeout: float) -> str:
+    """Fetch ``url`` into ``output_file``; return the sha256 of the bytes written."""
     if url.startswith("file:"):
-        _copy_local(url, output_file)
-        return
-    import pooch  # lazy, for cost
+        return _copy_local(url, output_file)
+    import pooch  # lazy, for cost: only HTTP(S) needs it (and requests)
 
     downloader = pooch.HTTPDownloader(
         progressbar=size >= PROGRESS_MIN_BYTES,
@@ -126,10 +134,13 @@ def _transfer(url: str, output_file: str, size: int, timeout: float) -> None:
         headers={"Accept-Encoding": "identity"},
     )
     downloader(url, output_file, None)
+    return sha256sum(output_file)
 
 
 def _is_transient(error: Exception) -> bool:
     """True for errors worth retrying on the same URL."""
+    if "requests" not in sys.modules:  # not loaded: no HTTP transfer was tried
+        return False
     import requests  # lazy: requests is slow to import and only needed here
 
     if isinstance(error, requests.HTTPError):
@@ -217,8 +228,7 @@ def _fetch_verified(remote: RemoteFile, url: str, target: Path, timeout: float) 
     fix_mode(tmp)
     try:
         log.info("fetching %s", redact(url))
-        _transfer(url, tmp, remote.size, timeout)
-        actual = sha256sum(tmp)
+        actual = _transfer(url, tmp, remote.size, timeout)
         if actual != remote.sha256:
             raise ChecksumError(remote.name, url, remote.sha256, actual)
         os.replace(tmp, target)

@@ -9,16 +9,32 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 
-from hydra.errors import HydraException
 from omegaconf.errors import OmegaConfBaseException
 
-from pipeline.data.download import DownloadError
 from pipeline.interrupt import handling_signals
 from pipeline.paths import PARAMS_FILE
 from pipeline.redact import redact, redact_logs
 
 # Errors caused by input a user can fix: shown as one clear message, no traceback.
-USER_ERRORS = (DownloadError, ValueError, OSError, HydraException, OmegaConfBaseException)
+USER_ERRORS = (ValueError, OSError, OmegaConfBaseException)
+# More of them, by module: importing a module only to name its error would cost each
+# process that never loads it (Hydra: a third of a second), and would make every stage
+# depend on it in dvc.yaml. A module not loaded has raised nothing.
+LAZY_USER_ERRORS = {"pipeline.data.download": "DownloadError", "hydra.errors": "HydraException"}
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    """:data:`USER_ERRORS`, plus those of :data:`LAZY_USER_ERRORS` whose module is loaded.
+
+    Use it as ``except user_errors()``: the clause is evaluated only when an error
+    arrives, by when any module that raised it is loaded.
+    """
+    loaded = (
+        getattr(sys.modules[module], name)
+        for module, name in LAZY_USER_ERRORS.items()
+        if module in sys.modules
+    )
+    return (*USER_ERRORS, *loaded)
 
 
 def dataset_parser(description: str) -> argparse.ArgumentParser:
@@ -58,5 +74,5 @@ def run(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None 
     try:
         with handling_signals():
             return main(argv)
-    except USER_ERRORS as error:
+    except user_errors() as error:
         return report(error)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import shutil
 import socket
 
+import numpy as np
 import pytest
 
 from pipeline.data.download import (
+    CHUNK_BYTES,
     MIRROR_ENV,
     PROGRESS_MIN_BYTES,
     ChecksumError,
@@ -333,6 +336,31 @@ def test_file_mirror_path_with_escaped_characters(mirror_dir, tmp_path):
     )
 
     assert sha256(paths[0]) == remote.sha256
+
+
+def test_file_mirror_copies_are_hashed_over_every_chunk(server, tmp_path):
+    """A file:// copy is hashed as it is copied, all of it: a file of several read chunks
+    arrives whole, and one flipped byte in its last chunk is caught, leaving nothing."""
+    mirror = tmp_path / "mirror" / "big"
+    mirror.mkdir(parents=True)
+    data = np.random.default_rng(0).bytes(2 * CHUNK_BYTES + 12345)
+    (mirror / "big.bin").write_bytes(data)
+    remote = RemoteFile("big.bin", hashlib.sha256(data).hexdigest(), len(data))
+    out = tmp_path / "out"
+
+    download_dataset({"big.bin": remote}, [], out, mirror=mirror.parent.as_uri(), mirror_dir="big")
+    assert (out / "big.bin").read_bytes() == data
+
+    damaged = bytearray(data)
+    damaged[-1] ^= 0xFF
+    (mirror / "big.bin").write_bytes(bytes(damaged))
+    (out / "big.bin").unlink()
+    with pytest.raises(ChecksumError) as caught:
+        download_dataset(
+            {"big.bin": remote}, [], out, mirror=mirror.parent.as_uri(), mirror_dir="big"
+        )
+    assert caught.value.actual == hashlib.sha256(damaged).hexdigest()
+    assert listing(out) == []
 
 
 def test_http_mirror_is_tried_before_public_hosts(server, public, mirror_dir, tmp_path):

@@ -72,6 +72,30 @@ def test_not_gzip_at_all(tmp_path):
         read_idx(path)
 
 
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (lambda b: b[:10] + b"\xff\xff" + b[12:], r"Invalid deflate block"),  # a bad block
+        (lambda b: b[:-8] + bytes([b[-8] ^ 1]) + b[-7:], r"CRC check failed"),  # a bad CRC
+        (lambda b: b + b"garbage", r"ended before the end-of-stream"),  # trailing junk
+    ],
+)
+def test_damaged_gzip_is_named_with_the_reason(tmp_path, damage, reason):
+    path = tmp_path / "images.gz"
+    payload = np.random.default_rng(0).integers(0, 255, (50, 28, 28), dtype=np.uint8)
+    path.write_bytes(damage(gzip.compress(encode_idx(payload), mtime=0)))
+    with pytest.raises(IDXError, match=rf"images\.gz: cannot decompress \(.*{reason}"):
+        read_idx(path)
+
+
+def test_a_multi_member_gzip_is_read_whole(tmp_path):
+    # gzip -c a b > c makes two members; a reader that stops after the first truncates.
+    data = encode_idx(np.arange(3000, dtype=np.int32))
+    path = tmp_path / "labels.gz"
+    path.write_bytes(gzip.compress(data[:1001], mtime=0) + gzip.compress(data[1001:], mtime=0))
+    assert read_idx(path).tolist() == list(range(3000))
+
+
 def test_unsupported_dtype_lists_valid_ones():
     with pytest.raises(ValueError, match="cannot store dtype int64 in IDX; valid dtypes: uint8"):
         encode_idx(np.zeros(2, dtype=np.int64))

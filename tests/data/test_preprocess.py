@@ -175,6 +175,41 @@ def test_iris_real_file_layout_with_trailing_blank_line(tmp_path):
     assert x.shape == (150, 4) and np.bincount(y).tolist() == [50, 50, 50]
 
 
+@pytest.mark.parametrize(
+    "bad_line",
+    [
+        "5.0,3.0,1.0,Iris-setosa",  # a number missing
+        "5.0,3.0,1.0,0.1,0.2,Iris-setosa",  # a field too many
+        "5.0,3.0,1.0,0.1,",  # no class
+        "5.0,nan,1.0,0.1,Iris-setosa",  # not a finite number
+        "5.0,inf,1.0,0.1,Iris-setosa",
+    ],
+)
+def test_iris_bad_line_is_named_by_its_line_in_the_file(tmp_path, bad_line):
+    # line 3: the blank line 2 counts, as in an editor
+    (tmp_path / "iris.data").write_text(f"5.1,3.5,1.4,0.2,Iris-setosa\n\n{bad_line}\n")
+    with pytest.raises(DataError) as info:
+        read_iris(tmp_path / "iris.data", IRIS_CLASSES)
+    assert str(info.value) == (
+        f"{tmp_path / 'iris.data'}: line 3 does not hold four numbers and a class name"
+    )
+
+
+def test_iris_that_is_not_text_is_named(tmp_path):
+    (tmp_path / "iris.data").write_bytes(b"\x1f\x8b\x08\x00\xff\xfe binary")
+    with pytest.raises(DataError, match=r"iris\.data: not a CSV file \('utf-8' codec"):
+        read_iris(tmp_path / "iris.data", IRIS_CLASSES)
+
+
+def test_iris_values_are_parsed_exactly(tmp_path):
+    (tmp_path / "iris.data").write_text(
+        "5.1,3.5,1.4,0.2,Iris-setosa\n 6.25 ,2.9, 4.3,1.3 , Iris-versicolor\n"
+    )
+    x, y = read_iris(tmp_path / "iris.data", IRIS_CLASSES)
+    assert x.dtype == np.float64 and x.tolist() == [[5.1, 3.5, 1.4, 0.2], [6.25, 2.9, 4.3, 1.3]]
+    assert y.dtype == np.int64 and y.tolist() == [0, 1]
+
+
 # ------------------------------------------------------------------ storage & summary
 def test_save_load_round_trip_and_determinism(mirror_dir, tmp_path):
     a = save_splits(
@@ -285,3 +320,19 @@ def test_summary_matches_the_arrays(tmp_path):
     assert petal["min"] == pytest.approx(column.min(), abs=1e-6)
     assert petal["max"] == pytest.approx(column.max(), abs=1e-6)
     assert petal["mean"] == pytest.approx(column.mean(), abs=1e-6)
+
+
+def test_image_summary_is_exact():
+    x = np.zeros((3, 28, 28), np.uint8)
+    x[0, 0, :3] = [255, 1, 2]
+    y = np.array([0, 2, 2])
+    splits = Splits(
+        "mnist",
+        x={s: x for s in ("train", "validation", "test")},
+        y={s: y for s in ("train", "validation", "test")},
+        meta={"classes": ["a", "b", "c"]},
+    )
+    summary = describe_splits(splits)
+    assert summary["class_counts"]["test"] == {"a": 1, "b": 0, "c": 2}
+    # 258 / 2352, rounded to 6 decimals
+    assert summary["features"]["train"] == {"pixel": {"min": 0.0, "max": 255.0, "mean": 0.109694}}

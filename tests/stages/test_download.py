@@ -17,6 +17,7 @@ from tests.helpers import (
     REPO_ROOT,
     WRONG_SHA,
     listing,
+    run_stage_process,
     sha256,
     tiny_config,
     tool_env,
@@ -173,3 +174,17 @@ def test_an_invalid_mirror_with_a_password_is_named_masked(tmp_path, mirror_dir)
     assert done.returncode == 1
     assert SECRET not in done.stderr
     assert f"error: {MIRROR_ENV}='ftp://reader:***@host/datasets' has scheme 'ftp'" in done.stderr
+
+
+def test_a_file_mirror_download_loads_no_costly_library(mirror_dir, tmp_path):
+    """DVC runs one process per stage: each must stay cheap (no Hydra, pooch, requests)."""
+    params = write_params(tmp_path, tiny_config(mirror_dir))
+    out = tmp_path / "raw"
+    done, loaded = run_stage_process(
+        "download",
+        *("mnist", "--params", str(params), "--out", str(out)),
+        env=tool_env(**{MIRROR_ENV: mirror_dir.as_uri()}),
+    )
+    assert done.returncode == 0, done.stderr
+    assert loaded == []
+    assert listing(out) == sorted(IDX_FILES)

@@ -6,7 +6,13 @@ from __future__ import annotations
 import pytest
 
 from pipeline.data.download import DownloadError
-from pipeline.stages.entry import DEBUG_ENV, dataset_parser, run
+from pipeline.stages.entry import (
+    DEBUG_ENV,
+    LAZY_USER_ERRORS,
+    dataset_parser,
+    run,
+    user_errors,
+)
 
 
 def _failing(error: BaseException):
@@ -29,6 +35,25 @@ def test_a_user_error_is_one_line_and_status_1(error, capsys, monkeypatch):
     assert run(_failing(error), []) == 1
     err = capsys.readouterr().err
     assert err == f"error: {error}\n(set {DEBUG_ENV}=1 to see the traceback)\n"
+
+
+def test_a_hydra_error_is_a_user_error_once_hydra_is_loaded(capsys, monkeypatch):
+    # entry.py does not import Hydra (it is costly); a loaded Hydra's errors still count.
+    from hydra.errors import ConfigCompositionException
+
+    monkeypatch.delenv(DEBUG_ENV, raising=False)
+    error = ConfigCompositionException("Could not override 'x'")
+    assert run(_failing(error), []) == 1
+    assert capsys.readouterr().err.startswith("error: Could not override 'x'\n")
+
+
+def test_each_lazy_user_error_names_an_exception_class():
+    import importlib
+
+    for module, name in LAZY_USER_ERRORS.items():
+        error = getattr(importlib.import_module(module), name)
+        assert isinstance(error, type) and issubclass(error, Exception), (module, name)
+        assert error in user_errors()
 
 
 def test_debug_shows_the_traceback(capsys, monkeypatch):

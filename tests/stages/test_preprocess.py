@@ -13,7 +13,7 @@ from pipeline.data.preprocess import (
 )
 from pipeline.stages import preprocess as preprocess_stage
 from pipeline.stages.entry import run
-from tests.helpers import tiny_config
+from tests.helpers import run_stage_process, tiny_config, tool_env
 
 
 # ------------------------------------------------------------------ stage entry point
@@ -71,3 +71,19 @@ def test_stage_reports_a_corrupt_file_without_writing(mirror_dir, tmp_path, caps
     assert run(preprocess_stage.main, args) == 1
     assert "t10k-images-idx3-ubyte.gz" in capsys.readouterr().err
     assert not out.exists() and not (tmp_path / "s.json").exists()
+
+
+def test_the_stage_loads_no_costly_library(mirror_dir, tmp_path):
+    """DVC runs one process per stage: each must stay cheap (no pandas, no Hydra)."""
+    params = _params(mirror_dir, tmp_path)
+    for dataset, folder in (("iris", "iris"), ("mnist", "mnist")):
+        out = tmp_path / "processed" / dataset
+        done, loaded = run_stage_process(
+            "preprocess",
+            *(dataset, "--params", str(params), "--raw", str(mirror_dir / folder)),
+            *("--out", str(out), "--summary", str(tmp_path / f"{dataset}.json")),
+            env=tool_env(),
+        )
+        assert done.returncode == 0, done.stderr
+        assert loaded == []
+        assert load_splits(out).name == dataset
