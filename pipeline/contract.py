@@ -40,6 +40,10 @@ RESUMED_TAG = "optlab.resumed"  # on a resumed run: the epochs restored, e.g. "2
 RUN_KEY_TAG = "optlab.run_key"
 REPRODUCES_TAG = "optlab.reproduces"  # on a `pipeline.reproduce` run: the original's id
 
+# The libraries that decide a run's numbers: a run is tagged with their versions
+# (``version.<name>``), and a logged model pins them as its pip requirements.
+LIBRARIES = ("tensorflow", "keras", "mlflow", "numpy")
+
 # ------------------------------------------------------------------ limits
 # MLflow caps a tag value at 8,000 characters and a param value at 6,000.
 TAG_MAX = 5000

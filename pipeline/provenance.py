@@ -11,6 +11,7 @@ import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
+from pipeline import contract
 from pipeline.redact import redact
 
 # MLflow's tag for the commit a run's code came from (the UI's Version column).
@@ -80,19 +81,17 @@ def source_tags(root: Path) -> dict[str, str]:
     return {**tags, GIT_COMMIT_TAG: commit, GIT_DIRTY_TAG: str(bool(status)).lower()}
 
 
-def version_tags() -> dict[str, str]:
-    """Versions of the libraries that decide the numbers."""
-    import keras
-    import mlflow
-    import numpy
-    import tensorflow as tf
+def library_versions() -> dict[str, str]:
+    """The installed version of each of :data:`~pipeline.contract.LIBRARIES`, read from
+    the package metadata (nothing is imported)."""
+    from importlib.metadata import version
 
-    return {
-        "version.tensorflow": tf.__version__,
-        "version.keras": keras.__version__,
-        "version.mlflow": mlflow.__version__,
-        "version.numpy": numpy.__version__,
-    }
+    return {name: version(name) for name in contract.LIBRARIES}
+
+
+def version_tags() -> dict[str, str]:
+    """Versions of the libraries that decide the numbers (``version.<library>``)."""
+    return {f"version.{name}": v for name, v in library_versions().items()}
 
 
 def data_tags(data_dir: Path, root: Path) -> dict[str, str]:

@@ -1,5 +1,6 @@
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -116,6 +117,7 @@ def test_concurrent_first_writers_share_one_schema(tmp_path):
 # as pipeline.training logs them.
 WRITER = """
 import sys
+from pathlib import Path
 from mlflow.tracking import MlflowClient
 from pipeline.tracking import ensure_experiment, log_metrics
 uri, writer = sys.argv[1], sys.argv[2]
@@ -159,3 +161,37 @@ def test_eight_processes_logging_into_one_fresh_store_lose_nothing(tmp_path):
         for key in ("loss", "accuracy"):
             steps = [m.step for m in client.get_metric_history(run.info.run_id, key)]
             assert sorted(steps) == list(range(1, 51)), (run.info.run_name, key)
+
+
+def test_a_model_is_logged_with_pinned_requirements_without_mlflows_inference(
+    tmp_path, monkeypatch
+):
+    """MLflow's requirement inference loads the model in a second Python process (seconds
+    of TensorFlow import). Here it would fail loudly, its timeout 0 and its errors
+    raised; the model is logged all the same, pinned to the installed libraries."""
+    import keras
+    import mlflow
+    import numpy as np
+    import tensorflow as tf
+
+    from pipeline.tracking import global_tracking_uri, log_model
+
+    monkeypatch.setenv("MLFLOW_REQUIREMENTS_INFERENCE_TIMEOUT", "0")
+    monkeypatch.setenv("MLFLOW_REQUIREMENTS_INFERENCE_RAISE_ERRORS", "true")
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    experiment_id = ensure_experiment(uri, "iris")
+    with global_tracking_uri(uri), mlflow.start_run(experiment_id=experiment_id) as run:
+        log_model(model, np.zeros((2, 4), np.float32))
+    model_uri = f"runs:/{run.info.run_id}/model"
+    with global_tracking_uri(uri):
+        requirements = mlflow.pyfunc.get_model_dependencies(model_uri)
+        reloaded = mlflow.keras.load_model(model_uri)
+    assert Path(requirements).read_text().split() == [
+        f"mlflow=={mlflow.__version__}",
+        f"keras=={keras.__version__}",
+        f"numpy=={np.__version__}",
+        f"tensorflow=={tf.__version__}",
+    ]
+    x = np.ones((2, 4), np.float32)
+    np.testing.assert_array_equal(reloaded.predict(x, verbose=0), model.predict(x, verbose=0))
