@@ -52,6 +52,7 @@ class Layout:
     compare_reports: Path  # the comparison report of the baselines
     backups: Path  # interrupted trainings' states, to resume from (no DVC output, git-ignored)
     offline: Path  # runs whose server went away, kept to upload later (no DVC output, git-ignored)
+    state: Path  # what saves work between runs, e.g. data folders' hashes (git-ignored)
 
 
 def layout(root: str | os.PathLike[str] | None = None) -> Layout:

@@ -21,6 +21,7 @@ vars:
       compare_reports: out/compare
       backups: keep/backups
       offline: keep/offline
+      state: keep/state
 stages: {}
 """
 
@@ -33,6 +34,7 @@ def test_the_repositorys_layout():
     # Interrupted trainings' states: outside every DVC output, and ignored by git.
     assert where.backups == REPO_ROOT / ".optlab" / "backups"
     assert where.offline == REPO_ROOT / ".optlab" / "offline"  # runs kept to upload later
+    assert where.state == REPO_ROOT / ".optlab" / "state"  # e.g. data folders' hashes
     assert "/.optlab/" in (REPO_ROOT / ".gitignore").read_text().splitlines()
 
 
