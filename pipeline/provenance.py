@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pipeline import contract
 from pipeline.io import atomic_write_json
-from pipeline.paths import layout
+from pipeline.paths import layout, read_yaml
 from pipeline.redact import redact
 
 # MLflow's tag for the commit a run's code came from (the UI's Version column).
@@ -216,11 +216,7 @@ def _locked_out(folder: Path, root: Path) -> tuple[str, str] | None:
     lock = root / "dvc.lock"
     if not lock.is_file():
         return None
-    import yaml
-
-    # libyaml's loader when there is one: dvc.lock runs to thousands of lines
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    stages = (yaml.load(lock.read_text(), Loader=loader) or {}).get("stages", {})
+    stages = (read_yaml(lock) or {}).get("stages", {})
     for stage, entry in stages.items():
         for out in entry.get("outs", []):
             if (root / out["path"]).resolve() == folder.resolve() and "md5" in out:
