@@ -113,6 +113,39 @@ def test_concurrent_first_writers_share_one_schema(tmp_path):
     assert len(MlflowClient(uri).search_experiments()) == 2  # Default + iris
 
 
+def test_only_a_new_store_is_migrated(tmp_path):
+    """MLflow creates a store's schema (every migration) when its tables are missing; a
+    later process opening the up-to-date store, as each training does, migrates nothing:
+    the database file is left byte for byte, and no migration is logged."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    code = (
+        "import logging, sys; logging.basicConfig(level=logging.INFO); "
+        "from pipeline.tracking import ensure_experiment; "
+        "print(ensure_experiment(sys.argv[1], 'iris'))"
+    )
+
+    def open_store() -> subprocess.CompletedProcess:
+        done = subprocess.run(
+            [sys.executable, "-c", code, uri],
+            env=tool_env(),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr
+        return done
+
+    first = open_store()
+    assert "Creating initial MLflow database tables" in first.stderr
+    assert "Updating database tables" in first.stderr
+    db = tmp_path / "mlflow.db"
+    before = (db.read_bytes(), db.stat().st_mtime_ns)
+    again = open_store()
+    assert again.stdout == first.stdout  # the same experiment
+    assert "database tables" not in again.stderr
+    assert (db.read_bytes(), db.stat().st_mtime_ns) == before
+
+
 # One process of the concurrency test: 5 runs of 50 steps, each step one store write,
 # as pipeline.training logs them.
 WRITER = """
