@@ -3,6 +3,9 @@
 # The environment lives in .venv and is synced from the lock files
 # (requirements.lock for running, requirements-dev.lock for developing), so
 # every machine gets the same versions. Regenerate the locks with `make lock`.
+# --compile-bytecode: the installed modules' .pyc files are written once, at install;
+# otherwise every process under PYTHONDONTWRITEBYTECODE (and the first one anyway)
+# compiles TensorFlow, MLflow and the rest from source, about 10 s per run.
 
 PYTHON ?= python3
 VENV ?= .venv

@@ -38,7 +38,31 @@ from pipeline.redact import redact_logs
 from pipeline.stages.entry import report, run, user_errors
 from pipeline.tracking import tracking_uri
 
-COMMANDS = ("train", "compare", "ui", "cleanup", "reproduce", "upload")
+# Each command: its arguments and what it does (``optlab --help``).
+COMMAND_HELP = {
+    "train": ("[OVERRIDE ...]", "train one configuration (Hydra overrides), or a sweep with -m"),
+    "compare": ("[OPTION ...]", "rank tracked runs' configurations and write the report"),
+    "ui": ("[OPTION ...]", "serve the MLflow UI on the project's store and print links"),
+    "cleanup": ("[OPTION ...]", "mark the runs a dead process left RUNNING as FAILED"),
+    "reproduce": ("RUN_ID", "train a logged run again and compare its metrics bit for bit"),
+    "upload": ("FOLDER", "log a run kept locally, when its server went away, into its run"),
+}
+COMMANDS = tuple(COMMAND_HELP)
+
+
+def usage() -> str:
+    """``optlab --help``: the commands, their arguments and what they do."""
+    lines = [f"  {name} {args}".ljust(28) + what for name, (args, what) in COMMAND_HELP.items()]
+    return "\n".join(
+        [
+            "usage: optlab COMMAND [ARGS ...]",
+            "",
+            "commands:",
+            *lines,
+            "",
+            "`optlab COMMAND --help` describes a command's arguments.",
+        ]
+    )
 
 
 def hydra_task(cfg: DictConfig) -> float | None:
@@ -119,6 +143,9 @@ def cleanup_main(argv: Sequence[str] | None = None) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """``optlab COMMAND [ARGS ...]``: one of :data:`COMMANDS`, its arguments passed on."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in ("-h", "--help"):
+        print(usage())
+        return 0
     if not args or args[0] not in COMMANDS:
         given = repr(args[0]) if args else "none"
         print(f"optlab: unknown command {given}; valid: {', '.join(COMMANDS)}", file=sys.stderr)

@@ -39,6 +39,13 @@ RESUMED_TAG = "optlab.resumed"  # on a resumed run: the epochs restored, e.g. "2
 # The train stage writes it, not the run id, to a DVC output; compare finds runs by it.
 RUN_KEY_TAG = "optlab.run_key"
 REPRODUCES_TAG = "optlab.reproduces"  # on a `pipeline.reproduce` run: the original's id
+# Where `compare` logs its report (--log-to): auto is the sweep parent if one is
+# selected, else a new comparison run.
+LOG_TO = ("auto", "parent", "comparison", "none")
+
+# The libraries that decide a run's numbers: a run is tagged with their versions
+# (``version.<name>``), and a logged model pins them as its pip requirements.
+LIBRARIES = ("tensorflow", "keras", "mlflow", "numpy")
 
 # ------------------------------------------------------------------ limits
 # MLflow caps a tag value at 8,000 characters and a param value at 6,000.

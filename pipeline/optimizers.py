@@ -27,6 +27,7 @@ Keras is imported lazily (inside ``get``), so importing this module is cheap.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any
@@ -132,7 +133,19 @@ def get(cfg: Mapping[str, Any]) -> keras.optimizers.Optimizer:
 
     import keras  # lazy, for cost
 
-    return getattr(keras.optimizers, keras_class)(**kwargs)
+    return getattr(keras.optimizers, keras_class)(name=keras_name(keras_class), **kwargs)
+
+
+def keras_name(keras_class: str) -> str:
+    """The name Keras gives the first optimizer of ``keras_class`` in a session, snake case
+    as Keras writes it (``RMSprop`` -> ``rm_sprop``).
+
+    Passed explicitly: left to Keras, the name would depend on how many optimizers the
+    process had built since its last ``clear_session`` (``adam_1``), and it is saved in
+    the ``.keras`` file, which must not depend on that (:mod:`pipeline.keras_file`).
+    """
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", keras_class)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def is_full_batch(cfg: Mapping[str, Any] | str) -> bool:

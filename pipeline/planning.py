@@ -24,6 +24,8 @@ class Plan:
     positive_index: int | None = None
     epochs: int = 1
     full_batch: bool = False
+    # The Keras optimizer, built (so checked by Keras too) once, here; the model takes it.
+    optimizer: Any = None
 
 
 def _positive_index(value: Any, classes: list[str], dataset: str) -> int:
@@ -63,7 +65,7 @@ def plan(cfg: DictConfig) -> Plan:
     if cfg.model.name == "cnn" and not image:
         raise ValueError(f"model 'cnn' needs image data; {name} is tabular. Valid models: mlp")
     activations.get(cfg.activation.name)
-    optimizers.get(cfg.optimizer)  # builds (and so checks) the optimizer
+    optimizer = optimizers.get(cfg.optimizer)  # building it is Keras' own check
     # Ranges (batch size, epochs, ...) are the schemas', checked by config.validate.
     epochs = cfg.training.epochs if cfg.training.epochs is not None else cfg.dataset.epochs
     return Plan(
@@ -79,4 +81,5 @@ def plan(cfg: DictConfig) -> Plan:
         ),
         epochs=int(epochs),
         full_batch=optimizers.is_full_batch(cfg.optimizer),
+        optimizer=optimizer,
     )

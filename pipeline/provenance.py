@@ -5,12 +5,17 @@ names what decides its results.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import subprocess
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from pipeline import contract
+from pipeline.io import atomic_write_json
+from pipeline.paths import layout, read_yaml
 from pipeline.redact import redact
 
 # MLflow's tag for the commit a run's code came from (the UI's Version column).
@@ -30,6 +35,13 @@ DIGEST_CHARS = 32
 RUNTIME_PREFIX = "runtime."
 
 RESULT_RUNTIME_KEYS = ("runtime.grad_norm_samples",)
+
+# The format of a data folder's remembered hashes (see folder_hashes).
+STATE_VERSION = 1
+
+# A file changed less than this before its folder's hashing began is not remembered:
+# well above any file system's timestamp granularity (ext4's is a clock tick).
+SETTLED_NS = 2_000_000_000
 
 
 def run_key(params: Mapping[str, str], data_digest: str) -> str:
@@ -80,19 +92,17 @@ def source_tags(root: Path) -> dict[str, str]:
     return {**tags, GIT_COMMIT_TAG: commit, GIT_DIRTY_TAG: str(bool(status)).lower()}
 
 
-def version_tags() -> dict[str, str]:
-    """Versions of the libraries that decide the numbers."""
-    import keras
-    import mlflow
-    import numpy
-    import tensorflow as tf
+def library_versions() -> dict[str, str]:
+    """The installed version of each of :data:`~pipeline.contract.LIBRARIES`, read from
+    the package metadata (nothing is imported)."""
+    from importlib.metadata import version
 
-    return {
-        "version.tensorflow": tf.__version__,
-        "version.keras": keras.__version__,
-        "version.mlflow": mlflow.__version__,
-        "version.numpy": numpy.__version__,
-    }
+    return {name: version(name) for name in contract.LIBRARIES}
+
+
+def version_tags() -> dict[str, str]:
+    """Versions of the libraries that decide the numbers (``version.<library>``)."""
+    return {f"version.{name}": v for name, v in library_versions().items()}
 
 
 def data_tags(data_dir: Path, root: Path) -> dict[str, str]:
@@ -100,12 +110,15 @@ def data_tags(data_dir: Path, root: Path) -> dict[str, str]:
     shortened to fit MLflow's dataset digest), and DVC's md5 from ``dvc.lock`` when
     the folder is a stage output there.
 
+    The files are read only when they changed since they were last hashed
+    (:func:`folder_hashes`; its state lies in the layout's ``state`` folder of ``root``).
+
     Raises:
         ValueError: ``dvc.lock`` records another md5 for the folder than its files
             have (changed, or damaged, since that stage ran): naming the folder and
             the command that rebuilds it.
     """
-    digest, dvc_md5 = _folder_hashes(data_dir)
+    digest, dvc_md5 = folder_hashes(data_dir, _state_dir(root))
     tags = {"data.path": str(data_dir), DATA_DIGEST_TAG: digest}
     locked = _locked_out(data_dir, root)
     if locked is not None:
@@ -118,6 +131,65 @@ def data_tags(data_dir: Path, root: Path) -> dict[str, str]:
             )
         tags["data.dvc_md5"] = md5
     return tags
+
+
+def folder_hashes(folder: Path, state_dir: Path | None) -> tuple[str, str]:
+    """The :data:`DATA_DIGEST_TAG` sha256 and DVC's md5 of ``folder``
+    (:func:`_folder_hashes`), remembered in ``state_dir`` with each file's stat.
+
+    As DVC's own state does, a file whose path, size, mtime, ctime, inode and device
+    are those it had when hashed is taken to hold the bytes it had then, so an
+    unchanged folder is not read again. Any write to a file changes its ctime, and
+    so does restoring its mtime by hand (``touch -d``, ``cp -p``, ``rsync -t``): the
+    folder is hashed again. A file changed within :data:`SETTLED_NS` before its hashing
+    began is not remembered (git's "racily clean" files): a second change inside the
+    file system's timestamp granularity could leave its stat as it was. Without a
+    ``state_dir`` (no project), or when the state cannot be written, every call hashes.
+    """
+    if state_dir is None:
+        return _folder_hashes(folder)
+    where = str(folder.resolve())
+    file = state_dir / f"{hashlib.sha256(where.encode()).hexdigest()[:24]}.json"
+    stats = _stats(folder)
+    state = {"version": STATE_VERSION, "folder": where, "files": stats}
+    known = _read_json(file)
+    hashes = known.get("digest"), known.get("dvc_md5")
+    if {key: known.get(key) for key in state} == state and all(isinstance(h, str) for h in hashes):
+        return hashes
+    started = time.time_ns()
+    digest, dvc_md5 = _folder_hashes(folder)
+    settled = all(max(row[2], row[3]) < started - SETTLED_NS for row in stats)
+    if settled and _stats(folder) == stats:  # nothing changed while it was read
+        with contextlib.suppress(OSError):  # a read-only checkout: hash every time
+            atomic_write_json(file, {**state, "digest": digest, "dvc_md5": dvc_md5})
+    return digest, dvc_md5
+
+
+def _state_dir(root: Path) -> Path | None:
+    """The layout's ``state`` folder of the project at ``root``; None without a project."""
+    try:
+        return layout(root).state / "data-hashes"
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def _stats(folder: Path) -> list[list[str | int]]:
+    """``[relpath, size, mtime_ns, ctime_ns, inode, device]`` of each file of ``folder``."""
+    rows: list[list[str | int]] = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        st = path.stat()
+        relpath = path.relative_to(folder).as_posix()
+        rows.append([relpath, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev])
+    return rows
+
+
+def _read_json(file: Path) -> dict:
+    """A state file's content; empty if missing or unreadable (then the folder is hashed)."""
+    try:
+        content = json.loads(file.read_text())
+    except (OSError, ValueError):
+        return {}
+    return content if isinstance(content, dict) else {}
 
 
 def _folder_hashes(folder: Path) -> tuple[str, str]:
@@ -144,9 +216,7 @@ def _locked_out(folder: Path, root: Path) -> tuple[str, str] | None:
     lock = root / "dvc.lock"
     if not lock.is_file():
         return None
-    import yaml
-
-    stages = (yaml.safe_load(lock.read_text()) or {}).get("stages", {})
+    stages = (read_yaml(lock) or {}).get("stages", {})
     for stage, entry in stages.items():
         for out in entry.get("outs", []):
             if (root / out["path"]).resolve() == folder.resolve() and "md5" in out:

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipeline import contract
+from pipeline import contract, provenance
 from pipeline.paths import project_root
 from pipeline.redact import redact
 
@@ -293,9 +293,24 @@ def _save_keras_model(path: str, **kwargs: Any) -> None:
     mlflow.keras.save_model(path=path, **kwargs)
 
 
+def model_requirements() -> list[str]:
+    """A logged model's pip requirements: the :data:`~pipeline.contract.LIBRARIES` it
+    needs, pinned to the installed versions (without a local label such as ``+cpu``, as
+    MLflow writes them; MLflow adds its own pin).
+
+    Given explicitly, so that MLflow does not infer them: its inference loads the saved
+    model in a new Python process, importing TensorFlow a second time (10 s or more
+    per run), to find these same packages.
+    """
+    from packaging.version import Version
+
+    pinned = provenance.library_versions()
+    return sorted(f"{name}=={Version(v).public}" for name, v in pinned.items() if name != "mlflow")
+
+
 def log_model(model: Any, example: Any) -> None:
-    """Log a Keras model to the active run (the mlflow.keras flavor), with its signature
-    and an input example."""
+    """Log a Keras model to the active run (the mlflow.keras flavor), with its signature,
+    an input example and its pip requirements (:func:`model_requirements`)."""
     from types import SimpleNamespace
 
     import numpy as np
@@ -312,6 +327,7 @@ def log_model(model: Any, example: Any) -> None:
         model=model,
         signature=signature,
         input_example=example,
+        pip_requirements=model_requirements(),
     )
 
 

@@ -23,7 +23,6 @@ from pipeline import (
     contract,
     keras_file,
     labels,
-    optimizers,
     provenance,
     resume,
     runtime,
@@ -188,7 +187,7 @@ def build_model(cfg: DictConfig, p: Plan, data: TaskData):
         p.image,
     )
     model.compile(
-        optimizer=optimizers.get(cfg.optimizer),
+        optimizer=p.optimizer,  # built once, by plan()
         loss=p.loss.loss,
         metrics=p.loss.metrics(),
         jit_compile=False,  # XLA rounds differently (pipeline.runtime)

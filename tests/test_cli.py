@@ -116,3 +116,82 @@ def test_a_hydra_composition_error_has_no_traceback(tmp_path):
     assert "Traceback" not in done.stderr
     assert done.stdout == "tensorflow imported: False\n"
     assert seconds < 3
+
+
+# The libraries that take seconds to import: no --help and no bad value may load them.
+HEAVY = ("tensorflow", "keras", "mlflow", "matplotlib")
+# `python -c` this, then `optlab` or a module, then its arguments: runs it as the console
+# script or `python -m` would, and lists on stderr, last, the heavy libraries it loaded.
+RUN_LISTING_HEAVY = (
+    "import atexit, runpy, sys\n"
+    f"heavy = {HEAVY!r}\n"
+    "atexit.register(lambda: print('heavy:', [m for m in heavy if m in sys.modules], "
+    "file=sys.stderr))\n"
+    "target = sys.argv[1]\n"
+    "sys.argv = sys.argv[1:]\n"
+    "if target == 'optlab':\n"
+    "    from pipeline.cli import main\n"
+    "    raise SystemExit(main())\n"
+    "runpy.run_module(target, run_name='__main__', alter_sys=True)\n"
+)
+STAGES = ("config", "download", "preprocess", "train", "compare")
+HELP = [
+    ("optlab", "--help"),
+    ("optlab", "train", "--help"),
+    ("optlab", "compare", "--help"),
+    ("optlab", "ui", "--help"),
+    ("optlab", "cleanup", "--help"),
+    ("optlab", "reproduce", "--help"),
+    ("optlab", "upload", "--help"),
+    ("pipeline.train", "--help"),
+    ("pipeline.compare", "--help"),
+    ("pipeline.reproduce", "--help"),
+    ("pipeline.upload", "--help"),
+    ("pipeline.cleanup", "--help"),
+    ("pipeline.ui", "--help"),
+    *((f"pipeline.stages.{s}", "--help") for s in STAGES),
+]
+
+
+def _run_listing_heavy(*command: str, cwd: Path = REPO_ROOT) -> tuple[int, str, str, str]:
+    """Run ``command`` (see :data:`RUN_LISTING_HEAVY`): its status, stdout, stderr without
+    the last line, and that line, the heavy libraries it loaded."""
+    done = subprocess.run(
+        [sys.executable, "-c", RUN_LISTING_HEAVY, *command],
+        cwd=cwd,
+        env=tool_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    *err, loaded = done.stderr.rstrip("\n").split("\n")
+    return done.returncode, done.stdout, "\n".join(err), loaded
+
+
+@pytest.mark.parametrize("command", HELP, ids=" ".join)
+def test_every_entry_points_help_loads_no_heavy_library(command):
+    status, out, err, loaded = _run_listing_heavy(*command)
+    assert (status, err) == (0, ""), err
+    assert "usage:" in out or "Powered by Hydra" in out, out
+    assert loaded == "heavy: []"
+
+
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        (("pipeline.train", "optimizer=nope"), "Could not find 'optimizer/nope'"),
+        (("optlab", "train", "optimizer=nope"), "Could not find 'optimizer/nope'"),
+        (("pipeline.train", "training.epochs=-1"), "error: training.epochs=-1: must be ≥ 1"),
+        (("optlab", "train", "training.epochs=-1"), "error: training.epochs=-1: must be ≥ 1"),
+        (("pipeline.stages.config", "training.epochs=-1"), "error: training.epochs=-1: must be"),
+        (("pipeline.compare", "--log-to", "nowhere"), "argument --log-to: invalid choice"),
+        (("optlab", "ui", "--port", "0"), "error: PORT='0' is not a port"),
+    ],
+    ids=lambda v: " ".join(v) if isinstance(v, tuple) else None,
+)
+def test_a_bad_value_at_any_entry_point_loads_no_heavy_library(tmp_path, command, message):
+    hydra = command[0] == "pipeline.train" or command[:2] == ("optlab", "train")
+    run_dir = (f"hydra.run.dir={tmp_path}",) if hydra else ()
+    status, _, err, loaded = _run_listing_heavy(*command, *run_dir)
+    assert status in (1, 2) and message in err, err
+    assert loaded == "heavy: []"

@@ -461,3 +461,18 @@ def test_clipnorm_clips_the_gradient() -> None:
     got = keras_steps(opt, fixed_gradient, 1)
     clipped = G_FIXED * 0.5 / np.linalg.norm(G_FIXED)
     np.testing.assert_allclose(got, W0 - 0.125 * clipped, rtol=0, atol=1e-7)
+
+
+@pytest.mark.parametrize(
+    "keras_class", sorted({s.keras_class for s in optimizers.SCHEMAS.values()})
+)
+def test_an_optimizer_has_kerass_first_name_however_many_were_built_before(keras_class):
+    """The name is saved in the .keras file: the one Keras gives the first optimizer of
+    the class after clear_session, never a counted ``adam_1``."""
+    keras.backend.clear_session()
+    kerass_own = getattr(keras.optimizers, keras_class)().name
+    name = next(n for n, s in optimizers.SCHEMAS.items() if s.keras_class == keras_class)
+    cfg = {"name": name, "momentum": 0.9} if name in ("momentum", "nag") else {"name": name}
+    cfg = {**cfg, "nesterov": True} if name == "nag" else cfg
+    assert [optimizers.get(cfg).name for _ in range(2)] == [kerass_own] * 2
+    assert optimizers.keras_name(keras_class) == kerass_own

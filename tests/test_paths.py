@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.paths import layout, project_root
+from pipeline.paths import layout, project_root, read_yaml
 from tests.helpers import REPO_ROOT
 
 PATHS = """\
@@ -21,6 +21,7 @@ vars:
       compare_reports: out/compare
       backups: keep/backups
       offline: keep/offline
+      state: keep/state
 stages: {}
 """
 
@@ -33,6 +34,7 @@ def test_the_repositorys_layout():
     # Interrupted trainings' states: outside every DVC output, and ignored by git.
     assert where.backups == REPO_ROOT / ".optlab" / "backups"
     assert where.offline == REPO_ROOT / ".optlab" / "offline"  # runs kept to upload later
+    assert where.state == REPO_ROOT / ".optlab" / "state"  # e.g. data folders' hashes
     assert "/.optlab/" in (REPO_ROOT / ".gitignore").read_text().splitlines()
 
 
@@ -77,3 +79,14 @@ def test_every_data_path_in_dvc_yaml_comes_from_the_layout():
     for entry in [*pipeline["metrics"], *pipeline["plots"]]:
         files = entry if isinstance(entry, str) else next(iter(entry.values()))["y"]
         assert all(f.startswith("${paths.") for f in ([files] if isinstance(files, str) else files))
+
+
+def test_read_yaml_is_pyyamls_safe_load_faster(tmp_path: Path):
+    for name in ("dvc.yaml", "params.yaml", "dvc.lock"):
+        if (REPO_ROOT / name).is_file():
+            text = (REPO_ROOT / name).read_text()
+            assert read_yaml(REPO_ROOT / name) == yaml.safe_load(text), name
+    unsafe = tmp_path / "unsafe.yaml"
+    unsafe.write_text("!!python/object/apply:os.system ['true']\n")
+    with pytest.raises(yaml.constructor.ConstructorError):  # a safe loader: no code runs
+        read_yaml(unsafe)

@@ -82,3 +82,13 @@ def test_an_unknown_dataset_lists_the_valid_ones(compose):
     cfg.dataset.name = "cifar"
     with pytest.raises(ValueError, match="unknown dataset 'cifar'; valid datasets: iris, mnist"):
         plan(cfg)
+
+
+def test_the_model_is_compiled_with_the_optimizer_the_plan_built(mirror_dir, data_root):
+    """plan() builds the optimizer to check it; the model takes that one, built once."""
+    from pipeline.training import build_model, prepare
+
+    cfg = tiny_config(mirror_dir, overrides=["dataset=iris", "optimizer=nag"])
+    cfg, p, _, data = prepare(cfg, data_root)
+    assert type(p.optimizer).__name__ == "SGD" and p.optimizer.nesterov is True
+    assert build_model(cfg, p, data).optimizer is p.optimizer

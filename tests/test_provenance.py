@@ -1,14 +1,18 @@
 """Where a run comes from (pipeline.provenance): its data digest, checked against
 dvc.lock, and its run key."""
 
+import os
 import re
+import shutil
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 
-from pipeline.provenance import data_tags, run_key
-from tests.helpers import dvc, prepared_copy
+from pipeline.provenance import SETTLED_NS, data_tags, folder_hashes, run_key
+from tests.helpers import REPO_ROOT, dvc, prepared_copy
 
 
 def test_run_key_is_config_and_data_but_not_runtime_settings():
@@ -68,3 +72,56 @@ def test_data_outside_dvc_lock_gets_only_its_digest(data_root):
     tags = data_tags(data_root / "iris", data_root)  # no dvc.lock there
     assert set(tags) == {"data.path", "data.digest"}
     assert re.fullmatch(r"[0-9a-f]{32}", tags["data.digest"])
+
+
+def _bytes_read() -> int:
+    """What this process has read so far (the kernel's count, ``rchar``)."""
+    for line in Path("/proc/self/io").read_text().splitlines():
+        if line.startswith("rchar:"):
+            return int(line.split()[1])
+    raise AssertionError("no rchar in /proc/self/io")
+
+
+@pytest.mark.skipif(not Path("/proc/self/io").is_file(), reason="needs Linux's /proc/self/io")
+def test_an_unchanged_folder_is_not_read_again_but_a_change_is_caught_whatever_its_mtime(
+    tmp_path,
+):
+    """The hashes are remembered with each file's stat: a second run reads none of the
+    data, and a changed byte is still refused even with the file's mtime put back."""
+    root = tmp_path / "repo"
+    folder = root / "data" / "processed" / "iris"
+    folder.mkdir(parents=True)
+    shutil.copy(REPO_ROOT / "dvc.yaml", root / "dvc.yaml")  # the layout: where the state goes
+    size = 8 << 20
+    (folder / "x_train.npy").write_bytes(np.random.default_rng(0).bytes(size))
+    (folder / "meta.json").write_text('{"classes": ["a", "b"]}')
+    _, md5 = folder_hashes(folder, None)  # hashed without a state: no project here
+    lock = {"stages": {"preprocess@iris": {"outs": [{"path": "data/processed/iris", "md5": md5}]}}}
+    (root / "dvc.lock").write_text(yaml.safe_dump(lock))
+    # A file changed within SETTLED_NS of its hashing is not remembered: let them settle.
+    newest = max(p.stat().st_ctime_ns for p in folder.iterdir())
+    time.sleep(max(0.0, (newest + SETTLED_NS - time.time_ns()) / 1e9) + 0.1)
+
+    before = _bytes_read()
+    tags = data_tags(folder, root)
+    assert _bytes_read() - before >= size  # the first run hashes the data
+    assert tags["data.dvc_md5"] == md5
+    assert len(list((root / ".optlab" / "state").rglob("*.json"))) == 1
+
+    before = _bytes_read()
+    assert data_tags(folder, root) == tags
+    assert _bytes_read() - before < size // 8  # the state and dvc.lock, not the data
+
+    path = folder / "x_train.npy"
+    stat = path.stat()
+    with path.open("r+b") as handle:  # one byte damaged in place: same size, same inode
+        handle.seek(size // 2)
+        byte = handle.read(1)
+        handle.seek(size // 2)
+        handle.write(bytes([byte[0] ^ 1]))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # and its mtime put back
+    assert (path.stat().st_size, path.stat().st_mtime_ns) == (stat.st_size, stat.st_mtime_ns)
+    with pytest.raises(
+        ValueError, match=r"does not match dvc\.lock .* `dvc repro preprocess@iris`"
+    ):
+        data_tags(folder, root)

@@ -1,5 +1,6 @@
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -112,10 +113,44 @@ def test_concurrent_first_writers_share_one_schema(tmp_path):
     assert len(MlflowClient(uri).search_experiments()) == 2  # Default + iris
 
 
+def test_only_a_new_store_is_migrated(tmp_path):
+    """MLflow creates a store's schema (every migration) when its tables are missing; a
+    later process opening the up-to-date store, as each training does, migrates nothing:
+    the database file is left byte for byte, and no migration is logged."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    code = (
+        "import logging, sys; logging.basicConfig(level=logging.INFO); "
+        "from pipeline.tracking import ensure_experiment; "
+        "print(ensure_experiment(sys.argv[1], 'iris'))"
+    )
+
+    def open_store() -> subprocess.CompletedProcess:
+        done = subprocess.run(
+            [sys.executable, "-c", code, uri],
+            env=tool_env(),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr
+        return done
+
+    first = open_store()
+    assert "Creating initial MLflow database tables" in first.stderr
+    assert "Updating database tables" in first.stderr
+    db = tmp_path / "mlflow.db"
+    before = (db.read_bytes(), db.stat().st_mtime_ns)
+    again = open_store()
+    assert again.stdout == first.stdout  # the same experiment
+    assert "database tables" not in again.stderr
+    assert (db.read_bytes(), db.stat().st_mtime_ns) == before
+
+
 # One process of the concurrency test: 5 runs of 50 steps, each step one store write,
 # as pipeline.training logs them.
 WRITER = """
 import sys
+from pathlib import Path
 from mlflow.tracking import MlflowClient
 from pipeline.tracking import ensure_experiment, log_metrics
 uri, writer = sys.argv[1], sys.argv[2]
@@ -159,3 +194,37 @@ def test_eight_processes_logging_into_one_fresh_store_lose_nothing(tmp_path):
         for key in ("loss", "accuracy"):
             steps = [m.step for m in client.get_metric_history(run.info.run_id, key)]
             assert sorted(steps) == list(range(1, 51)), (run.info.run_name, key)
+
+
+def test_a_model_is_logged_with_pinned_requirements_without_mlflows_inference(
+    tmp_path, monkeypatch
+):
+    """MLflow's requirement inference loads the model in a second Python process (seconds
+    of TensorFlow import). Here it would fail loudly, its timeout 0 and its errors
+    raised; the model is logged all the same, pinned to the installed libraries."""
+    import keras
+    import mlflow
+    import numpy as np
+    import tensorflow as tf
+
+    from pipeline.tracking import global_tracking_uri, log_model
+
+    monkeypatch.setenv("MLFLOW_REQUIREMENTS_INFERENCE_TIMEOUT", "0")
+    monkeypatch.setenv("MLFLOW_REQUIREMENTS_INFERENCE_RAISE_ERRORS", "true")
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    experiment_id = ensure_experiment(uri, "iris")
+    with global_tracking_uri(uri), mlflow.start_run(experiment_id=experiment_id) as run:
+        log_model(model, np.zeros((2, 4), np.float32))
+    model_uri = f"runs:/{run.info.run_id}/model"
+    with global_tracking_uri(uri):
+        requirements = mlflow.pyfunc.get_model_dependencies(model_uri)
+        reloaded = mlflow.keras.load_model(model_uri)
+    assert Path(requirements).read_text().split() == [
+        f"mlflow=={mlflow.__version__}",
+        f"keras=={keras.__version__}",
+        f"numpy=={np.__version__}",
+        f"tensorflow=={tf.__version__}",
+    ]
+    x = np.ones((2, 4), np.float32)
+    np.testing.assert_array_equal(reloaded.predict(x, verbose=0), model.predict(x, verbose=0))

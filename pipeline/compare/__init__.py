@@ -25,11 +25,7 @@ Usage (the entry point is :mod:`pipeline.stages.compare`)::
     python -m pipeline.compare --run-file reports/train/iris/run.json --run-id <id> ...
 """
 
-from pipeline.compare.configurations import annotate_runs
-from pipeline.compare.core import Report, compare
-from pipeline.compare.report import markdown_tables, write_report
-from pipeline.compare.runs import Selection, load_curves, select_runs
-from pipeline.compare.stats import confidence_interval, holm, summarize, welch_p_value
+from typing import Any
 
 __all__ = [
     "Report",
@@ -45,3 +41,16 @@ __all__ = [
     "welch_p_value",
     "write_report",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """The names of :data:`__all__`, imported on first use: ``python -m pipeline.compare
+    --help`` (which imports this package first) loads no pandas, SciPy or matplotlib."""
+    if name not in __all__:  # a submodule not imported yet, too: the import system's turn
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    # lazy, for cost
+    from pipeline.compare import configurations, core, report, runs, stats
+
+    return next(
+        getattr(m, name) for m in (configurations, core, report, runs, stats) if hasattr(m, name)
+    )

@@ -25,7 +25,6 @@ from pipeline.provenance import source_tags
 from pipeline.schemas import pick
 from pipeline.tracking import ensure_experiment
 
-LOG_TO = ("auto", "parent", "comparison", "none")
 COMPARISONS_EXPERIMENT = "comparisons"
 ARTIFACT_DIR = "report"
 
@@ -139,7 +138,7 @@ def _close_dead_runs(tracking_uri: str, runs: pd.DataFrame) -> bool:
 
 def _target(log_to: str, selection: Selection) -> str:
     """Where the report goes: ``parent``, ``comparison`` or ``none``."""
-    pick(LOG_TO, log_to, "log_to target")
+    pick(contract.LOG_TO, log_to, "log_to target")
     if log_to == "parent" and selection.parent is None:
         raise ValueError("log_to='parent' needs a parent run (--parent)")
     if log_to == "auto":

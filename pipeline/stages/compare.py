@@ -8,9 +8,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from pipeline import tracking_server
-from pipeline.compare import Selection, compare, markdown_tables
-from pipeline.compare.core import ARTIFACT_DIR, LOG_TO
+from pipeline import contract, tracking_server
 from pipeline.paths import layout
 from pipeline.schemas import MLflowConfig
 from pipeline.stages.entry import run
@@ -59,7 +57,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "(repeatable)",
     )
     parser.add_argument("--out", help="report folder (default: the layout's compare_reports)")
-    parser.add_argument("--log-to", choices=LOG_TO, default="auto", help="(default: %(default)s)")
+    parser.add_argument(
+        "--log-to", choices=contract.LOG_TO, default="auto", help="(default: %(default)s)"
+    )
     parser.add_argument("--alpha", type=float, default=0.05, help="test level (%(default)s)")
     parser.add_argument("--tracking-uri", help="MLflow store (default: the project's)")
     parser.add_argument(
@@ -69,6 +69,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "no timings, rows in a fixed order (the compare stage's DVC outputs)",
     )
     args = parser.parse_args(argv)
+    # lazy, for cost: pandas, SciPy and matplotlib load only once the arguments are good
+    from pipeline.compare import Selection, compare, markdown_tables
+    from pipeline.compare.core import ARTIFACT_DIR
 
     named = [_read_run_file(f) for f in args.run_files]
     run_ids = [*args.run_ids, *(v for kind, v in named if kind == "run_id")]

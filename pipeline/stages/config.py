@@ -12,8 +12,8 @@ Usage: ``python -m pipeline.stages.config [OVERRIDE ...]``
 
 from __future__ import annotations
 
+import argparse
 import os
-import sys
 from collections.abc import Sequence
 
 from dvc.env import DVC_EXP_NAME
@@ -24,7 +24,14 @@ from pipeline.stages.entry import run
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    overrides = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline.stages.config",
+        description="Compose conf/ with Hydra (and OVERRIDEs) into params.yaml, validated.",
+    )
+    parser.add_argument(
+        "overrides", nargs="*", metavar="OVERRIDE", help="Hydra overrides, e.g. optimizer=nag"
+    )
+    overrides = parser.parse_args(argv).overrides
     if os.environ.get(DVC_EXP_NAME) and not overrides:
         load_params(PARAMS_FILE)  # DVC composed it with the -S overrides: keep, but validate
         print(f"{PARAMS_FILE}: composed by `dvc exp run`, kept")
