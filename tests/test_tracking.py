@@ -228,3 +228,11 @@ def test_a_model_is_logged_with_pinned_requirements_without_mlflows_inference(
     ]
     x = np.ones((2, 4), np.float32)
     np.testing.assert_array_equal(reloaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    # What MLflow checks at log time unless told not to (log_model does): the logged model
+    # serves its own input example, through pyfunc, as a server would.
+    with global_tracking_uri(uri):
+        serving = mlflow.models.Model.load(model_uri).get_serving_input(
+            mlflow.artifacts.download_artifacts(model_uri)
+        )
+        served = mlflow.models.validate_serving_input(model_uri, serving)
+    np.testing.assert_allclose(served, model.predict(np.zeros((2, 4), np.float32), verbose=0))
