@@ -70,6 +70,13 @@ def steps_per_execution(
     return max(1, min(MAX_STEPS_PER_EXECUTION, math.ceil(rows / batch_size)))
 
 
+def steps_for(cfg: Mapping[str, Any], rows: int, batch_size: int) -> int:
+    """:func:`steps_per_execution` for a composed config: its ``runtime`` setting and
+    its choices, training ``rows`` rows at ``batch_size``."""
+    choices = {kind: cfg[kind]["name"] for kind in ONE_STEP_PER_CALL}
+    return steps_per_execution(cfg["runtime"]["steps_per_execution"], rows, batch_size, choices)
+
+
 @contextlib.contextmanager
 def executing(model: Any, steps: int) -> Iterator[None]:
     """Fit and evaluate ``model`` with ``steps`` steps per call inside the block; back to

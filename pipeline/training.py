@@ -281,10 +281,7 @@ def _run(
                 splits = {split: (data.x[split], data.y[split]) for split in SPLITS}
                 tracking.log_data_inputs(client, run_id, p.dataset, data_dir, digest, splits)
             resuming = resume.ResumeState(epoch, resume.backup_dir(key), resumed)
-            choices = {kind: cfg[kind].name for kind in runtime.ONE_STEP_PER_CALL}
-            steps = runtime.steps_per_execution(
-                cfg.runtime.steps_per_execution, len(data.x["train"]), batch_size, choices
-            )
+            steps = runtime.steps_for(cfg, len(data.x["train"]), batch_size)
             with runtime.executing(model, steps):
                 history, seconds = fit(cfg, p, data, model, datasets, client, run_id, resuming)
                 metrics = evaluate(model, datasets["test"], history, seconds)

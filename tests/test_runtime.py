@@ -43,6 +43,15 @@ def test_unset_steps_per_execution_runs_an_epoch_per_call_up_to_the_bound():
     assert runtime.steps_per_execution(100, 90, 8, RELU) == 100
 
 
+def test_the_steps_of_a_composed_config(mirror_dir):
+    cfg = tiny_config(mirror_dir, overrides=["activation=swish"])
+    assert runtime.steps_for(cfg, 50_000, 32) == 1
+    cfg = tiny_config(mirror_dir, overrides=["activation=tanh"])
+    assert runtime.steps_for(cfg, 50_000, 32) == 512
+    cfg = tiny_config(mirror_dir, overrides=["activation=tanh", "runtime.steps_per_execution=3"])
+    assert runtime.steps_for(cfg, 50_000, 32) == 3
+
+
 def test_a_choice_that_many_steps_per_call_change_trains_one_step_per_call(caplog):
     assert runtime.steps_per_execution(None, 50_000, 32, SWISH) == 1
     assert caplog.records == []

@@ -46,6 +46,7 @@ def main() -> None:
 
     import keras
 
+    from pipeline import runtime
     from pipeline.config import compose_config
     from pipeline.data.tasks import make_dataset
     from pipeline.training import build_model, prepare
@@ -68,13 +69,15 @@ def main() -> None:
         train = make_dataset(x, y, batch, cfg.training.shuffle, cfg.training.seed)
         timer = EpochTimer()
         timer.seconds = []
-        model.fit(train, epochs=1, callbacks=[timer], verbose=0)  # warm-up: traces the step
-        timed = timer.seconds[1:]
-        while len(timed) < args.max_epochs and (
-            len(timed) < args.min_epochs or sum(timed) < args.min_seconds
-        ):
-            model.fit(train, epochs=1, callbacks=[timer], verbose=0)  # the same step function
+        # The steps per TensorFlow call a training of these rows would run.
+        with runtime.executing(model, runtime.steps_for(cfg, rows, batch)):
+            model.fit(train, epochs=1, callbacks=[timer], verbose=0)  # warm-up: traces the step
             timed = timer.seconds[1:]
+            while len(timed) < args.max_epochs and (
+                len(timed) < args.min_epochs or sum(timed) < args.min_seconds
+            ):
+                model.fit(train, epochs=1, callbacks=[timer], verbose=0)  # the same step function
+                timed = timer.seconds[1:]
         epoch = min(timed)
         print(
             json.dumps(
