@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.project import PROJECT_FILES  # what a copy of the project needs
 from pipeline.data.idx import write_idx
 
 IRIS_CLASSES = ["Iris-setosa", "Iris-versicolor", "Iris-virginica"]
@@ -231,18 +232,6 @@ def free_port() -> int:
 
     with socket.create_server(("127.0.0.1", 0)) as probe:
         return probe.getsockname()[1]
-
-
-# What a temporary copy of the project needs to run its DVC pipeline.
-PROJECT_FILES = (
-    "conf",
-    "pipeline",
-    "hydra_plugins",
-    "dvc.yaml",
-    ".dvcignore",
-    ".dvc/config",
-    ".gitignore",
-)
 
 
 def make_project_copy(dest: Path, mirror: Path, urls: list[str] | None = None) -> Path:
