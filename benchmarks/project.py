@@ -64,8 +64,8 @@ def mirror_files() -> list[str]:
     ]
 
 
-def copy_project(dest: Path) -> Path:
-    """A git repository holding this checkout's code and configuration, committed."""
+def copy_files(dest: Path) -> Path:
+    """Copy :data:`PROJECT_FILES` of this checkout into ``dest`` (created)."""
     dest.mkdir(parents=True, exist_ok=True)
     for name in PROJECT_FILES:
         src = REPO_ROOT / name
@@ -74,7 +74,12 @@ def copy_project(dest: Path) -> Path:
         else:
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / name)
-    commit(dest, "project copy", init=True)
+    return dest
+
+
+def copy_project(dest: Path) -> Path:
+    """A git repository holding this checkout's code and configuration, committed."""
+    commit(copy_files(dest), "project copy", init=True)
     return dest
 
 

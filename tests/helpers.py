@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.project import PROJECT_FILES  # what a copy of the project needs
+from benchmarks.project import copy_files
 from pipeline.data.idx import write_idx
 
 IRIS_CLASSES = ["Iris-setosa", "Iris-versicolor", "Iris-virginica"]
@@ -242,14 +241,7 @@ def make_project_copy(dest: Path, mirror: Path, urls: list[str] | None = None) -
     """
     from omegaconf import OmegaConf
 
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in PROJECT_FILES:
-        src = REPO_ROOT / name
-        if src.is_dir():
-            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / name)
+    copy_files(dest)
     data_conf = dest / "conf" / "data" / "default.yaml"
     tiny = {"datasets": tiny_catalogue(mirror, urls), "download": {"backoff": 0.01}}
     merged = OmegaConf.merge(OmegaConf.load(data_conf), tiny)
