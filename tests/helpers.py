@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -294,31 +295,46 @@ def dvc(repo: Path, *args: str, env: dict[str, str], check: bool = True):
     return done
 
 
-# Libraries a data stage process has no use for: each costs it a quarter second or more.
-COSTLY_IMPORTS = ("hydra", "pandas", "pooch", "requests", "tensorflow", "mlflow", "matplotlib")
+# Libraries that cost a process a quarter second or more to import: a data stage has no use
+# for any of them, and no --help or bad value may load TensorFlow, Keras, MLflow or matplotlib.
+COSTLY_IMPORTS = (
+    "hydra", "pandas", "pooch", "requests", "tensorflow", "keras", "mlflow", "matplotlib",
+)  # fmt: skip
+# `python -c` this, then `optlab` or a module, then its arguments: runs it as the console
+# script or `python -m` (DVC's way) would, and prints on stderr, last, which of
+# COSTLY_IMPORTS it loaded, as JSON.
+RUN_LISTING_LOADED = (
+    "import atexit, json, runpy, sys\n"
+    f"costly = {COSTLY_IMPORTS!r}\n"
+    "atexit.register(lambda: print('loaded:', json.dumps([m for m in costly if m in sys.modules]), "
+    "file=sys.stderr))\n"
+    "target = sys.argv[1]\n"
+    "sys.argv = sys.argv[1:]\n"
+    "if target == 'optlab':\n"
+    "    from pipeline.cli import main\n"
+    "    raise SystemExit(main())\n"
+    "runpy.run_module(target, run_name='__main__', alter_sys=True)\n"
+)
 
 
-def run_stage_process(
-    stage: str, *args: str, env: dict[str, str]
+def run_listing_loaded(
+    *command: str, env: dict[str, str] | None = None, cwd: Path = REPO_ROOT
 ) -> tuple[subprocess.CompletedProcess, list[str]]:
-    """Run ``pipeline.stages.<stage>`` in its own process, as DVC does; return the finished
-    process and which of :data:`COSTLY_IMPORTS` it loaded."""
-    code = (
-        "import sys; from pipeline.stages.entry import run; "
-        f"from pipeline.stages.{stage} import main; status = run(main, sys.argv[1:]); "
-        f"print('loaded:', *[m for m in {COSTLY_IMPORTS!r} if m in sys.modules]); "
-        "raise SystemExit(status)"
-    )
+    """Run ``optlab`` or a module (``pipeline.stages.download``, ...) with its arguments in a
+    process of its own (see :data:`RUN_LISTING_LOADED`): the finished process, its stderr
+    without the last line, and which of :data:`COSTLY_IMPORTS` it loaded."""
     done = subprocess.run(
-        [sys.executable, "-c", code, *args],
-        cwd=REPO_ROOT,
-        env=env,
+        [sys.executable, "-c", RUN_LISTING_LOADED, *command],
+        cwd=cwd,
+        env=tool_env() if env is None else env,
         capture_output=True,
         text=True,
         timeout=120,
     )
-    last = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
-    return done, last.split()[1:] if last.startswith("loaded:") else ["<not reached>"]
+    *err, last = done.stderr.rstrip("\n").split("\n")
+    done.stderr = "\n".join(err)
+    reached = last.startswith("loaded: ")
+    return done, json.loads(last.removeprefix("loaded: ")) if reached else ["<not reached>"]
 
 
 # Overrides that make a Keras fit on the tiny data take a second or two.

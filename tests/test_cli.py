@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.stages.entry import DEBUG_ENV
-from tests.helpers import REPO_ROOT, tool_env
+from tests.helpers import REPO_ROOT, run_listing_loaded, tool_env
 
 OPTLAB = str(Path(sys.executable).parent / "optlab")
 
@@ -120,20 +120,6 @@ def test_a_hydra_composition_error_has_no_traceback(tmp_path):
 
 # The libraries that take seconds to import: no --help and no bad value may load them.
 HEAVY = ("tensorflow", "keras", "mlflow", "matplotlib")
-# `python -c` this, then `optlab` or a module, then its arguments: runs it as the console
-# script or `python -m` would, and lists on stderr, last, the heavy libraries it loaded.
-RUN_LISTING_HEAVY = (
-    "import atexit, runpy, sys\n"
-    f"heavy = {HEAVY!r}\n"
-    "atexit.register(lambda: print('heavy:', [m for m in heavy if m in sys.modules], "
-    "file=sys.stderr))\n"
-    "target = sys.argv[1]\n"
-    "sys.argv = sys.argv[1:]\n"
-    "if target == 'optlab':\n"
-    "    from pipeline.cli import main\n"
-    "    raise SystemExit(main())\n"
-    "runpy.run_module(target, run_name='__main__', alter_sys=True)\n"
-)
 STAGES = ("config", "download", "preprocess", "train", "compare")
 HELP = [
     ("optlab", "--help"),
@@ -153,27 +139,12 @@ HELP = [
 ]
 
 
-def _run_listing_heavy(*command: str, cwd: Path = REPO_ROOT) -> tuple[int, str, str, str]:
-    """Run ``command`` (see :data:`RUN_LISTING_HEAVY`): its status, stdout, stderr without
-    the last line, and that line, the heavy libraries it loaded."""
-    done = subprocess.run(
-        [sys.executable, "-c", RUN_LISTING_HEAVY, *command],
-        cwd=cwd,
-        env=tool_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    *err, loaded = done.stderr.rstrip("\n").split("\n")
-    return done.returncode, done.stdout, "\n".join(err), loaded
-
-
 @pytest.mark.parametrize("command", HELP, ids=" ".join)
 def test_every_entry_points_help_loads_no_heavy_library(command):
-    status, out, err, loaded = _run_listing_heavy(*command)
-    assert (status, err) == (0, ""), err
-    assert "usage:" in out or "Powered by Hydra" in out, out
-    assert loaded == "heavy: []"
+    done, loaded = run_listing_loaded(*command)
+    assert (done.returncode, done.stderr) == (0, ""), done.stderr
+    assert "usage:" in done.stdout or "Powered by Hydra" in done.stdout, done.stdout
+    assert [m for m in loaded if m in HEAVY] == []
 
 
 @pytest.mark.parametrize(
@@ -192,6 +163,6 @@ def test_every_entry_points_help_loads_no_heavy_library(command):
 def test_a_bad_value_at_any_entry_point_loads_no_heavy_library(tmp_path, command, message):
     hydra = command[0] == "pipeline.train" or command[:2] == ("optlab", "train")
     run_dir = (f"hydra.run.dir={tmp_path}",) if hydra else ()
-    status, _, err, loaded = _run_listing_heavy(*command, *run_dir)
-    assert status in (1, 2) and message in err, err
-    assert loaded == "heavy: []"
+    done, loaded = run_listing_loaded(*command, *run_dir)
+    assert done.returncode in (1, 2) and message in done.stderr, done.stderr
+    assert [m for m in loaded if m in HEAVY] == []

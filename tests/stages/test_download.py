@@ -17,7 +17,7 @@ from tests.helpers import (
     REPO_ROOT,
     WRONG_SHA,
     listing,
-    run_stage_process,
+    run_listing_loaded,
     sha256,
     tiny_config,
     tool_env,
@@ -180,8 +180,8 @@ def test_a_file_mirror_download_loads_no_costly_library(mirror_dir, tmp_path):
     """DVC runs one process per stage: each must stay cheap (no Hydra, pooch, requests)."""
     params = write_params(tmp_path, tiny_config(mirror_dir))
     out = tmp_path / "raw"
-    done, loaded = run_stage_process(
-        "download",
+    done, loaded = run_listing_loaded(
+        "pipeline.stages.download",
         *("mnist", "--params", str(params), "--out", str(out)),
         env=tool_env(**{MIRROR_ENV: mirror_dir.as_uri()}),
     )

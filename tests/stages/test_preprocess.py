@@ -13,7 +13,7 @@ from pipeline.data.preprocess import (
 )
 from pipeline.stages import preprocess as preprocess_stage
 from pipeline.stages.entry import run
-from tests.helpers import run_stage_process, tiny_config, tool_env
+from tests.helpers import run_listing_loaded, tiny_config, tool_env
 
 
 # ------------------------------------------------------------------ stage entry point
@@ -78,8 +78,8 @@ def test_the_stage_loads_no_costly_library(mirror_dir, tmp_path):
     params = _params(mirror_dir, tmp_path)
     for dataset, folder in (("iris", "iris"), ("mnist", "mnist")):
         out = tmp_path / "processed" / dataset
-        done, loaded = run_stage_process(
-            "preprocess",
+        done, loaded = run_listing_loaded(
+            "pipeline.stages.preprocess",
             *(dataset, "--params", str(params), "--raw", str(mirror_dir / folder)),
             *("--out", str(out), "--summary", str(tmp_path / f"{dataset}.json")),
             env=tool_env(),
