@@ -18,12 +18,14 @@ import numpy as np
 import tensorflow as tf
 
 from pipeline.io import atomic_directory, atomic_write_text
+from pipeline.optimizers import effective_step
 from pipeline.tracking import log_metrics
 
 
 class EpochLogger(keras.callbacks.Callback):
-    """Per epoch: Keras' logs, the epoch's seconds, the learning rate and every layer's
-    gradient norm, written to the MLflow run in one store write and kept in ``rows``.
+    """Per epoch: Keras' logs, the epoch's seconds, the learning rate (and the effective
+    step of Adagrad and RMSProp), and every layer's gradient norm, written to the MLflow
+    run in one store write and kept in ``rows``.
 
     ``logged_steps``: epochs a resumed run's metric history already holds; they are
     not logged twice (an interruption can fall between logging and backing up).
@@ -67,6 +69,9 @@ class EpochLogger(keras.callbacks.Callback):
         row = {k: float(v) for k, v in (logs or {}).items()}
         row["epoch_seconds"] = time.perf_counter() - self._start
         row["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        step = effective_step(self.model.optimizer)
+        if step is not None:  # Adagrad and RMSProp: how far their step has shrunk
+            row["effective_step"] = step
         row.update(self.gradient_norms())
         if epoch + 1 not in self.logged_steps:
             log_metrics(self.client, self.run_id, row, step=epoch + 1)

@@ -38,6 +38,8 @@ RESUMED_TAG = "optlab.resumed"  # on a resumed run: the epochs restored, e.g. "2
 # digest, see pipeline.provenance.run_key): runs with equal keys have identical results.
 # The train stage writes it, not the run id, to a DVC output; compare finds runs by it.
 RUN_KEY_TAG = "optlab.run_key"
+LESSON_TAG = "optlab.lesson"  # on a lesson's run: the lesson (pipeline.lessons)
+LESSON_CONFIG_TAG = "optlab.lesson_config"  # on a lesson's run: the configuration it compares
 REPRODUCES_TAG = "optlab.reproduces"  # on a `pipeline.reproduce` run: the original's id
 # Where `compare` logs its report (--log-to): auto is the sweep parent if one is
 # selected, else a new comparison run.
@@ -60,6 +62,7 @@ def error_message(error: BaseException) -> str:
 
 
 # ------------------------------------------------------------------ metrics
+HISTORY_FILE = "history.csv"  # a run's per-epoch metrics: an artifact and a DVC output
 # Wall-clock timings: logged to MLflow, never written to a DVC output (they differ
 # between runs with identical results).
 TIMING_METRICS = ("train_seconds", "epoch_seconds")

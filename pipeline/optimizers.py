@@ -32,6 +32,7 @@ from collections.abc import Mapping
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from omegaconf import OmegaConf
 
 from pipeline.schemas import OPTION_SCHEMAS, pick
@@ -163,3 +164,27 @@ def is_full_batch(cfg: Mapping[str, Any] | str) -> bool:
     name = cfg if isinstance(cfg, str) else _as_dict(cfg).get("name")
     schema(name)  # an unknown name is an error, not "not full batch"
     return name == "gd"
+
+
+# The optimizers whose step size adapts per weight: the Keras attribute holding each
+# weight's accumulated squared gradients (Adagrad's G, RMSProp's h).
+_SQUARE_ACCUMULATORS = {"Adagrad": "_accumulators", "RMSprop": "_velocities"}
+
+
+def effective_step(optimizer: keras.optimizers.Optimizer) -> float | None:
+    """The mean step size over all weights, ``lr / sqrt(G + eps)``, of an optimizer
+    that scales its step by accumulated squared gradients (Adagrad, RMSProp); None for
+    the others.
+
+    Adagrad's only grows ``G``, so its step can only shrink: the course's point, which
+    RMSProp's moving average fixes.
+    """
+    attribute = _SQUARE_ACCUMULATORS.get(type(optimizer).__name__)
+    accumulators = getattr(optimizer, attribute, None) if attribute else None
+    if not accumulators:
+        return None
+    lr = float(np.asarray(optimizer.learning_rate))
+    steps = [
+        lr / np.sqrt(np.asarray(a, np.float64) + optimizer.epsilon) for a in accumulators
+    ]
+    return float(np.concatenate([s.ravel() for s in steps]).mean())

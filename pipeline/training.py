@@ -50,6 +50,7 @@ class TrainResult:
     metrics: dict[str, float]
     history: pd.DataFrame
     model: Any = None
+    data: TaskData | None = None  # the splits it trained and was tested on
 
 
 # ------------------------------------------------------------------ training
@@ -134,7 +135,7 @@ def train(
     kept = client.kept_error(run_id, f" and wrote its {' and '.join(written)}" if written else "")
     if kept is not None:  # the server went away: the outputs are written, the run is not whole
         raise kept
-    return TrainResult(run_id=run_id, metrics=metrics, history=history, model=model)
+    return TrainResult(run_id=run_id, metrics=metrics, history=history, model=model, data=data)
 
 
 def effective_batch_size(batch_size: int, p: Plan, rows: int) -> int:
@@ -222,6 +223,15 @@ def run_record(
     tags.update(resume.run_tags(tags))
     name = tracking.default_run_name(cfg, p.full_batch) + run_name_suffix
     return RunRecord(uri, experiment_id, name, params, tags)
+
+
+def planned_run_key(cfg: DictConfig, data_root: str | os.PathLike[str] | None = None) -> str:
+    """The :data:`~pipeline.contract.RUN_KEY_TAG` that :func:`train` would give a run of
+    ``cfg``: a finished run carrying it has the results this training would have."""
+    cfg, p, data_dir, data = prepare(cfg, data_root)
+    batch_size = effective_batch_size(cfg.training.batch_size, p, len(data.x["train"]))
+    digest = provenance.data_tags(data_dir, project_root())[provenance.DATA_DIGEST_TAG]
+    return provenance.run_key(_logged_params(cfg, p, batch_size), digest)
 
 
 def _datasets(cfg: DictConfig, data: TaskData, batch_size: int):
@@ -377,7 +387,7 @@ def _write_artifacts(
     tmp = Path(folder)
     (tmp / "config.yaml").write_text(redact(to_yaml(cfg)))  # a URI's password stays out
     plots.learning_curves(history, p.loss.primary_metric, tmp / "learning_curves.png", name)
-    history.to_csv(tmp / "history.csv", index=False)
+    history.to_csv(tmp / contract.HISTORY_FILE, index=False)
     if p.task is not Task.regression:
         predicted = model.predict(test_ds, verbose=0)
         pred_labels = (
@@ -400,4 +410,4 @@ def _write_reports(
     atomic_write_json(folder / "metrics.json", kept_metrics)
     atomic_write_json(folder / "run.json", {"run_key": run_key})
     kept = [c for c in history.columns if c not in timings]
-    atomic_write_text(folder / "history.csv", history[kept].to_csv(index=False))
+    atomic_write_text(folder / contract.HISTORY_FILE, history[kept].to_csv(index=False))

@@ -145,6 +145,7 @@ def test_a_dropped_dependency_is_caught():
 UNMIRRORED = {
     "pipeline/train.py": "a `python -m` shim of pipeline.cli.train_main (tests/test_cli.py)",
     "pipeline/compare/__main__.py": "a `python -m` shim of pipeline.stages.compare",
+    "pipeline/lessons/__main__.py": "a `python -m` shim of pipeline.lessons.cli (tests/lessons)",
     "pipeline/cleanup.py": "a `python -m` shim of `optlab cleanup` (tests/test_resume.py)",
 }
 

@@ -135,6 +135,7 @@ HELP = [
     ("pipeline.upload", "--help"),
     ("pipeline.cleanup", "--help"),
     ("pipeline.ui", "--help"),
+    ("pipeline.lessons", "--help"),
     *((f"pipeline.stages.{s}", "--help") for s in STAGES),
 ]
 
@@ -157,6 +158,8 @@ def test_every_entry_points_help_loads_no_heavy_library(command):
         (("pipeline.stages.config", "training.epochs=-1"), "error: training.epochs=-1: must be"),
         (("pipeline.compare", "--log-to", "nowhere"), "argument --log-to: invalid choice"),
         (("optlab", "ui", "--port", "0"), "error: PORT='0' is not a port"),
+        (("pipeline.lessons", "--only", "nope"), "unknown lesson 'nope'; valid: batch_size,"),
+        (("pipeline.lessons", "--seeds", "0"), "--seeds '0': valid: an integer of at least 1"),
     ],
     ids=lambda v: " ".join(v) if isinstance(v, tuple) else None,
 )

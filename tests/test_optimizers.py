@@ -476,3 +476,43 @@ def test_an_optimizer_has_kerass_first_name_however_many_were_built_before(keras
     cfg = {**cfg, "nesterov": True} if name == "nag" else cfg
     assert [optimizers.get(cfg).name for _ in range(2)] == [kerass_own] * 2
     assert optimizers.keras_name(keras_class) == kerass_own
+
+
+def _stepped(name: str, gradients: list[np.ndarray]) -> keras.optimizers.Optimizer:
+    """Optimizer ``name`` (its conf file) after one step per gradient on two weights."""
+    optimizer = optimizers.get(compose_config([f"optimizer={name}"], REPO_ROOT / "conf").optimizer)
+    weights = [keras.Variable(np.zeros(3, np.float32)), keras.Variable(np.zeros(2, np.float32))]
+    for g in gradients:
+        optimizer.apply_gradients(zip([g[:3], g[3:]], weights, strict=True))
+    return optimizer
+
+
+GRADIENTS = [np.array([0.5, -1.0, 2.0, 0.25, -0.1], np.float32), np.full(5, 0.3, np.float32)]
+
+
+def test_adagrads_effective_step_is_its_rule_and_shrinks() -> None:
+    """lr / sqrt(G + eps), G = G0 + sum g², averaged over every weight (numpy reference)."""
+    cfg = validate(compose_config(["optimizer=adagrad"], REPO_ROOT / "conf")).optimizer
+    g_sum = cfg.initial_accumulator_value + sum(g.astype(np.float64) ** 2 for g in GRADIENTS)
+    expected = np.mean(cfg.learning_rate / np.sqrt(g_sum + cfg.epsilon))
+    assert optimizers.effective_step(_stepped("adagrad", GRADIENTS)) == pytest.approx(
+        expected, rel=1e-6
+    )
+    one = optimizers.effective_step(_stepped("adagrad", GRADIENTS[:1]))
+    assert one > optimizers.effective_step(_stepped("adagrad", GRADIENTS))
+
+
+def test_rmsprops_effective_step_follows_its_moving_average() -> None:
+    cfg = validate(compose_config(["optimizer=rmsprop"], REPO_ROOT / "conf")).optimizer
+    h = np.zeros(5)
+    for g in GRADIENTS:
+        h = cfg.rho * h + (1 - cfg.rho) * g.astype(np.float64) ** 2
+    expected = np.mean(cfg.learning_rate / np.sqrt(h + cfg.epsilon))
+    assert optimizers.effective_step(_stepped("rmsprop", GRADIENTS)) == pytest.approx(
+        expected, rel=1e-5
+    )
+
+
+@pytest.mark.parametrize("name", ["sgd", "momentum", "adam"])
+def test_optimizers_without_accumulated_squares_have_no_effective_step(name: str) -> None:
+    assert optimizers.effective_step(_stepped(name, GRADIENTS)) is None

@@ -19,6 +19,7 @@ vars:
       train_reports: out/train
       models: out/models
       compare_reports: out/compare
+      lessons: out/lessons
       backups: keep/backups
       offline: keep/offline
       state: keep/state
@@ -31,6 +32,7 @@ def test_the_repositorys_layout():
     assert where.processed == REPO_ROOT / "data" / "processed"
     assert where.models == REPO_ROOT / "models"
     assert where.conf == REPO_ROOT / "conf"
+    assert where.lessons == REPO_ROOT / "reports" / "lessons"
     # Interrupted trainings' states: outside every DVC output, and ignored by git.
     assert where.backups == REPO_ROOT / ".optlab" / "backups"
     assert where.offline == REPO_ROOT / ".optlab" / "offline"  # runs kept to upload later

@@ -1,0 +1,11 @@
+"""The course's claims, tested on the real data: ``python -m pipeline.lessons``.
+
+- :mod:`~pipeline.lessons.catalogue`: the lessons, each a function that trains the
+  course's presets and judges the course's claims;
+- :mod:`~pipeline.lessons.runner`: trains a configuration over seeds (or finds its
+  finished runs) as child runs of the lessons' parent run;
+- :mod:`~pipeline.lessons.measure`: what a run's metrics lack (dead units, peak memory);
+- :mod:`~pipeline.lessons.verdicts`: the rules that turn measurements into verdicts;
+- :mod:`~pipeline.lessons.table`: the table, as markdown and CSV;
+- :mod:`~pipeline.lessons.cli`: the command line.
+"""

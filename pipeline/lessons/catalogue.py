@@ -1,0 +1,518 @@
+"""The lessons: each trains the course's presets over seeds and judges the course's
+claims from what it measured.
+
+A lesson is a function ``(runner) -> rows``; :data:`LESSONS` is derived from the
+functions themselves, in the order ``make lessons`` runs them (the batch sizes
+first, so that their peak memory is measured in a process no other lesson has
+grown). Sizes (epochs, learning rates, the time budget) are the constants below:
+each lesson finishes in minutes on 2 CPU cores.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from pipeline.lessons import verdicts as v
+from pipeline.lessons.measure import NEVER_ACTIVE, NEVER_ACTIVE_PROBE, PEAK_RSS
+from pipeline.lessons.runner import Runner, Trials
+from pipeline.lessons.table import Row, mean_ci
+from pipeline.paths import layout, read_yaml
+
+COURSE = "ch. 3"  # ../shared/course/chapter3-activation-backprop-gradient-descent.md
+ACCURACY, LOSS = "test_accuracy", "loss"
+EPOCHS = 2  # every lesson's trainings, unless said otherwise
+BATCH_SIZES = (16, 32, 64, 128, 256)
+EQUAL_TIME_S = 10.0  # the batch-size lesson's equal wall-time budget, per training
+RELU_LEARNS = 0.9  # the vanishing-gradient lesson's bar for "ReLU trains" (MNIST)
+TUNED_PRESET = "optimizers_tuned"  # its grid: the optimizers and the rates each may use
+
+
+@functools.cache
+def _tuning_grid() -> tuple[tuple[str, ...], tuple[float, ...]]:
+    """The optimizers and learning rates of the tuned-optimizers preset, as it sweeps them."""
+    params = read_yaml(layout().conf / "experiment" / f"{TUNED_PRESET}.yaml")["hydra"]["sweeper"][
+        "params"
+    ]
+    names = tuple(str(params["optimizer"]).split(","))
+    return names, tuple(float(r) for r in str(params["optimizer.learning_rate"]).split(","))
+
+
+def _ids(*trials: Trials) -> list[str]:
+    return [run for t in trials for run in t.run_ids]
+
+
+def _all(trials: Sequence[Trials]) -> list[str]:
+    return _ids(*trials)
+
+
+def _ranking(means: dict[str, float]) -> list[str]:
+    return sorted(means, key=lambda k: -means[k])
+
+
+# -------------------------------------------------------------------- batch size
+def batch_size(run: Runner) -> list[Row]:
+    """Smaller batch: slower, less memory, more accurate (course: Batch_size)."""
+    base = ["+experiment=batch_sizes", f"training.epochs={EPOCHS}"]
+    choices = [(str(b), [f"+batching=bs{b}"]) for b in BATCH_SIZES] + [("full", ["+batching=full"])]
+    equal = {label: run.run("batch_size", label, [*base, *o]) for label, o in choices}
+    seconds = {
+        k: [float(np.median(s)) for s in t.series("epoch_seconds")] for k, t in equal.items()
+    }
+    timed = {}
+    for label, overrides in choices:  # as many epochs as fit in the budget at its speed
+        epochs = max(1, round(EQUAL_TIME_S / float(np.mean(seconds[label]))))
+        timed[label] = run.run(
+            "batch_size",
+            f"{label}, {epochs} epochs",
+            ["+experiment=batch_sizes", f"training.epochs={epochs}", *overrides],
+        )
+    labels = [label for label, _ in choices]
+    pairs = list(zip(labels, labels[1:], strict=False))  # each batch size and the next larger
+
+    def pointwise(values: dict[str, list[float]], smaller_higher: bool, what: str) -> v.Judgement:
+        return v.every(
+            [
+                v.exceeds(values[a], values[b], f"batch {a}", f"batch {b}", what)
+                if smaller_higher
+                else v.exceeds(values[b], values[a], f"batch {b}", f"batch {a}", what)
+                for a, b in pairs
+            ]
+        )
+
+    def listing(values: dict[str, list[float]], unit: str = "") -> str:
+        return "; ".join(f"{k}: {mean_ci(x)}{unit}" for k, x in values.items())
+
+    memory = {k: t.metric(PEAK_RSS) for k, t in equal.items()}
+    acc_epochs = {k: t.metric(ACCURACY) for k, t in equal.items()}
+    acc_time = {k: t.metric(ACCURACY) for k, t in zip(labels, timed.values(), strict=True)}
+    epochs_in_budget = ", ".join(t.label for t in timed.values())
+    course = f'{COURSE} §"Batch_size"'
+    runs_equal, runs_timed = _all(list(equal.values())), _all(list(timed.values()))
+    return [
+        Row.judged(
+            "batch size",
+            "A smaller batch is slower: an epoch takes longer",
+            course,
+            f"seconds per epoch (median epoch) — {listing(seconds, ' s')}",
+            pointwise(seconds, True, "seconds per epoch"),
+            runs_equal,
+        ),
+        Row.judged(
+            "batch size",
+            "A smaller batch uses less memory",
+            course,
+            f"peak RSS during training — {listing(memory, ' MB')}",
+            pointwise(memory, False, "peak RSS"),
+            runs_equal,
+        ),
+        Row.judged(
+            "batch size",
+            f"A smaller batch is more accurate (equal epochs: {EPOCHS})",
+            course,
+            f"test accuracy — {listing(acc_epochs)}",
+            pointwise(acc_epochs, True, "test accuracy"),
+            runs_equal,
+        ),
+        Row.judged(
+            "batch size",
+            f"A smaller batch is more accurate (equal wall time: ~{EQUAL_TIME_S:g} s)",
+            course,
+            f"test accuracy — {listing(acc_time)} (epochs run: {epochs_in_budget})",
+            pointwise(acc_time, True, "test accuracy"),
+            runs_timed,
+        ),
+    ]
+
+
+# ----------------------------------------------------------- vanishing gradient
+def vanishing_gradient(run: Runner) -> list[Row]:
+    """Sigmoid's gradient vanishes in a deep MLP, ReLU's does not, and so ReLU trains."""
+    course = f'{COURSE} §"기울기 소실 문제(Vanishing Gradient)"'
+    preset = ["+experiment=vanishing_gradient"]
+    naive = "model.kernel_initializer=random_normal"
+    he = {
+        a: run.run("vanishing_gradient", a, [*preset, f"activation={a}"])
+        for a in ("relu", "sigmoid")
+    }
+    nv = {
+        a: run.run("vanishing_gradient", f"{a}, naive init", [*preset, f"activation={a}", naive])
+        for a in ("relu", "sigmoid")
+    }
+    layers = he["relu"].columns(r"grad_norm/hidden_\d+")
+    first, last = layers[0], layers[-1]
+
+    def ratios(t: Trials) -> list[float]:  # log10(first hidden layer's norm / last's)
+        return [
+            math.log10(max(a, 1e-30) / max(b, 1e-30))
+            for a, b in zip(t.final(first), t.final(last), strict=True)
+        ]
+
+    def norms(t: Trials) -> str:
+        means = [float(np.mean(t.final(c))) for c in layers]
+        return f"{first} {means[0]:.2g} … {last} {means[-1]:.2g}"
+
+    measured = "; ".join(
+        f"{k}: gradient norms {norms(t)}, log10 ratio {mean_ci(ratios(t))}"
+        for k, t in {**he, **{f"{k} (naive)": t for k, t in nv.items()}}.items()
+    )
+    accuracy = "; ".join(
+        f"{t.label}: {mean_ci(t.metric(ACCURACY))}" for t in [*he.values(), *nv.values()]
+    )
+    return [
+        Row.judged(
+            "vanishing gradient",
+            "Sigmoid's gradient vanishes toward the input of a deep (8-layer) MLP; ReLU's does not",
+            course,
+            f"last epoch, {first} ÷ {last} gradient norm — {measured}",
+            v.exceeds(
+                ratios(he["relu"]),
+                ratios(he["sigmoid"]),
+                "ReLU",
+                "sigmoid",
+                f"log10({first} ÷ {last} gradient norm)",
+            ),
+            _ids(*he.values(), *nv.values()),
+        ),
+        Row.judged(
+            "vanishing gradient",
+            "So in the same deep MLP ReLU trains and sigmoid does not (MNIST)",
+            course,
+            f"test accuracy after {EPOCHS} epochs — {accuracy}",
+            v.every(
+                [
+                    v.at_least(he["relu"].metric(ACCURACY), RELU_LEARNS, "ReLU", "test accuracy"),
+                    v.exceeds(
+                        he["relu"].metric(ACCURACY),
+                        he["sigmoid"].metric(ACCURACY),
+                        "ReLU",
+                        "sigmoid",
+                        "test accuracy",
+                    ),
+                ]
+            ),
+            _ids(*he.values()),
+        ),
+        Row.judged(
+            "vanishing gradient",
+            "Initialisation matters too: with naive N(0, 0.05²) weights the same ReLU MLP "
+            "learns less than with He's initialisation",
+            course,
+            f"test accuracy — {accuracy}",
+            v.exceeds(
+                he["relu"].metric(ACCURACY),
+                nv["relu"].metric(ACCURACY),
+                "ReLU with He init",
+                "ReLU with naive init",
+                "test accuracy",
+            ),
+            _ids(he["relu"], nv["relu"]),
+        ),
+    ]
+
+
+# ------------------------------------------------------------------------- step
+def step(run: Runner) -> list[Row]:
+    """Step's zero gradient, what it costs, and the straight-through estimator."""
+    course = f'{COURSE} §"Step function(계단 함수)"'
+    base = ["dataset=fashion_mnist", f"training.epochs={EPOCHS}"]
+    relu = run.run("step", "relu", [*base, "activation=relu"])
+    hard = run.run("step", "step", [*base, "activation=step"])
+    st = run.run(
+        "step",
+        "step, straight-through",
+        [*base, "activation=step", "activation.straight_through=true"],
+    )
+    layers = hard.columns(r"grad_norm/hidden_\d+")
+    zeros = [x for c in layers for s in hard.series(c) for x in s]
+    st_norms = [x for c in layers for s in st.series(c) for x in s]
+    accuracy = "; ".join(f"{t.label}: {mean_ci(t.metric(ACCURACY))}" for t in (relu, hard, st))
+    return [
+        Row.judged(
+            "step",
+            "Step cannot be trained by backpropagation: its hidden layers' "
+            "gradients are exactly zero",
+            course,
+            f"hidden layers' gradient norms, every epoch: step max {max(zeros):.3g}; "
+            f"straight-through min {min(st_norms):.3g}",
+            v.all_equal(zeros, 0.0, "hidden-layer gradient norm of step"),
+            hard.run_ids,
+        ),
+        Row.judged(
+            "step",
+            "That costs accuracy against a trainable activation (ReLU)",
+            course,
+            f"test accuracy after {EPOCHS} epochs — {accuracy}",
+            v.exceeds(
+                relu.metric(ACCURACY), hard.metric(ACCURACY), "ReLU", "step", "test accuracy"
+            ),
+            _ids(relu, hard),
+        ),
+        Row.judged(
+            "step",
+            "The straight-through estimator (identity's gradient) lets step's hidden layers learn",
+            course,
+            f"test accuracy — {accuracy}",
+            v.exceeds(
+                st.metric(ACCURACY),
+                hard.metric(ACCURACY),
+                "straight-through step",
+                "step",
+                "test accuracy",
+            ),
+            _ids(st, hard),
+        ),
+    ]
+
+
+# ------------------------------------------------------------------- dead units
+DEAD_UNITS_RATE = 0.01  # Adam at 10x its default rate: ReLU units die
+
+
+def dead_units(run: Runner) -> list[Row]:
+    """At a high learning rate ReLU units die; Leaky ReLU and ELU keep them."""
+    course = f'{COURSE} §"활성화 함수(Activation)의 종류" (ReLU, Leaky ReLU, ELU)'
+    base = [
+        "dataset=fashion_mnist",
+        f"training.epochs={EPOCHS}",
+        f"optimizer.learning_rate={DEAD_UNITS_RATE}",
+    ]
+    trials = {
+        a: run.run("dead_units", a, [*base, f"activation={a}"], NEVER_ACTIVE_PROBE)
+        for a in ("relu", "leaky_relu", "elu")
+    }
+    never = {a: t.metric(NEVER_ACTIVE) for a, t in trials.items()}
+    measured = "; ".join(
+        f"{a}: {mean_ci(x)} (test accuracy {mean_ci(trials[a].metric(ACCURACY))})"
+        for a, x in never.items()
+    )
+    return [
+        Row.judged(
+            "dead units",
+            f"Leaky ReLU and ELU keep units from dying: at a high learning rate (Adam, "
+            f"{DEAD_UNITS_RATE}) fewer of their hidden units never activate than ReLU's",
+            course,
+            f"fraction of hidden units never positive on the validation split — {measured}",
+            v.every(
+                [
+                    v.exceeds(never["relu"], never[a], "ReLU", a, "never-active fraction")
+                    for a in ("leaky_relu", "elu")
+                ]
+            ),
+            _all(list(trials.values())),
+        ),
+    ]
+
+
+# ------------------------------------------------------------------- optimizers
+def _optimizer_trials(
+    run: Runner, lesson: str, rate: dict[str, float] | None = None, seeds: int | None = None
+) -> dict[str, Trials]:
+    """Each lecture optimizer on the optimizers preset, at ``rate`` (default: its own)."""
+    base = [f"+experiment={TUNED_PRESET}", f"training.epochs={EPOCHS}"]
+    names, _ = _tuning_grid()
+    return {
+        o: run.run(
+            lesson,
+            o if rate is None else f"{o}, lr {rate[o]:g}",
+            [*base, f"optimizer={o}", *([f"optimizer.learning_rate={rate[o]}"] if rate else [])],
+            seeds=seeds,
+        )
+        for o in names
+    }
+
+
+def optimizers(run: Runner) -> list[Row]:
+    """The course's optimizer claims, at the default learning rates."""
+    course = f'{COURSE} §"최적화함수(Optimizer)의 종류"'
+    names, _ = _tuning_grid()
+    t = _optimizer_trials(run, "optimizers")
+    loss = {o: x.final(LOSS) for o, x in t.items()}
+    acc = {o: x.metric(ACCURACY) for o, x in t.items()}
+    means = {o: float(np.mean(a)) for o, a in acc.items()}
+    ranking = _ranking(means)
+    losses = "; ".join(f"{o}: {mean_ci(x)}" for o, x in loss.items())
+    accs = "; ".join(f"{o}: {mean_ci(x)}" for o, x in acc.items())
+    steps = t["adagrad"].series("effective_step")
+    quantity = f"training loss after {EPOCHS} epochs"
+    return [
+        Row.judged(
+            "optimizers",
+            "Momentum speeds SGD up",
+            f"{course} (Momentum)",
+            f"{quantity} — {losses}",
+            v.exceeds(loss["sgd"], loss["momentum"], "SGD", "Momentum", quantity),
+            _ids(t["sgd"], t["momentum"]),
+        ),
+        Row.judged(
+            "optimizers",
+            "NAG improves on Momentum (it looks ahead)",
+            f"{course} (NAG)",
+            f"{quantity} — {losses}",
+            v.exceeds(loss["momentum"], loss["nag"], "Momentum", "NAG", quantity),
+            _ids(t["momentum"], t["nag"]),
+        ),
+        Row.judged(
+            "optimizers",
+            "Adagrad's step shrinks as training goes on",
+            f"{course} (Adagrad)",
+            "Adagrad's effective step lr/√(G+ε), mean over weights, by epoch — "
+            + "; ".join(
+                f"seed {s}: " + " → ".join(f"{x:.3g}" for x in series)
+                for s, series in zip((tr.seed for tr in t["adagrad"].trials), steps, strict=True)
+            ),
+            v.shrinking(steps, "effective step of Adagrad"),
+            t["adagrad"].run_ids,
+        ),
+        Row.judged(
+            "optimizers",
+            "RMSProp fixes Adagrad's shrinking step: it reaches a lower loss",
+            f"{course} (RMSProp)",
+            f"{quantity} — {losses}",
+            v.exceeds(loss["adagrad"], loss["rmsprop"], "Adagrad", "RMSProp", quantity),
+            _ids(t["adagrad"], t["rmsprop"]),
+        ),
+        Row.judged(
+            "optimizers",
+            "Adam, Momentum and RMSProp combined, is the best choice "
+            '("if unsure, use Adam"), at the default learning rates',
+            f"{course} (Adam)",
+            f"test accuracy — {accs}. Ranking: {', '.join(ranking)} (Adam ranks "
+            f"{ranking.index('adam') + 1} of {len(ranking)})",
+            v.every(
+                [
+                    v.exceeds(acc["adam"], acc[o], "Adam", o, "test accuracy")
+                    for o in names
+                    if o != "adam"
+                ]
+            ),
+            _all(list(t.values())),
+        ),
+    ]
+
+
+def tuned_optimizers(run: Runner) -> list[Row]:
+    """The optimizers compared fairly: each with its learning rate tuned on the
+    validation split, from the same 5 log-spaced rates, then tested over seeds."""
+    course = f'{COURSE} §"최적화함수(Optimizer)의 종류" (Adam)'
+    names, rates = _tuning_grid()
+    # The tuning: one seed per rate, judged on the validation split.
+    grid = {
+        lr: _optimizer_trials(run, "tuned_optimizers", dict.fromkeys(names, lr), 1) for lr in rates
+    }
+    best = {
+        o: max(rates, key=lambda lr: _finite(grid[lr][o].final("val_accuracy")[0])) for o in names
+    }
+    tuned = _optimizer_trials(run, "tuned_optimizers", best)
+    default = _optimizer_trials(run, "optimizers")
+    acc = {o: t.metric(ACCURACY) for o, t in tuned.items()}
+    tuned_rank = _ranking({o: float(np.mean(a)) for o, a in acc.items()})
+    default_rank = _ranking({o: float(np.mean(t.metric(ACCURACY))) for o, t in default.items()})
+    moved = [
+        f"{o} {default_rank.index(o) + 1}→{tuned_rank.index(o) + 1}"
+        for o in tuned_rank
+        if default_rank.index(o) != tuned_rank.index(o)
+    ]
+    grid_runs = [r for by_opt in grid.values() for t in by_opt.values() for r in t.run_ids]
+    return [
+        Row.judged(
+            "tuned optimizers",
+            "With each optimizer's learning rate tuned (the same budget: "
+            f"{len(rates)} log-spaced rates, chosen on the validation split), "
+            "Adam still beats every other",
+            course,
+            "chosen rate and test accuracy — "
+            + "; ".join(f"{o} (lr {best[o]:g}): {mean_ci(acc[o])}" for o in names)
+            + f". Tuned ranking: {', '.join(tuned_rank)}; at default rates: "
+            f"{', '.join(default_rank)}; "
+            + (f"the ranks that differ: {', '.join(moved)}" if moved else "the rankings agree"),
+            v.every(
+                [
+                    v.exceeds(acc["adam"], acc[o], "tuned Adam", f"tuned {o}", "test accuracy")
+                    for o in names
+                    if o != "adam"
+                ]
+            ),
+            sorted(set(grid_runs) | set(_all(list(tuned.values())))),
+        ),
+    ]
+
+
+def _finite(value: float) -> float:
+    return value if math.isfinite(value) else -math.inf
+
+
+# ------------------------------------------------------------------ task / loss
+def task_loss(run: Runner) -> list[Row]:
+    """The task / output / loss table: the matching loss against the alternatives."""
+    course = f"{COURSE}, the task / output / loss table (회귀, 2진 분류, 다중 분류)"
+    base = ["dataset=fashion_mnist", f"training.epochs={EPOCHS}"]
+    multi = {
+        loss: run.run("task_loss", f"multiclass, {loss}", [*base, f"loss={loss}"])
+        for loss in ("auto", "mse")
+    }
+    binary = {
+        loss: run.run(
+            "task_loss", f"binary, {loss}", [*base, "dataset.task=binary", f"loss={loss}"]
+        )
+        for loss in ("auto", "mse", "mae", "hinge")
+    }
+
+    def listing(trials: dict[str, Trials]) -> str:
+        return "; ".join(f"{t.label}: {mean_ci(t.metric(ACCURACY))}" for t in trials.values())
+
+    return [
+        Row.judged(
+            "task / loss",
+            "On a multiclass task, softmax with cross-entropy beats the course's MSE example",
+            course,
+            f"test accuracy (Fashion-MNIST, 10 classes) — {listing(multi)}",
+            v.exceeds(
+                multi["auto"].metric(ACCURACY),
+                multi["mse"].metric(ACCURACY),
+                "softmax + cross-entropy",
+                "softmax + MSE",
+                "test accuracy",
+            ),
+            _all(list(multi.values())),
+        ),
+        Row.judged(
+            "task / loss",
+            "On a binary task, sigmoid with binary cross-entropy beats the alternatives",
+            course,
+            f"test accuracy (Fashion-MNIST, T-shirt/top against the rest) — {listing(binary)}",
+            v.every(
+                [
+                    v.exceeds(
+                        binary["auto"].metric(ACCURACY),
+                        t.metric(ACCURACY),
+                        "sigmoid + binary cross-entropy",
+                        f"sigmoid + {loss}",
+                        "test accuracy",
+                    )
+                    for loss, t in binary.items()
+                    if loss != "auto"
+                ]
+            ),
+            _all(list(binary.values())),
+        ),
+    ]
+
+
+Lesson = Callable[[Runner], list[Row]]
+# In the order they run; the names are the functions'.
+LESSONS: dict[str, Lesson] = {
+    f.__name__: f
+    for f in (
+        batch_size,
+        vanishing_gradient,
+        step,
+        dead_units,
+        optimizers,
+        tuned_optimizers,
+        task_loss,
+    )
+}

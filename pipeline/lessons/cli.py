@@ -1,0 +1,108 @@
+"""``python -m pipeline.lessons`` (``make lessons``): run the lessons, write the table.
+
+Each lesson trains the course's presets over seeds on the processed data and judges
+the course's claims (:mod:`pipeline.lessons.catalogue`). The trainings are child
+runs of one parent run in the MLflow experiment ``lessons``; the table is written
+to ``reports/lessons/`` (``lessons.md``, ``lessons.csv``), logged to the parent and
+shown as its description in the MLflow UI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from pipeline import contract, interrupt
+from pipeline.lessons.catalogue import LESSONS
+
+log = logging.getLogger(__name__)
+
+EXPERIMENT = "lessons"
+SEEDS = 3
+
+
+def _lesson_names(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in LESSONS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown lesson {', '.join(map(repr, unknown)) or repr(text)}; "
+            f"valid: {', '.join(LESSONS)}"
+        )
+    return names
+
+
+def _seeds(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"--seeds {text!r}: valid: an integer of at least 1")
+    return int(text)
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line (nothing heavy is imported to parse it)."""
+    p = argparse.ArgumentParser(
+        prog="python -m pipeline.lessons",
+        description="Train the course's presets over seeds on the processed data and judge "
+        "the course's claims: writes reports/lessons/lessons.md and lessons.csv and logs "
+        "them to the MLflow experiment 'lessons'. A configuration with a finished run of "
+        "the same config and data there is read back, not trained again.",
+    )
+    p.add_argument(
+        "--only",
+        type=_lesson_names,
+        default=list(LESSONS),
+        help=f"comma-separated lessons to run (default: all, in order: {', '.join(LESSONS)})",
+    )
+    p.add_argument(
+        "--seeds", type=_seeds, default=SEEDS, help="seeds per configuration (%(default)s)"
+    )
+    p.add_argument("--fresh", action="store_true", help="train every run again, reusing none")
+    p.add_argument("--out", type=Path, help="folder for the table (default: reports/lessons)")
+    p.add_argument("--data-root", type=Path, help="processed data (default: data/processed)")
+    p.add_argument("--experiment", default=EXPERIMENT, help="MLflow experiment (%(default)s)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the chosen lessons; write and log the table. Exit status 0."""
+    args = parser().parse_args(argv)
+    # lazy, for cost: MLflow, and TensorFlow through the training
+    from mlflow.tracking import MlflowClient
+
+    from pipeline import tracking, tracking_server
+    from pipeline.config import compose_config
+    from pipeline.lessons import table
+    from pipeline.lessons.runner import Runner
+    from pipeline.paths import layout
+
+    cfg = compose_config()
+    uri = tracking_server.check_tracking(cfg.mlflow.tracking_uri, cfg.mlflow.timeout)
+    client = MlflowClient(uri)
+    experiment_id = tracking.ensure_experiment(uri, args.experiment)
+    parent = client.create_run(
+        experiment_id,
+        run_name=f"lessons-{time.strftime('%Y%m%d-%H%M%S')}",
+        tags={contract.LESSON_TAG: ",".join(args.only)},
+    ).info.run_id
+    runner = Runner(uri, args.experiment, parent, args.seeds, args.data_root, not args.fresh)
+    try:
+        rows = [row for name in args.only for row in LESSONS[name](runner)]
+        files = table.write(rows, args.out or layout().lessons, args.seeds)
+        for path in files.values():
+            client.log_artifact(parent, str(path))
+        client.set_tag(parent, tracking.NOTE_TAG, files[table.MARKDOWN].read_text())
+    except interrupt.INTERRUPTIONS as error:
+        client.set_tag(parent, contract.STOP_REASON_TAG, interrupt.reason(error))
+        client.set_terminated(parent, "KILLED")
+        raise
+    except BaseException as error:
+        client.set_tag(parent, contract.ERROR_TAG, contract.error_message(error))
+        client.set_terminated(parent, "FAILED")
+        raise
+    client.set_terminated(parent, "FINISHED")
+    for path in files.values():
+        print(f"lessons: wrote {path}")
+    return 0

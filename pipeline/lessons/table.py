@@ -1,0 +1,120 @@
+"""The lessons table: one row per claim, as markdown and CSV, written atomically."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from pipeline.compare.stats import confidence_interval
+from pipeline.io import atomic_write_text
+from pipeline.lessons.verdicts import Judgement, Verdict
+
+MARKDOWN, CSV = "lessons.md", "lessons.csv"
+SHORT_ID = 8  # the markdown shows run ids this long; the CSV has them whole
+_MARKS = {Verdict.SUPPORTED: "✅", Verdict.NOT_SUPPORTED: "❌", Verdict.INCONCLUSIVE: "❔"}
+
+
+@dataclass(frozen=True)
+class Row:
+    """A claim of the course, what was measured, and the verdict with its rule."""
+
+    lesson: str
+    claim: str
+    course: str  # where the course notes make the claim
+    measured: str
+    verdict: Verdict
+    rule: str
+    evidence: str
+    runs: tuple[str, ...] = field(default=())
+
+    @classmethod
+    def judged(
+        cls,
+        lesson: str,
+        claim: str,
+        course: str,
+        measured: str,
+        judgement: Judgement,
+        runs: Iterable[str],
+    ) -> Row:
+        """A row whose verdict, rule and evidence are ``judgement``'s."""
+        return cls(
+            lesson,
+            claim,
+            course,
+            measured,
+            judgement.verdict,
+            judgement.rule,
+            judgement.evidence,
+            tuple(runs),
+        )
+
+
+def mean_ci(values: Sequence[float], digits: int = 3) -> str:
+    """``mean ± half-width`` of the 95 % Student-t interval over seeds (the mean alone
+    for one seed)."""
+    mean, _, low, high = confidence_interval(values)
+    if math.isnan(mean):
+        return "n/a"
+    if math.isnan(low):
+        return f"{mean:.{digits}g}"
+    return f"{mean:.{digits}g} ± {(high - low) / 2:.2g}"
+
+
+def _cell(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", "<br>")
+
+
+def markdown(rows: Sequence[Row], seeds: int) -> str:
+    """The table as markdown, with a line saying how to read it."""
+    lines = [
+        "# The course's claims, measured",
+        "",
+        f"Each claim was measured over {seeds} seed(s): mean ± the half-width of the 95 % "
+        "Student-t interval. The verdict is computed from the measurements by the rule "
+        "in its row (Welch's test at p < 0.05 where two configurations are compared).",
+        "",
+        "| lesson | claim (course) | measured | verdict | rule and evidence | runs |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        runs = ", ".join(run[:SHORT_ID] for run in r.runs)
+        lines.append(
+            "| "
+            + " | ".join(
+                _cell(c)
+                for c in (
+                    r.lesson,
+                    f"{r.claim} ({r.course})",
+                    r.measured,
+                    f"{_MARKS[r.verdict]} **{r.verdict}**",
+                    f"{r.rule}. {r.evidence}",
+                    f"{len(r.runs)}: {runs}",
+                )
+            )
+            + " |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def csv_text(rows: Sequence[Row]) -> str:
+    """The table as CSV: one line per claim, run ids whole and space-separated."""
+    out = io.StringIO()
+    names = list(asdict(rows[0]) if rows else Row.__dataclass_fields__)
+    writer = csv.DictWriter(out, fieldnames=names, lineterminator="\n")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({**asdict(r), "verdict": str(r.verdict), "runs": " ".join(r.runs)})
+    return out.getvalue()
+
+
+def write(rows: Sequence[Row], folder: Path, seeds: int) -> dict[str, Path]:
+    """Write ``lessons.md`` and ``lessons.csv`` into ``folder`` (each replaced whole)."""
+    return {
+        MARKDOWN: atomic_write_text(folder / MARKDOWN, markdown(rows, seeds)),
+        CSV: atomic_write_text(folder / CSV, csv_text(rows)),
+    }

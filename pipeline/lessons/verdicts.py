@@ -1,0 +1,142 @@
+"""Verdicts computed from measurements, each by a rule that says in words what it checks.
+
+A lesson never writes its verdict by hand: it hands the per-seed measurements to
+one of these rules, which returns the verdict and the rule as stated in the table
+(with its threshold and the evidence that decided it, e.g. Welch's p).
+
+- :func:`exceeds`: one configuration's mean is higher than another's, and Welch's
+  test says the difference is not chance;
+- :func:`all_equal`: every measurement is exactly a value (step's zero gradient);
+- :func:`at_least`: every seed reaches a threshold (ReLU's accuracy ≥ 0.9);
+- :func:`shrinking`: a per-epoch series falls in every seed (Adagrad's step);
+- :func:`every`: several judgements together.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+import numpy as np
+
+from pipeline.compare.stats import welch_p_value
+
+ALPHA = 0.05  # the significance level of every test in the lessons
+
+
+class Verdict(StrEnum):
+    """What the measurements say about a claim."""
+
+    SUPPORTED = "supported"
+    NOT_SUPPORTED = "not supported"
+    INCONCLUSIVE = "inconclusive"
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """A verdict, the rule that gave it (in words) and what decided it."""
+
+    verdict: Verdict
+    rule: str
+    evidence: str = ""
+
+
+def _g(value: float) -> str:
+    return f"{value:.3g}"
+
+
+def exceeds(
+    a: Iterable[float],
+    b: Iterable[float],
+    a_name: str,
+    b_name: str,
+    quantity: str,
+    alpha: float = ALPHA,
+) -> Judgement:
+    """``a``'s mean ``quantity`` is higher than ``b``'s.
+
+    Supported when ``a``'s mean exceeds ``b``'s and Welch's two-sided test gives
+    p < ``alpha``; not supported when ``b``'s mean exceeds ``a``'s with p < ``alpha``;
+    inconclusive otherwise (the seeds cannot tell them apart, or a side has fewer than
+    two values).
+    """
+    x, y = np.asarray(list(a), float), np.asarray(list(b), float)
+    rule = f"{a_name}'s mean {quantity} exceeds {b_name}'s and Welch's test gives p < {alpha}"
+    p = welch_p_value(x, y)
+    if math.isnan(p):
+        return Judgement(Verdict.INCONCLUSIVE, rule, "fewer than two seeds on a side")
+    evidence = f"means {_g(x.mean())} vs {_g(y.mean())}, p = {p:.2g}"
+    if p < alpha:
+        verdict = Verdict.SUPPORTED if x.mean() > y.mean() else Verdict.NOT_SUPPORTED
+        return Judgement(verdict, rule, evidence)
+    return Judgement(Verdict.INCONCLUSIVE, rule, evidence)
+
+
+def all_equal(values: Iterable[float], target: float, quantity: str) -> Judgement:
+    """Every measured ``quantity`` is exactly ``target``: supported, otherwise not."""
+    x = np.asarray(list(values), float)
+    rule = f"every measured {quantity} is exactly {_g(target)}"
+    if len(x) == 0:
+        return Judgement(Verdict.INCONCLUSIVE, rule, "nothing measured")
+    off = x[x != target]
+    if len(off) == 0:
+        return Judgement(Verdict.SUPPORTED, rule, f"all {len(x)} are {_g(target)}")
+    return Judgement(
+        Verdict.NOT_SUPPORTED, rule, f"{len(off)} of {len(x)} differ, e.g. {_g(off[0])}"
+    )
+
+
+def at_least(values: Iterable[float], threshold: float, name: str, quantity: str) -> Judgement:
+    """Every seed's ``quantity`` reaches ``threshold``: supported; none does: not
+    supported; some do: inconclusive."""
+    x = np.asarray(list(values), float)
+    rule = f"every seed's {quantity} of {name} is at least {_g(threshold)}"
+    if len(x) == 0:
+        return Judgement(Verdict.INCONCLUSIVE, rule, "nothing measured")
+    reached = int((x >= threshold).sum())
+    evidence = f"{reached} of {len(x)} seeds reach it (lowest {_g(x.min())})"
+    if reached == len(x):
+        return Judgement(Verdict.SUPPORTED, rule, evidence)
+    verdict = Verdict.NOT_SUPPORTED if reached == 0 else Verdict.INCONCLUSIVE
+    return Judgement(verdict, rule, evidence)
+
+
+def shrinking(series: Iterable[Sequence[float]], quantity: str) -> Judgement:
+    """A per-epoch ``quantity`` falls from each epoch to the next, in every seed.
+
+    Supported when it falls at every epoch in every seed; not supported when in some
+    seed it ends no lower than it started; inconclusive otherwise (lower at the end,
+    but not at every epoch), or with fewer than two epochs.
+    """
+    runs = [np.asarray(s, float) for s in series]
+    rule = f"the {quantity} falls from every epoch to the next, in every seed"
+    if not runs or min(len(r) for r in runs) < 2:
+        return Judgement(Verdict.INCONCLUSIVE, rule, "fewer than two epochs")
+    falls = sum(int((np.diff(r) < 0).all()) for r in runs)
+    evidence = f"in {falls} of {len(runs)} seeds; first to last epoch, seed 1: " + (
+        f"{_g(runs[0][0])} → {_g(runs[0][-1])}"
+    )
+    if falls == len(runs):
+        return Judgement(Verdict.SUPPORTED, rule, evidence)
+    if any(r[-1] >= r[0] for r in runs):
+        return Judgement(Verdict.NOT_SUPPORTED, rule, evidence)
+    return Judgement(Verdict.INCONCLUSIVE, rule, evidence)
+
+
+def every(judgements: Sequence[Judgement]) -> Judgement:
+    """All of ``judgements`` together: supported when each is, not supported when any
+    is not, inconclusive otherwise."""
+    verdicts = {j.verdict for j in judgements}
+    if not judgements:
+        raise ValueError("every() needs at least one judgement")
+    if verdicts == {Verdict.SUPPORTED}:
+        verdict = Verdict.SUPPORTED
+    elif Verdict.NOT_SUPPORTED in verdicts:
+        verdict = Verdict.NOT_SUPPORTED
+    else:
+        verdict = Verdict.INCONCLUSIVE
+    rule = "; and ".join(j.rule for j in judgements)
+    evidence = "; ".join(f"{j.verdict}: {j.evidence}" for j in judgements)
+    return Judgement(verdict, rule, evidence)

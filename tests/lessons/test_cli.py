@@ -1,0 +1,66 @@
+"""``python -m pipeline.lessons``: its arguments, and a whole run on tiny generated data."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from pipeline import contract, tracking
+from pipeline.lessons import cli
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--only", "step,nope"], "unknown lesson 'nope'; valid: batch_size, vanishing_gradient,"),
+        (["--only", ","], "unknown lesson ','; valid: batch_size"),
+        (["--seeds", "0"], "--seeds '0': valid: an integer of at least 1"),
+        (["--seeds", "two"], "--seeds 'two': valid: an integer of at least 1"),
+    ],
+)
+def test_a_bad_argument_is_one_line_naming_the_valid_ones(capsys, argv, message):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(argv)
+    assert exit_.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_lessons_are_run_in_the_order_given():
+    assert cli.parser().parse_args(["--only", "step,batch_size"]).only == ["step", "batch_size"]
+    assert cli.parser().parse_args([]).only == list(cli.LESSONS)
+
+
+@pytest.mark.slow
+def test_a_run_writes_the_table_and_logs_it_to_a_finished_parent(
+    tmp_path, fashion_root, monkeypatch
+):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    out = tmp_path / "lessons"
+    argv = ["--only", "step", "--seeds", "2", "--data-root", str(fashion_root), "--out", str(out)]
+    assert cli.main(argv) == 0
+    rows = list(csv.DictReader((out / "lessons.csv").open()))
+    assert [r["lesson"] for r in rows] == ["step"] * 3
+    assert rows[0]["verdict"] == "supported"
+    assert len(rows[1]["runs"].split()) == 4
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("lessons")
+    parents = client.search_runs(
+        [experiment.experiment_id], f"tags.`{contract.LESSON_TAG}` = 'step'"
+    )
+    parent = next(r for r in parents if contract.PARENT_RUN_TAG not in r.data.tags)
+    assert parent.info.status == "FINISHED"
+    markdown = (out / "lessons.md").read_text()
+    assert parent.data.tags[tracking.NOTE_TAG] == markdown
+    assert "✅ **supported**" in markdown
+    logged = sorted(a.path for a in client.list_artifacts(parent.info.run_id))
+    assert logged == ["lessons.csv", "lessons.md"]
+    children = client.search_runs(
+        [experiment.experiment_id], f"tags.`{contract.PARENT_RUN_TAG}` = '{parent.info.run_id}'"
+    )
+    assert len(children) == 6
+    # Again: every configuration is read back, none trained.
+    assert cli.main(argv) == 0
+    assert len(client.search_runs([experiment.experiment_id])) == 6 + 2
