@@ -22,7 +22,7 @@ UV_SYNC_FLAGS := --python $(BIN)/python --compile-bytecode
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv install install-dev run test test-fast lint format lock ui clean bench
+.PHONY: help venv install install-dev run test test-fast lint format lock ui clean bench lessons
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -56,6 +56,12 @@ REPEATS ?= 3
 ONLY ?=
 bench: install ## Run the benchmark suite on the real data (OPTLAB_DATA_MIRROR; REPEATS=3 ONLY=a,b)
 	$(BIN)/python -m benchmarks --repeats $(REPEATS) $(if $(ONLY),--only $(ONLY))
+
+# The lessons: the course's claims measured on the real data (the data stages first).
+LESSONS_ARGS ?=
+lessons: install ## Test the course's claims on the real data: reports/lessons/ (LESSONS_ARGS="--only step")
+	$(BIN)/dvc repro preprocess
+	$(BIN)/python -m pipeline.lessons $(LESSONS_ARGS)
 
 ui: install ## Serve the MLflow UI on the project's store and print links (HOST=127.0.0.1 PORT=5000)
 	$(BIN)/python -m pipeline.ui

@@ -66,3 +66,24 @@ def test_the_gradient_norm_is_that_of_the_loss_on_the_fixed_slice(client_run):
     grad_w, grad_b = scale * x.T @ residual, scale * residual.sum(axis=0)
     want = np.sqrt((grad_w**2).sum() + (grad_b**2).sum())
     assert logger.gradient_norms() == {"grad_norm/out": pytest.approx(want, rel=1e-5)}
+
+
+def test_adagrad_s_effective_step_is_logged_each_epoch_and_shrinks(client_run):
+    """Only for optimizers with accumulated squares (pipeline.optimizers.effective_step)."""
+    client, run_id = client_run
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(size=(16, 3)).astype("float32"), rng.normal(size=(16, 2)).astype("float32")
+    model = _linear_model(x, y)
+    model.compile(optimizer=keras.optimizers.Adagrad(0.1), loss="mse")
+    logger = EpochLogger(client, run_id, x[:8], y[:8], "mse")
+    model.fit(x, y, epochs=3, batch_size=16, verbose=0, callbacks=[logger], shuffle=False)
+
+    steps = [row["effective_step"] for row in logger.rows]
+    accumulators = [np.asarray(a, np.float64) for a in model.optimizer._accumulators]
+    want = np.concatenate(
+        [0.1 / np.sqrt(a.ravel() + model.optimizer.epsilon) for a in accumulators]
+    )
+    assert steps[-1] == pytest.approx(want.mean(), rel=1e-6)
+    assert steps[0] > steps[1] > steps[2]
+    logged = client.get_metric_history(run_id, "effective_step")
+    assert [m.step for m in logged] == [1, 2, 3]
