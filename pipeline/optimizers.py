@@ -184,7 +184,5 @@ def effective_step(optimizer: keras.optimizers.Optimizer) -> float | None:
     if not accumulators:
         return None
     lr = float(np.asarray(optimizer.learning_rate))
-    steps = [
-        lr / np.sqrt(np.asarray(a, np.float64) + optimizer.epsilon) for a in accumulators
-    ]
+    steps = [lr / np.sqrt(np.asarray(a, np.float64) + optimizer.epsilon) for a in accumulators]
     return float(np.concatenate([s.ravel() for s in steps]).mean())

@@ -49,6 +49,8 @@ AT_LEAST_1 = Range(low=1)
 NON_NEGATIVE = Range(low=0)
 POSITIVE = Range(low=0, low_inclusive=False)
 FRACTION = Range(0, 1, high_inclusive=False)  # [0, 1): a decay rate, a drop probability
+PLOTTED = Range(-100, 100)  # an activation's plotted inputs (and maxout's pieces)
+LOGIT = Range(-1e6, 1e6)  # far past float32's exp overflow (88.7), still a finite float32
 
 # The valid values of every numeric key of the schemas (pipeline.schemas), by key name: a name
 # means the same in every schema that has it (epsilon in each optimizer, seed in
@@ -93,6 +95,19 @@ RANGES: dict[str, Range] = {
     "inter_op_threads": NON_NEGATIVE,
     "grad_norm_samples": AT_LEAST_1,
     "verbose": Range(0, 2),  # Keras' 0 silent, 1 progress bar, 2 one line per epoch
+    # the course's figures
+    "x_min": PLOTTED,
+    "x_max": PLOTTED,
+    "points": Range(low=2),  # a curve needs two points
+    "maxout_slopes": PLOTTED,
+    "maxout_intercepts": PLOTTED,
+    "steps": AT_LEAST_1,
+    "sgd_noise": NON_NEGATIVE,
+    "depth": AT_LEAST_1,
+    "width": AT_LEAST_1,
+    "samples": AT_LEAST_1,
+    "logits": LOGIT,
+    "offsets": LOGIT,
 }
 
 

@@ -302,6 +302,91 @@ class SweepConfig:
     seeds: int = 1
 
 
+# ------------------------------------------------------------------ the course's figures
+# python -m pipeline.figures (and the DVC stage `figures`): conf/figures/<name>.yaml.
+@dataclass
+class GalleryConfig:
+    """The activation gallery: each activation and its derivative, by autodiff."""
+
+    x_min: float = -5.0
+    x_max: float = 5.0
+    points: int = 501  # sample points on [x_min, x_max]
+    # Maxout of a scalar input over pieces k: max_k(slope_k x + intercept_k).
+    maxout_slopes: list[float] = field(default_factory=lambda: [1.0, -0.5, 0.25])
+    maxout_intercepts: list[float] = field(default_factory=lambda: [0.0, -1.0, 1.5])
+
+
+@dataclass
+class OptimizerPathsConfig:
+    """Each optimizer's path on 2-D test functions, from a common start."""
+
+    optimizers: list[str] = field(
+        default_factory=lambda: ["gd", "sgd", "momentum", "nag", "adagrad", "rmsprop", "adam"]
+    )
+    functions: list[str] = field(
+        default_factory=lambda: ["elongated_quadratic", "rosenbrock", "beale", "saddle"]
+    )
+    steps: int = 150
+    # Each optimizer's learning rate on these functions: their scale is not training's.
+    learning_rates: dict[str, float] = field(
+        default_factory=lambda: {
+            "gd": 0.01,
+            "sgd": 0.01,
+            "momentum": 0.01,
+            "nag": 0.01,
+            "adagrad": 0.3,
+            "rmsprop": 0.03,
+            "adam": 0.1,
+        }
+    )
+    # SGD's gradient: the true one plus Gaussian noise of this standard deviation (a
+    # mini-batch's estimate), drawn with training.seed; gd follows the true gradient.
+    sgd_noise: float = 0.5
+    gif: bool = False  # also an animated GIF per function
+
+
+@dataclass
+class VanishingFigureConfig:
+    """The vanishing-gradient panels: the preset's runs, and each layer's gradient norm
+    at initialisation for each activation (no training)."""
+
+    activations: list[str] = field(default_factory=lambda: ["sigmoid", "tanh", "relu"])
+    depth: int = 8
+    width: int = 128
+    samples: int = 256  # MNIST training rows the initial gradient is taken on
+
+
+@dataclass
+class SoftmaxConfig:
+    """Stable against naive softmax on logits shifted by growing offsets."""
+
+    logits: list[float] = field(default_factory=lambda: [1.0, 2.0, 3.0])
+    # Added to every logit: exp overflows float32 past about 88.7.
+    offsets: list[float] = field(
+        default_factory=lambda: [0.0, 10.0, 50.0, 88.0, 89.0, 100.0, 1000.0]
+    )
+
+
+@dataclass
+class UpdateRulesConfig:
+    """One Keras step beside the course's formula in numpy, per lecture optimizer."""
+
+    steps: int = 3  # steps compared on the small quadratic
+    learning_rate: float = 0.1
+
+
+@dataclass
+class FiguresConfig:
+    """The course's figures, drawn from the project's own registries."""
+
+    experiment_name: str = "lecture"  # the MLflow experiment the figures are logged to
+    gallery: GalleryConfig = field(default_factory=GalleryConfig)
+    paths: OptimizerPathsConfig = field(default_factory=OptimizerPathsConfig)
+    vanishing: VanishingFigureConfig = field(default_factory=VanishingFigureConfig)
+    softmax: SoftmaxConfig = field(default_factory=SoftmaxConfig)
+    update_rules: UpdateRulesConfig = field(default_factory=UpdateRulesConfig)
+
+
 @dataclass
 class Config:
     """The whole composed configuration (the layout of ``params.yaml``)."""
@@ -318,6 +403,7 @@ class Config:
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     mlflow: MLflowConfig = field(default_factory=MLflowConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)
+    figures: FiguresConfig = field(default_factory=FiguresConfig)
 
 
 # The registry of each choice kind whose options take different keys: name ->

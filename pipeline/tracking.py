@@ -33,9 +33,9 @@ QUIET_LINKS_ENV = "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"
 NOTE_TAG = "mlflow.note.content"
 # Never logged as params: the other datasets' baselines, how the data was fetched
 # (URLs, per-file hashes and sizes, retries: config.yaml and the data tags keep
-# them), and where and how a run is logged (mlflow.*, sweep.*; a tracking URI can
-# hold credentials).
-UNLOGGED_PREFIXES = ("baselines.", "data.download.", "mlflow.", "sweep.")
+# them), where and how a run is logged (mlflow.*, sweep.*; a tracking URI can
+# hold credentials), and the course's figures' settings (figures.*: no training reads them).
+UNLOGGED_PREFIXES = ("baselines.", "data.download.", "figures.", "mlflow.", "sweep.")
 UNLOGGED_DATASET_KEYS = ("urls", "files", "mirror_dir")
 
 

@@ -31,6 +31,7 @@ def test_every_group_has_options():
         "data",
         "dataset",
         "experiment",
+        "figures",
         "loss",
         "model",
         "optimizer",
@@ -64,6 +65,16 @@ def test_option_composes_and_builds(group, option):
     elif group == "dataset":
         assert node.name == option
         assert plan(cfg).dataset == option
+    elif group == "figures":  # the course's figures: the lecture experiment, every section
+        assert node.experiment_name == "lecture"
+        assert set(node) == {
+            "experiment_name",
+            "gallery",
+            "paths",
+            "vanishing",
+            "softmax",
+            "update_rules",
+        }
     else:  # data: the catalogue of raw files
         assert set(node.datasets) == {"iris", "mnist", "fashion_mnist"}
         assert node.datasets.mnist.format == "idx"

@@ -22,6 +22,7 @@ from pipeline.schemas import (
     OPTION_SCHEMAS,
     Config,
     DataConfig,
+    FiguresConfig,
     DatasetConfig,
     LossConfig,
     pick,
@@ -38,7 +39,12 @@ OPTIONS = [
 ]
 
 
-SCHEMA_OF_GROUP = {"dataset": DatasetConfig, "data": DataConfig, "loss": LossConfig}
+SCHEMA_OF_GROUP = {
+    "dataset": DatasetConfig,
+    "data": DataConfig,
+    "loss": LossConfig,
+    "figures": FiguresConfig,
+}
 
 
 def _restated(values: dict, defaults: dict, prefix: str = "") -> list[str]:

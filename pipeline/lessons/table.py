@@ -101,6 +101,31 @@ def markdown(rows: Sequence[Row], seeds: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+def summary(rows: Sequence[Row]) -> str:
+    """The short table the README shows: each claim and its verdict (the whole row is in
+    ``lessons.md``)."""
+    lines = ["| lesson | claim | verdict |", "|---|---|---|"]
+    lines += [
+        f"| {_cell(r.lesson)} | {_cell(r.claim)} | {_MARKS[r.verdict]} {r.verdict} |" for r in rows
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def read_csv(path: Path) -> list[Row]:
+    """The rows of a ``lessons.csv`` (:func:`csv_text`'s inverse)."""
+    with path.open(newline="", encoding="utf-8") as handle:
+        return [
+            Row(
+                **{
+                    **record,
+                    "verdict": Verdict(record["verdict"]),
+                    "runs": tuple(record["runs"].split()),
+                }
+            )
+            for record in csv.DictReader(handle)
+        ]
+
+
 def csv_text(rows: Sequence[Row]) -> str:
     """The table as CSV: one line per claim, run ids whole and space-separated."""
     out = io.StringIO()

@@ -5,7 +5,18 @@ from __future__ import annotations
 import csv
 import io
 
-from pipeline.lessons.table import CSV, MARKDOWN, SHORT_ID, Row, csv_text, markdown, mean_ci, write
+from pipeline.lessons.table import (
+    CSV,
+    MARKDOWN,
+    SHORT_ID,
+    Row,
+    csv_text,
+    markdown,
+    mean_ci,
+    read_csv,
+    summary,
+    write,
+)
 from pipeline.lessons.verdicts import Judgement, Verdict
 
 RUN_A, RUN_B, RUN_C = "0123456789abcdef", "fedcba9876543210", "aaaabbbbccccdddd"
@@ -176,3 +187,17 @@ def test_write_replaces_the_files_whole(tmp_path):
     assert len(csv_lines) == 2
     assert csv_lines[1].startswith("adagrad,")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["lessons.csv", "lessons.md"]
+
+
+def test_read_csv_gives_back_the_rows(tmp_path):
+    write(ROWS, tmp_path, seeds=3)
+    assert read_csv(tmp_path / CSV) == ROWS
+
+
+def test_the_summary_is_each_claim_and_its_verdict():
+    assert summary(ROWS).splitlines() == [
+        "| lesson | claim | verdict |",
+        "|---|---|---|",
+        "| relu | a \\| b | ✅ supported |",
+        "| adagrad | the step shrinks | ❌ not supported |",
+    ]
