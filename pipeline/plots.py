@@ -78,7 +78,8 @@ def summary_groups(summary: pd.DataFrame) -> list[tuple[tuple[str, str], pd.Data
     ]
 
 
-def _save(fig, path: Path) -> Path:
+def save_figure(fig, path: Path) -> Path:
+    """Render ``fig`` as a PNG and write it atomically to ``path``; close the figure."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110)
     plt.close(fig)
@@ -118,7 +119,7 @@ def plot_bars(summary: pd.DataFrame, path: Path) -> Path | None:
         ax.set_xlabel(f"mean {g['metric'].iloc[0]} (95% CI)")
         ax.set_title(f"{dataset} ({task})")
         ax.grid(axis="x", alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_heatmap(summary: pd.DataFrame, path: Path) -> Path | None:
@@ -158,7 +159,7 @@ def plot_heatmap(summary: pd.DataFrame, path: Path) -> Path | None:
             )
         fig.colorbar(image, ax=ax, shrink=0.8)
         ax.set_title(f"{dataset} ({task}): mean {g['metric'].iloc[0]}")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_val_curves(
@@ -207,4 +208,4 @@ def plot_val_curves(
         ax.set_title(f"{dataset} ({task})")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    return _save(fig, path)
+    return save_figure(fig, path)
