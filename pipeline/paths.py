@@ -59,6 +59,7 @@ class Layout:
     models: Path  # the baselines' .keras files
     compare_reports: Path  # the comparison report of the baselines
     lessons: Path  # the lessons table, lessons.md and lessons.csv (pipeline.lessons)
+    figures: Path  # the course's figures (pipeline.figures)
     backups: Path  # interrupted trainings' states, to resume from (no DVC output, git-ignored)
     offline: Path  # runs whose server went away, kept to upload later (no DVC output, git-ignored)
     state: Path  # what saves work between runs, e.g. data folders' hashes (git-ignored)

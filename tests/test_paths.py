@@ -20,6 +20,7 @@ vars:
       models: out/models
       compare_reports: out/compare
       lessons: out/lessons
+      figures: out/figures
       backups: keep/backups
       offline: keep/offline
       state: keep/state

@@ -1,0 +1,100 @@
+"""``python -m pipeline.figures [OVERRIDE ...]``: the course's figures, a Hydra app.
+
+Composes ``conf/`` (settings in ``figures``, the ``conf/figures/`` group), draws
+every figure into ``reports/figures/`` (the folder is replaced whole, atomically)
+and logs them as one run of the MLflow experiment ``figures.experiment_name``
+(``lecture``). The DVC stage ``figures`` (:mod:`pipeline.stages.figures`) runs the
+same :func:`make_figures` from ``params.yaml``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from pipeline import tracking
+from pipeline.config import (
+    CONFIG_NAME,
+    HYDRA_VERSION_BASE,
+    default_config_dir,
+    register_configs,
+    validate,
+)
+from pipeline.interrupt import handling_signals
+from pipeline.io import atomic_directory
+from pipeline.paths import layout
+from pipeline.stages.entry import report, user_errors
+
+Draw = Callable[[DictConfig, Path, int], list[Path]]
+RUN_NAME = "figures"
+
+
+def drawers(data_root: str | Path | None = None) -> dict[str, Draw]:
+    """Each ``figures`` section's drawing function, in the order they are drawn."""
+    # lazy, for cost: they import Keras and matplotlib, which --help and bad values skip
+    from pipeline.figures import gallery, softmax, trajectories, update_rules, vanishing
+
+    return {
+        "gallery": gallery.draw,
+        "paths": trajectories.draw,
+        "vanishing": partial(vanishing.draw, data_root=data_root),
+        "softmax": softmax.draw,
+        "update_rules": update_rules.draw,
+    }
+
+
+def make_figures(cfg: DictConfig, out: Path, data_root: str | Path | None = None) -> list[Path]:
+    """Draw every figure of ``cfg.figures`` into ``out`` (replaced whole) and log them
+    to MLflow; the files, in ``out``."""
+    cfg = validate(cfg)
+    uri = tracking.tracking_uri(cfg.mlflow.tracking_uri)
+    drawn = []
+    with atomic_directory(out) as tmp:
+        for section, draw in drawers(data_root).items():
+            drawn += [out / p.name for p in draw(cfg.figures[section], tmp, cfg.training.seed)]
+    log_figures(uri, cfg.figures.experiment_name, out, drawn)
+    return drawn
+
+
+def log_figures(uri: str, experiment: str, folder: Path, files: list[Path]) -> str:
+    """One run in ``experiment``: the files as artifacts, their list as its description."""
+    from mlflow.tracking import MlflowClient  # lazy, for cost
+
+    client = MlflowClient(uri)
+    experiment_id = tracking.ensure_experiment(uri, experiment)
+    listing = "\n".join(f"- `{f.name}`" for f in files)
+    note = "The course's figures (`python -m pipeline.figures`), drawn from the project's own "
+    note += f"registries:\n\n{listing}\n"
+    run = client.create_run(experiment_id, run_name=RUN_NAME, tags={tracking.NOTE_TAG: note})
+    client.log_artifacts(run.info.run_id, str(folder))
+    client.set_terminated(run.info.run_id, "FINISHED")
+    return run.info.run_id
+
+
+def figures_task(cfg: DictConfig) -> None:
+    """The Hydra task: draw into the layout's ``figures`` folder."""
+    try:
+        files = make_figures(cfg, layout().figures)
+    except user_errors() as error:
+        raise SystemExit(report(error)) from None  # one line, past Hydra's traceback
+    for path in files:
+        print(f"figures: wrote {path}")
+
+
+def main() -> None:
+    """``python -m pipeline.figures``: compose ``conf/`` with Hydra and draw."""
+    import hydra  # lazy, for cost
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ chatter out
+    register_configs()
+    entry = hydra.main(
+        config_path=str(default_config_dir()),
+        config_name=CONFIG_NAME,
+        version_base=HYDRA_VERSION_BASE,
+    )
+    with handling_signals():
+        entry(figures_task)()

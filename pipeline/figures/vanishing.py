@@ -1,0 +1,147 @@
+"""The vanishing gradient, drawn twice: each hidden layer's gradient norm in the
+``vanishing_gradient`` preset's runs (sigmoid against ReLU, by epoch), and at
+initialisation, by depth, for each activation (no training).
+
+Both use the diagnostic every training logs (:meth:`pipeline.callbacks.EpochLogger.
+gradient_norms`): the norm of d(loss)/d(weights) of each layer on a fixed slice of
+the training data.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from omegaconf import DictConfig
+
+from pipeline import contract, plots, tracking
+from pipeline.callbacks import EpochLogger
+from pipeline.config import compose_config, validate
+from pipeline.training import build_model, planned_run_key, prepare
+
+PRESET = "vanishing_gradient"
+TRAINED = ("sigmoid", "relu")  # the preset's sweep
+FILES = ("vanishing_runs.png", "vanishing_init.png")
+_HIDDEN = re.compile(r"grad_norm/hidden_(\d+)")
+
+
+def preset_config(activation: str, seed: int, overrides: list[str]) -> DictConfig:
+    """The preset's composed config with ``activation`` and ``seed``."""
+    return validate(
+        compose_config(
+            [
+                f"+experiment={PRESET}",
+                f"activation={activation}",
+                f"training.seed={seed}",
+                *overrides,
+            ]
+        )
+    )
+
+
+def init_norms(
+    settings: DictConfig, seed: int, data_root: str | Path | None, overrides: list[str] = ()
+) -> dict[str, list[float]]:
+    """Per activation, the gradient norm of hidden layers 1..depth at initialisation, on
+    ``samples`` training rows of the preset's dataset (the preset's initialiser)."""
+    norms = {}
+    for activation in settings.activations:
+        depth = [f"model.hidden_units=[{','.join([str(settings.width)] * settings.depth)}]"]
+        cfg, p, _, data = prepare(preset_config(activation, seed, [*depth, *overrides]), data_root)
+        model = build_model(cfg, p, data)
+        n = min(settings.samples, len(data.x["train"]))
+        x, y = np.asarray(data.x["train"][:n], np.float32), data.y["train"][:n]
+        logger = EpochLogger(None, "", x, y, p.loss.loss)
+        logger.set_model(model)
+        found = logger.gradient_norms()
+        norms[activation] = [found[f"grad_norm/hidden_{i}"] for i in range(1, settings.depth + 1)]
+    return norms
+
+
+def preset_runs(
+    seed: int, data_root: str | Path | None, overrides: list[str] = ()
+) -> dict[str, pd.DataFrame]:
+    """The history of the latest finished run of the preset, per activation, in the
+    tracking store (any experiment): found by its run key, so it is a run of exactly
+    this config and data. Activations without one are left out."""
+    from mlflow.tracking import MlflowClient  # lazy, for cost
+
+    found = {}
+    for activation in TRAINED:
+        cfg = preset_config(activation, seed, list(overrides))
+        client = MlflowClient(tracking.tracking_uri(cfg.mlflow.tracking_uri))
+        key = planned_run_key(cfg, data_root)
+        experiments = [e.experiment_id for e in client.search_experiments()]
+        runs = client.search_runs(
+            experiments,
+            f"tags.`{contract.RUN_KEY_TAG}` = '{key}' and attributes.status = 'FINISHED'",
+            order_by=["attributes.start_time DESC"],
+            max_results=1,
+        )
+        if runs:
+            with tempfile.TemporaryDirectory() as tmp:
+                path = client.download_artifacts(runs[0].info.run_id, contract.HISTORY_FILE, tmp)
+                found[activation] = pd.read_csv(path)
+    return found
+
+
+def _depth_colours(depth: int) -> list:
+    return [plt.cm.viridis(i / max(depth - 1, 1)) for i in range(depth)]
+
+
+def draw_runs(histories: dict[str, pd.DataFrame], path: Path) -> Path:
+    """Each hidden layer's gradient norm against the epoch, per activation, the layer's
+    depth as colour."""
+    fig, axes = plt.subplots(1, len(TRAINED), figsize=(11, 4), sharey=True, constrained_layout=True)
+    for ax, activation in zip(axes, TRAINED, strict=True):
+        history = histories.get(activation)
+        ax.set_title(f"{activation} (+experiment={PRESET})")
+        if history is None:
+            missing = (
+                f"no finished run in the store:\npython -m pipeline.train -m +experiment={PRESET}"
+            )
+            ax.text(0.5, 0.5, missing, ha="center", va="center", transform=ax.transAxes)
+            continue
+        layers = sorted((int(m.group(1)), c) for c in history if (m := _HIDDEN.fullmatch(c)))
+        for colour, (i, column) in zip(_depth_colours(len(layers)), layers, strict=True):
+            ax.plot(
+                history["epoch"], history[column], marker="o", color=colour, label=f"hidden_{i}"
+            )
+        ax.set_yscale("log")
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("gradient norm (log)")
+    axes[-1].legend(title="layer (1 = input side)", fontsize="small")
+    fig.suptitle("The vanishing gradient in training: each layer's gradient norm")
+    return plots.save_figure(fig, path)
+
+
+def draw_init(norms: dict[str, list[float]], path: Path) -> Path:
+    """The gradient norm at initialisation against the layer's depth, per activation."""
+    fig, ax = plt.subplots(figsize=(7, 4.5), constrained_layout=True)
+    for activation, values in norms.items():
+        ax.plot(range(1, len(values) + 1), values, marker="o", label=activation)
+    ax.set_yscale("log")
+    ax.set_xlabel("hidden layer (1 = input side)")
+    ax.set_ylabel("gradient norm at initialisation (log)")
+    ax.set_title("Before any training: how much gradient reaches each layer")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return plots.save_figure(fig, path)
+
+
+def draw(
+    settings: DictConfig,
+    out: Path,
+    seed: int,
+    data_root: str | Path | None = None,
+    overrides: list[str] = (),
+) -> list[Path]:
+    """Write ``vanishing_runs.png`` and ``vanishing_init.png`` into ``out``."""
+    runs = draw_runs(preset_runs(seed, data_root, list(overrides)), out / FILES[0])
+    init = draw_init(init_norms(settings, seed, data_root, list(overrides)), out / FILES[1])
+    return [runs, init]

@@ -1,0 +1,42 @@
+"""DVC stage ``figures``: the course's figures, from ``params.yaml``'s ``figures``.
+
+Usage: ``python -m pipeline.stages.figures [--params params.yaml] [--data D] [--out O]``
+
+The same drawing as ``python -m pipeline.figures`` (:func:`pipeline.figures.app.
+make_figures`), from ``params.yaml`` as every stage reads it, so ``dvc exp run -S
+figures.paths.steps=300`` reaches it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Sequence
+
+from pipeline.config import load_params
+from pipeline.paths import PARAMS_FILE, layout
+from pipeline.stages.entry import run
+from pipeline.tracking_server import check_tracking
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--params", default=PARAMS_FILE, help="params file (default: %(default)s)")
+    parser.add_argument("--data", help="preprocessed data root (default: processed)")
+    parser.add_argument("--out", help="the figures' folder (default: figures)")
+    args = parser.parse_args(argv)
+    cfg = load_params(args.params)
+    # A dead tracking server fails here, in seconds, before the heavy imports below.
+    check_tracking(cfg.mlflow.tracking_uri, cfg.mlflow.timeout)
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from pipeline.figures.app import make_figures  # lazy, for cost: Keras, matplotlib
+
+    where = layout()
+    files = make_figures(cfg, args.out or where.figures, args.data or where.processed)
+    print(f"figures: {len(files)} files in {args.out or where.figures}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run(main))

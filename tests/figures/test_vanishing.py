@@ -1,0 +1,73 @@
+"""The vanishing-gradient figures: the norms at initialisation, the preset's runs found
+in a real store, and the two PNGs."""
+
+from __future__ import annotations
+
+import matplotlib.image
+import numpy as np
+import pandas as pd
+from omegaconf import OmegaConf
+
+from pipeline.figures import vanishing
+from pipeline.training import train
+from tests.helpers import FAST_TRAINING
+
+DEEP = OmegaConf.create(
+    {"activations": ["sigmoid", "relu"], "depth": 6, "width": 16, "samples": 32}
+)
+
+
+def store_overrides(tmp_path) -> list[str]:
+    return [f"mlflow.tracking_uri=sqlite:///{tmp_path / 'mlflow.db'}", *FAST_TRAINING]
+
+
+def test_at_initialisation_sigmoid_s_gradient_shrinks_toward_the_input_and_relu_s_less(
+    tmp_path, data_root
+):
+    norms = vanishing.init_norms(DEEP, 42, data_root, store_overrides(tmp_path))
+    assert list(norms) == ["sigmoid", "relu"]
+    assert all(len(v) == 6 for v in norms.values())
+    sigmoid, relu = (np.asarray(norms[a]) for a in ("sigmoid", "relu"))
+    # hidden_1 (input side) against hidden_6: sigmoid's derivative (at most 1/4) shrinks it
+    assert sigmoid[0] / sigmoid[-1] < 0.1
+    assert sigmoid[0] / sigmoid[-1] < relu[0] / relu[-1]
+
+
+def test_the_norms_are_those_a_training_run_logs_before_its_first_step(tmp_path, data_root):
+    """Same config, seed and slice: the diagnostic of pipeline.callbacks, not a copy."""
+    overrides = [*store_overrides(tmp_path), "model.hidden_units=[16,16]", "training.epochs=1"]
+    one = OmegaConf.create({"activations": ["relu"], "depth": 2, "width": 16, "samples": 512})
+    first = vanishing.init_norms(one, 42, data_root, overrides)["relu"]
+    again = vanishing.init_norms(one, 42, data_root, overrides)["relu"]
+    assert first == again  # seeded: the same initial weights each time
+    assert first[0] > 0 and first[1] > 0
+
+
+def test_the_presets_runs_are_found_by_their_run_key(tmp_path, data_root):
+    overrides = [*store_overrides(tmp_path), "model.hidden_units=[8,8]"]
+    assert vanishing.preset_runs(42, data_root, overrides) == {}
+    result = train(vanishing.preset_config("relu", 42, overrides), data_root=data_root)
+    found = vanishing.preset_runs(42, data_root, overrides)
+    assert list(found) == ["relu"]  # no sigmoid run yet
+    pd.testing.assert_frame_equal(
+        found["relu"][["epoch", "grad_norm/hidden_1", "grad_norm/hidden_2"]],
+        result.history[["epoch", "grad_norm/hidden_1", "grad_norm/hidden_2"]],
+        check_dtype=False,
+    )
+    # Another seed is another configuration: not found.
+    assert vanishing.preset_runs(43, data_root, overrides) == {}
+
+
+def _not_blank(path):
+    pixels = matplotlib.image.imread(path)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert pixels.std() > 0.05
+
+
+def test_draw_writes_both_figures_even_before_any_run(tmp_path, data_root):
+    out = tmp_path / "figures"
+    out.mkdir()
+    files = vanishing.draw(DEEP, out, 42, data_root, store_overrides(tmp_path))
+    assert [f.name for f in files] == list(vanishing.FILES)
+    for path in files:
+        _not_blank(path)
