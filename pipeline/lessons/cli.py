@@ -17,6 +17,7 @@ from pathlib import Path
 
 from pipeline import contract, interrupt
 from pipeline.lessons.catalogue import LESSONS
+from pipeline.lessons.table import MARKDOWN, Row, summary
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,17 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def description(rows: Sequence[Row], seeds: int) -> str:
+    """The parent run's description in the UI: each claim and its verdict (a tag holds
+    at most :data:`~pipeline.contract.TAG_MAX` characters; the whole table is the
+    ``lessons.md`` artifact)."""
+    head = (
+        f"The course's claims, measured over {seeds} seed(s). Measurements, rules, "
+        f"evidence and run ids: the `{MARKDOWN}` artifact.\n\n"
+    )
+    return (head + summary(rows))[: contract.TAG_MAX]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the chosen lessons; write and log the table. Exit status 0."""
     args = parser().parse_args(argv)
@@ -93,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         files = table.write(rows, args.out or layout().lessons, args.seeds)
         for path in files.values():
             client.log_artifact(parent, str(path))
-        client.set_tag(parent, tracking.NOTE_TAG, files[table.MARKDOWN].read_text())
+        client.set_tag(parent, tracking.NOTE_TAG, description(rows, args.seeds))
     except interrupt.INTERRUPTIONS as error:
         client.set_tag(parent, contract.STOP_REASON_TAG, interrupt.reason(error))
         client.set_terminated(parent, "KILLED")

@@ -9,6 +9,8 @@ from mlflow.tracking import MlflowClient
 
 from pipeline import contract, tracking
 from pipeline.lessons import cli
+from pipeline.lessons.table import Row
+from pipeline.lessons.verdicts import Verdict
 
 
 @pytest.mark.parametrize(
@@ -53,7 +55,10 @@ def test_a_run_writes_the_table_and_logs_it_to_a_finished_parent(
     parent = next(r for r in parents if contract.PARENT_RUN_TAG not in r.data.tags)
     assert parent.info.status == "FINISHED"
     markdown = (out / "lessons.md").read_text()
-    assert parent.data.tags[tracking.NOTE_TAG] == markdown
+    note = parent.data.tags[tracking.NOTE_TAG]
+    assert note.startswith("The course's claims, measured over 2 seed(s).")
+    assert "| step | Step cannot be trained by backpropagation" in note
+    assert note.count("\n| step |") == 3
     assert "✅ **supported**" in markdown
     logged = sorted(a.path for a in client.list_artifacts(parent.info.run_id))
     assert logged == ["lessons.csv", "lessons.md"]
@@ -64,3 +69,11 @@ def test_a_run_writes_the_table_and_logs_it_to_a_finished_parent(
     # Again: every configuration is read back, none trained.
     assert cli.main(argv) == 0
     assert len(client.search_runs([experiment.experiment_id])) == 6 + 2
+
+
+def test_the_description_fits_in_a_tag_however_many_rows():
+    row = Row("l", "a claim " * 20, "c", "m", Verdict.INCONCLUSIVE, "r", "e", ("run",))
+    text = cli.description([row] * 200, seeds=3)
+    assert len(text) == contract.TAG_MAX
+    claim = "a claim " * 20  # its trailing space stays in the cell
+    assert cli.description([row], seeds=3).endswith(f"| l | {claim} | ❔ inconclusive |\n")
