@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from pipeline.lessons import verdicts as v
-from pipeline.lessons.measure import NEVER_ACTIVE, NEVER_ACTIVE_PROBE, PEAK_RSS
+from pipeline.lessons.measure import NEVER_ACTIVE, NEVER_ACTIVE_PROBE, PEAK_RSS, START_RSS
 from pipeline.lessons.runner import Runner, Trials
 from pipeline.lessons.table import Row, mean_ci
 from pipeline.paths import layout, read_yaml
@@ -62,14 +62,16 @@ def batch_size(run: Runner) -> list[Row]:
     seconds = {
         k: [float(np.median(s)) for s in t.series("epoch_seconds")] for k, t in equal.items()
     }
-    timed = {}
-    for label, overrides in choices:  # as many epochs as fit in the budget at its speed
-        epochs = max(1, round(EQUAL_TIME_S / float(np.mean(seconds[label]))))
-        timed[label] = run.run(
+    # As many epochs as fit in the budget at each batch size's measured speed.
+    budget = {k: max(1, round(EQUAL_TIME_S / float(np.mean(seconds[k])))) for k, _ in choices}
+    timed = {
+        label: run.run(
             "batch_size",
-            f"{label}, {epochs} epochs",
-            ["+experiment=batch_sizes", f"training.epochs={epochs}", *overrides],
+            f"{label}, {budget[label]} epochs",
+            ["+experiment=batch_sizes", f"training.epochs={budget[label]}", *overrides],
         )
+        for label, overrides in choices
+    }
     labels = [label for label, _ in choices]
     pairs = list(zip(labels, labels[1:], strict=False))  # each batch size and the next larger
 
@@ -86,7 +88,13 @@ def batch_size(run: Runner) -> list[Row]:
     def listing(values: dict[str, list[float]], unit: str = "") -> str:
         return "; ".join(f"{k}: {mean_ci(x)}{unit}" for k, x in values.items())
 
-    memory = {k: t.metric(PEAK_RSS) for k, t in equal.items()}
+    memory = {  # what the training added to the process's resident memory, at its peak
+        k: [
+            peak - start
+            for peak, start in zip(t.metric(PEAK_RSS), t.metric(START_RSS), strict=True)
+        ]
+        for k, t in equal.items()
+    }
     acc_epochs = {k: t.metric(ACCURACY) for k, t in equal.items()}
     acc_time = {k: t.metric(ACCURACY) for k, t in zip(labels, timed.values(), strict=True)}
     epochs_in_budget = ", ".join(t.label for t in timed.values())

@@ -17,6 +17,7 @@ from pipeline.training import TrainResult
 PROBE_PREFIX = "probe."  # the metrics a lesson adds to a run start with it
 NEVER_ACTIVE = f"{PROBE_PREFIX}never_active"  # + "/<layer>" per hidden layer
 PEAK_RSS = f"{PROBE_PREFIX}peak_rss_mb"
+START_RSS = f"{PROBE_PREFIX}start_rss_mb"  # the RSS the peak was reset to, at the start
 HIDDEN = re.compile(r"hidden_\d+")  # the hidden linear layers (pipeline.models)
 _STATUS, _CLEAR_REFS = Path("/proc/self/status"), Path("/proc/self/clear_refs")
 
@@ -65,12 +66,13 @@ def _rss_kb(field: str) -> int:
 
 @contextlib.contextmanager
 def peak_memory() -> Iterator[dict[str, float]]:
-    """Measure the peak resident memory of the block, in MB, into the yielded dict
-    (``probe.peak_rss_mb``; empty where Linux's ``/proc`` is not at hand).
+    """Measure the resident memory of the block, in MB, into the yielded dict: at its
+    start (``probe.start_rss_mb``) and at its peak (``probe.peak_rss_mb``); empty where
+    Linux's ``/proc`` is not at hand.
 
     Linux keeps a process's peak RSS (``VmHWM``); writing 5 to ``clear_refs`` resets
     it to the current RSS, so the peak read after the block is the block's own (or
-    what the process already held, if more).
+    what the process already held, if more). The difference is what the block added.
     """
     measured: dict[str, float] = {}
     try:
@@ -78,7 +80,9 @@ def peak_memory() -> Iterator[dict[str, float]]:
     except OSError:  # not Linux, or not allowed: no measurement rather than a wrong one
         yield measured
         return
+    start = _rss_kb("VmRSS") / 1024
     yield measured
+    measured[START_RSS] = start
     measured[PEAK_RSS] = _rss_kb("VmHWM") / 1024
 
 

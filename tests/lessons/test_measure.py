@@ -158,8 +158,10 @@ def test_peak_memory_sees_the_blocks_allocation():
         block = bytearray(200 * 2**20)
         block[::4096] = b"\x01" * (len(block) // 4096)  # touch every page
         del block
-    assert list(measured) == ["probe.peak_rss_mb"]
+    assert list(measured) == ["probe.start_rss_mb", "probe.peak_rss_mb"]
     assert measured["probe.peak_rss_mb"] >= before + 150
+    assert measured["probe.start_rss_mb"] == pytest.approx(before, abs=20)
+    assert measured["probe.peak_rss_mb"] - measured["probe.start_rss_mb"] >= 150
 
 
 def test_peak_memory_forgets_an_earlier_peak():
