@@ -102,7 +102,6 @@ def batch_size(run: Runner) -> list[Row]:
     runs_equal, runs_timed = _all(list(equal.values())), _all(list(timed.values()))
     return [
         Row.judged(
-            "batch size",
             "A smaller batch is slower: an epoch takes longer",
             course,
             f"seconds per epoch (median epoch) — {listing(seconds, ' s')}",
@@ -110,7 +109,6 @@ def batch_size(run: Runner) -> list[Row]:
             runs_equal,
         ),
         Row.judged(
-            "batch size",
             "A smaller batch uses less memory",
             course,
             f"peak RSS during training — {listing(memory, ' MB')}",
@@ -118,7 +116,6 @@ def batch_size(run: Runner) -> list[Row]:
             runs_equal,
         ),
         Row.judged(
-            "batch size",
             f"A smaller batch is more accurate (equal epochs: {EPOCHS})",
             course,
             f"test accuracy — {listing(acc_epochs)}",
@@ -126,7 +123,6 @@ def batch_size(run: Runner) -> list[Row]:
             runs_equal,
         ),
         Row.judged(
-            "batch size",
             f"A smaller batch is more accurate (equal wall time: ~{EQUAL_TIME_S:g} s)",
             course,
             f"test accuracy — {listing(acc_time)} (epochs run: {epochs_in_budget})",
@@ -172,7 +168,6 @@ def vanishing_gradient(run: Runner) -> list[Row]:
     )
     return [
         Row.judged(
-            "vanishing gradient",
             "Sigmoid's gradient vanishes toward the input of a deep (8-layer) MLP; ReLU's does not",
             course,
             f"last epoch, {first} ÷ {last} gradient norm — {measured}",
@@ -186,7 +181,6 @@ def vanishing_gradient(run: Runner) -> list[Row]:
             _ids(*he.values(), *nv.values()),
         ),
         Row.judged(
-            "vanishing gradient",
             "So in the same deep MLP ReLU trains and sigmoid does not (MNIST)",
             course,
             f"test accuracy after {EPOCHS} epochs — {accuracy}",
@@ -205,7 +199,6 @@ def vanishing_gradient(run: Runner) -> list[Row]:
             _ids(*he.values()),
         ),
         Row.judged(
-            "vanishing gradient",
             "Initialisation matters too: with naive N(0, 0.05²) weights the same ReLU MLP "
             "learns less than with He's initialisation",
             course,
@@ -240,7 +233,6 @@ def step(run: Runner) -> list[Row]:
     accuracy = "; ".join(f"{t.label}: {mean_ci(t.metric(ACCURACY))}" for t in (relu, hard, st))
     return [
         Row.judged(
-            "step",
             "Step cannot be trained by backpropagation: its hidden layers' "
             "gradients are exactly zero",
             course,
@@ -250,7 +242,6 @@ def step(run: Runner) -> list[Row]:
             hard.run_ids,
         ),
         Row.judged(
-            "step",
             "That costs accuracy against a trainable activation (ReLU)",
             course,
             f"test accuracy after {EPOCHS} epochs — {accuracy}",
@@ -260,7 +251,6 @@ def step(run: Runner) -> list[Row]:
             _ids(relu, hard),
         ),
         Row.judged(
-            "step",
             "The straight-through estimator (identity's gradient) lets step's hidden layers learn",
             course,
             f"test accuracy — {accuracy}",
@@ -299,7 +289,6 @@ def dead_units(run: Runner) -> list[Row]:
     )
     return [
         Row.judged(
-            "dead units",
             f"Leaky ReLU and ELU keep units from dying: at a high learning rate (Adam, "
             f"{DEAD_UNITS_RATE}) fewer of their hidden units never activate than ReLU's",
             course,
@@ -348,7 +337,6 @@ def optimizers(run: Runner) -> list[Row]:
     quantity = f"training loss after {EPOCHS} epochs"
     return [
         Row.judged(
-            "optimizers",
             "Momentum speeds SGD up",
             f"{course} (Momentum)",
             f"{quantity} — {losses}",
@@ -356,7 +344,6 @@ def optimizers(run: Runner) -> list[Row]:
             _ids(t["sgd"], t["momentum"]),
         ),
         Row.judged(
-            "optimizers",
             "NAG improves on Momentum (it looks ahead)",
             f"{course} (NAG)",
             f"{quantity} — {losses}",
@@ -364,7 +351,6 @@ def optimizers(run: Runner) -> list[Row]:
             _ids(t["momentum"], t["nag"]),
         ),
         Row.judged(
-            "optimizers",
             "Adagrad's step shrinks as training goes on",
             f"{course} (Adagrad)",
             "Adagrad's effective step lr/√(G+ε), mean over weights, by epoch — "
@@ -376,7 +362,6 @@ def optimizers(run: Runner) -> list[Row]:
             t["adagrad"].run_ids,
         ),
         Row.judged(
-            "optimizers",
             "RMSProp fixes Adagrad's shrinking step: it reaches a lower loss",
             f"{course} (RMSProp)",
             f"{quantity} — {losses}",
@@ -384,7 +369,6 @@ def optimizers(run: Runner) -> list[Row]:
             _ids(t["adagrad"], t["rmsprop"]),
         ),
         Row.judged(
-            "optimizers",
             "Adam, Momentum and RMSProp combined, is the best choice "
             '("if unsure, use Adam"), at the default learning rates',
             f"{course} (Adam)",
@@ -427,7 +411,6 @@ def tuned_optimizers(run: Runner) -> list[Row]:
     grid_runs = [r for by_opt in grid.values() for t in by_opt.values() for r in t.run_ids]
     return [
         Row.judged(
-            "tuned optimizers",
             "With each optimizer's learning rate tuned (the same budget: "
             f"{len(rates)} log-spaced rates, chosen on the validation split), "
             "Adam still beats every other",
@@ -474,7 +457,6 @@ def task_loss(run: Runner) -> list[Row]:
 
     return [
         Row.judged(
-            "task / loss",
             "On a multiclass task, softmax with cross-entropy beats the course's MSE example",
             course,
             f"test accuracy (Fashion-MNIST, 10 classes) — {listing(multi)}",
@@ -488,7 +470,6 @@ def task_loss(run: Runner) -> list[Row]:
             _all(list(multi.values())),
         ),
         Row.judged(
-            "task / loss",
             "On a binary task, sigmoid with binary cross-entropy beats the alternatives",
             course,
             f"test accuracy (Fashion-MNIST, T-shirt/top against the rest) — {listing(binary)}",

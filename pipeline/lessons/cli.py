@@ -13,6 +13,7 @@ import argparse
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from pipeline import contract, interrupt
@@ -101,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ).info.run_id
     runner = Runner(uri, args.experiment, parent, args.seeds, args.data_root, not args.fresh)
     try:
-        rows = [row for name in args.only for row in LESSONS[name](runner)]
+        rows = [replace(row, lesson=name) for name in args.only for row in LESSONS[name](runner)]
         files = table.write(rows, args.out or layout().lessons, args.seeds)
         for path in files.values():
             client.log_artifact(parent, str(path))

@@ -33,17 +33,12 @@ class Row:
 
     @classmethod
     def judged(
-        cls,
-        lesson: str,
-        claim: str,
-        course: str,
-        measured: str,
-        judgement: Judgement,
-        runs: Iterable[str],
+        cls, claim: str, course: str, measured: str, judgement: Judgement, runs: Iterable[str]
     ) -> Row:
-        """A row whose verdict, rule and evidence are ``judgement``'s."""
+        """A row whose verdict, rule and evidence are ``judgement``'s; its lesson is set by
+        whoever runs the lesson (the lesson's name, :data:`pipeline.lessons.catalogue.LESSONS`)."""
         return cls(
-            lesson,
+            "",
             claim,
             course,
             measured,

@@ -77,11 +77,12 @@ def test_mean_ci_of_nothing():
 
 # ------------------------------------------------------------------ Row
 def test_row_judged_copies_the_judgement():
-    """Row.judged takes verdict, rule and evidence from the judgement and the runs as a tuple."""
+    """Row.judged takes verdict, rule and evidence from the judgement and the runs as a tuple;
+    the lesson's name is left to whoever runs it."""
     j = Judgement(Verdict.INCONCLUSIVE, "the rule", "the evidence")
-    row = Row.judged("elu", "claim", "notes §3", "0.7", j, iter([RUN_A, RUN_B]))
+    row = Row.judged("claim", "notes §3", "0.7", j, iter([RUN_A, RUN_B]))
     assert row == Row(
-        lesson="elu",
+        lesson="",
         claim="claim",
         course="notes §3",
         measured="0.7",
