@@ -123,21 +123,29 @@ def curves(settings: Mapping[str, Any]) -> dict[str, Curve]:
 
     check(settings)
     x = grid(settings)
-    result: dict[str, Curve] = {}
-    for name in activations.NAMES:
-        cfg = activation_config(name)
-        if name == "maxout":
-            apply = maxout_function(
-                cfg, list(settings["maxout_slopes"]), list(settings["maxout_intercepts"])
-            )
-        else:
-            apply = activations.build(cfg)
-        result[name] = (x, *evaluate(apply, x))
-        if name == "step":
+    return {
+        key: (x, *evaluate(apply, x))
+        for name in activations.NAMES
+        for key, apply in _layers(name, settings)
+    }
+
+
+def _layers(name: str, settings: Mapping[str, Any]) -> list[tuple[str, Callable[[Any], Any]]]:
+    """The registry's layer(s) drawn for activation ``name``, each with its key in curves()."""
+    from pipeline import activations  # lazy, for cost: Keras
+
+    cfg = activation_config(name)
+    if name == "maxout":
+        slopes, intercepts = list(settings["maxout_slopes"]), list(settings["maxout_intercepts"])
+        return [(name, maxout_function(cfg, slopes, intercepts))]
+    if name == "step":  # both variants, whichever conf/activation/step.yaml picks
+        variants = []
+        for key, through in ((name, False), (STRAIGHT_THROUGH, True)):
             with open_dict(cfg):
-                cfg.straight_through = True
-            result[STRAIGHT_THROUGH] = (x, *evaluate(activations.build(cfg), x))
-    return result
+                cfg.straight_through = through
+            variants.append((key, activations.build(cfg)))
+        return variants
+    return [(name, activations.build(cfg))]
 
 
 def max_slope(curve: Curve) -> tuple[float, float]:
@@ -151,8 +159,9 @@ def _title(name: str, settings: Mapping[str, Any]) -> str:
     """The panel's title: the name and the hyperparameters the curve was drawn with."""
     if name == "maxout":
         return f"maxout ({len(settings['maxout_slopes'])} fixed pieces)"
-    params = {k: v for k, v in activation_config(name).items() if k not in ("name",)}
-    params.pop("straight_through", None)  # both variants are drawn on step's panel
+    # Step's straight_through is not a title: both variants are drawn on its panel.
+    skip = ("name", "straight_through")
+    params = {k: v for k, v in activation_config(name).items() if k not in skip}
     return name + (" (" + ", ".join(f"{k}={v}" for k, v in params.items()) + ")" if params else "")
 
 
