@@ -22,8 +22,8 @@ from pipeline.schemas import (
     OPTION_SCHEMAS,
     Config,
     DataConfig,
-    FiguresConfig,
     DatasetConfig,
+    FiguresConfig,
     LossConfig,
     pick,
 )
