@@ -346,16 +346,25 @@ FAST_TRAINING = [
 
 
 def make_fast(repo: Path) -> None:
-    """Shrink a project copy's training settings in ``conf/`` (tiny model, one epoch)."""
+    """Shrink a project copy's training settings in ``conf/`` (tiny model, one epoch), and
+    its figures' (few points and steps, a shallow network)."""
     from omegaconf import OmegaConf
 
     for rel, changes in (
         ("conf/config.yaml", {"training": {"epochs": 1}}),
         ("conf/config.yaml", {"runtime": {"verbose": 0, "grad_norm_samples": 32}}),
         ("conf/model/mlp.yaml", {"hidden_units": [16]}),
+        (
+            "conf/figures/default.yaml",
+            {
+                "gallery": {"points": 41},
+                "paths": {"steps": 10},
+                "vanishing": {"depth": 3, "width": 8, "samples": 16},
+            },
+        ),
     ):
         path = repo / rel
-        OmegaConf.save(OmegaConf.merge(OmegaConf.load(path), changes), path)
+        OmegaConf.save(OmegaConf.merge(OmegaConf.load(path) or {}, changes), path)
 
 
 def prepared_copy(

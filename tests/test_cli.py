@@ -136,6 +136,7 @@ HELP = [
     ("pipeline.cleanup", "--help"),
     ("pipeline.ui", "--help"),
     ("pipeline.lessons", "--help"),
+    ("pipeline.figures", "--help"),
     *((f"pipeline.stages.{s}", "--help") for s in STAGES),
 ]
 

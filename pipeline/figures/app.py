@@ -16,7 +16,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from pipeline import tracking
+from pipeline import optimizers, tracking
 from pipeline.config import (
     CONFIG_NAME,
     HYDRA_VERSION_BASE,
@@ -27,6 +27,7 @@ from pipeline.config import (
 from pipeline.interrupt import handling_signals
 from pipeline.io import atomic_directory
 from pipeline.paths import layout
+from pipeline.schemas import OPTION_SCHEMAS, pick
 from pipeline.stages.entry import report, user_errors
 
 Draw = Callable[[DictConfig, Path, int], list[Path]]
@@ -47,10 +48,25 @@ def drawers(data_root: str | Path | None = None) -> dict[str, Draw]:
     }
 
 
+def check(figures: DictConfig) -> None:
+    """Every name and setting of ``figures`` checked, before anything heavy is imported:
+    a ValueError of one line naming the bad value and the valid ones."""
+    from pipeline.figures import gallery, softmax, trajectories  # light: their checks
+
+    for name in figures.paths.optimizers:
+        pick(optimizers.NAMES, name, "optimizer")
+    for name in figures.vanishing.activations:
+        pick(OPTION_SCHEMAS["activation"], name, "activation")
+    gallery.check(figures.gallery)
+    softmax.check(figures.softmax)
+    trajectories.check(figures.paths)
+
+
 def make_figures(cfg: DictConfig, out: Path, data_root: str | Path | None = None) -> list[Path]:
     """Draw every figure of ``cfg.figures`` into ``out`` (replaced whole) and log them
     to MLflow; the files, in ``out``."""
     cfg = validate(cfg)
+    check(cfg.figures)
     uri = tracking.tracking_uri(cfg.mlflow.tracking_uri)
     drawn = []
     with atomic_directory(out) as tmp:

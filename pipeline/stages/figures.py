@@ -14,6 +14,7 @@ import os
 from collections.abc import Sequence
 
 from pipeline.config import load_params
+from pipeline.figures.app import check, make_figures
 from pipeline.paths import PARAMS_FILE, layout
 from pipeline.stages.entry import run
 from pipeline.tracking_server import check_tracking
@@ -26,11 +27,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", help="the figures' folder (default: figures)")
     args = parser.parse_args(argv)
     cfg = load_params(args.params)
+    check(cfg.figures)  # every name, before anything heavy
     # A dead tracking server fails here, in seconds, before the heavy imports below.
     check_tracking(cfg.mlflow.tracking_uri, cfg.mlflow.timeout)
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from pipeline.figures.app import make_figures  # lazy, for cost: Keras, matplotlib
 
     where = layout()
     files = make_figures(cfg, args.out or where.figures, args.data or where.processed)

@@ -3,13 +3,13 @@ in a real store, and the two PNGs."""
 
 from __future__ import annotations
 
-import matplotlib.image
 import numpy as np
 import pandas as pd
 from omegaconf import OmegaConf
 
 from pipeline.figures import vanishing
 from pipeline.training import train
+from tests.figures.pngs import assert_png_not_blank
 from tests.helpers import FAST_TRAINING
 
 DEEP = OmegaConf.create(
@@ -58,16 +58,10 @@ def test_the_presets_runs_are_found_by_their_run_key(tmp_path, data_root):
     assert vanishing.preset_runs(43, data_root, overrides) == {}
 
 
-def _not_blank(path):
-    pixels = matplotlib.image.imread(path)
-    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert pixels.std() > 0.05
-
-
 def test_draw_writes_both_figures_even_before_any_run(tmp_path, data_root):
     out = tmp_path / "figures"
     out.mkdir()
     files = vanishing.draw(DEEP, out, 42, data_root, store_overrides(tmp_path))
     assert [f.name for f in files] == list(vanishing.FILES)
     for path in files:
-        _not_blank(path)
+        assert_png_not_blank(path)
