@@ -332,22 +332,22 @@ class OptimizerPathsConfig:
     learning_rates: dict[str, dict[str, float]] = field(
         default_factory=lambda: {
             "elongated_quadratic": {
-                "gd": 0.9,
-                "sgd": 0.9,
-                "momentum": 0.1,
-                "nag": 0.1,
-                "adagrad": 1.0,
-                "rmsprop": 0.1,
-                "adam": 0.3,
+                "gd": 0.95,
+                "sgd": 0.95,
+                "momentum": 0.2,
+                "nag": 0.2,
+                "adagrad": 0.5,
+                "rmsprop": 0.05,
+                "adam": 0.2,
             },
             "rosenbrock": {
                 "gd": 0.001,
                 "sgd": 0.001,
-                "momentum": 0.0002,
-                "nag": 0.0002,
-                "adagrad": 0.5,
-                "rmsprop": 0.01,
-                "adam": 0.1,
+                "momentum": 0.001,
+                "nag": 0.001,
+                "adagrad": 1.0,
+                "rmsprop": 0.05,
+                "adam": 0.3,
             },
             "beale": {
                 "gd": 0.01,
@@ -355,8 +355,8 @@ class OptimizerPathsConfig:
                 "momentum": 0.002,
                 "nag": 0.002,
                 "adagrad": 0.5,
-                "rmsprop": 0.01,
-                "adam": 0.1,
+                "rmsprop": 0.05,
+                "adam": 0.2,
             },
             "saddle": {
                 "gd": 0.05,
@@ -364,7 +364,7 @@ class OptimizerPathsConfig:
                 "momentum": 0.01,
                 "nag": 0.01,
                 "adagrad": 0.1,
-                "rmsprop": 0.01,
+                "rmsprop": 0.05,
                 "adam": 0.05,
             },
         }
@@ -372,7 +372,7 @@ class OptimizerPathsConfig:
     # SGD's gradient: the true one plus Gaussian noise (a mini-batch's estimate) of
     # standard deviation sgd_noise times the gradient's norm at the start, drawn with
     # training.seed; gd follows the true gradient.
-    sgd_noise: float = 0.2
+    sgd_noise: float = 0.05
     gif: bool = False  # also an animated GIF per function
 
 

@@ -59,7 +59,7 @@ class Function:
 
 
 def _elongated_quadratic(x: Any, y: Any) -> Any:
-    return x**2 / 20 + y**2
+    return x**2 / 100 + y**2
 
 
 def _rosenbrock(x: Any, y: Any) -> Any:
@@ -79,7 +79,7 @@ FUNCTIONS: dict[str, Function] = {
     for f in (
         Function(
             "elongated_quadratic",
-            r"$f(x, y) = x^2/20 + y^2$: steep along $y$, shallow along $x$",
+            r"$f(x, y) = x^2/100 + y^2$: a hundred times steeper along $y$ than along $x$",
             _elongated_quadratic,
             start=(-7.0, 2.0),
             window=(-8.0, 8.0, -3.0, 3.0),
@@ -98,7 +98,7 @@ FUNCTIONS: dict[str, Function] = {
             r"Beale $f(x, y) = \sum_{i=1}^{3} (c_i - x + x y^i)^2$, $c = (1.5, 2.25, 2.625)$",
             _beale,
             start=(1.0, 1.5),
-            window=(-4.5, 4.5, -4.5, 4.5),
+            window=(-0.5, 4.5, -2.0, 2.0),
             minimum=(3.0, 0.5),
         ),
         Function(
@@ -302,10 +302,9 @@ def label(settings: Mapping[str, Any], function: str, optimizer: str, points: np
     if stop is not None:
         if fn.inside_box(points[stop]):
             text += f", diverged: not finite after step {stop}"
-        elif fn.minimum is None:
-            text += f", escaped: left the box at step {stop}"
         else:
-            text += f", diverged: left the box at step {stop}"
+            verb = "escaped" if fn.minimum is None else "diverged"
+            text += f", {verb}: {BOX_FACTOR:g}× beyond the plot at step {stop}"
     return text
 
 
@@ -336,11 +335,11 @@ def _markers(ax: Any, fn: Function) -> None:
 def _loss_panel(ax: Any, fn: Function, curves: Mapping[str, np.ndarray]) -> None:
     """Each optimizer's loss against the step: the gap to the minimum on a log scale,
     or, for a function unbounded below, the value itself on a symlog scale."""
-    for i, (optimizer, points) in enumerate(curves.items()):
+    for i, points in enumerate(curves.values()):
         values = losses(fn, points)
         if fn.minimum is not None:
             values = values - fn(*fn.minimum)
-        ax.plot(np.arange(len(values)), values, color=f"C{i}", lw=1.3, label=optimizer)
+        ax.plot(np.arange(len(values)), values, color=f"C{i}", lw=1.3)
     if fn.minimum is None:
         ax.set_yscale("symlog", linthresh=1e-2)
         ax.set_ylabel("f(x, y)")
@@ -349,7 +348,6 @@ def _loss_panel(ax: Any, fn: Function, curves: Mapping[str, np.ndarray]) -> None
         ax.set_ylabel("f(x, y) − f(minimum)")
     ax.set_xlabel("step")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
 
 
 def figure(settings: Mapping[str, Any], function: str, curves: Mapping[str, np.ndarray]) -> Any:
@@ -358,21 +356,22 @@ def figure(settings: Mapping[str, Any], function: str, curves: Mapping[str, np.n
 
     fn = resolve(function)
     fig, (left, right) = plt.subplots(
-        1, 2, figsize=(15, 6.2), width_ratios=(1.25, 1), constrained_layout=True
+        1, 2, figsize=(14, 7), width_ratios=(1.25, 1), layout="constrained"
     )
     _contours(left, fn)
     for i, (optimizer, points) in enumerate(curves.items()):
         text = label(settings, function, optimizer, points)
         left.plot(points[:, 0], points[:, 1], "-o", color=f"C{i}", lw=1.2, ms=2, label=text)
     _markers(left, fn)
-    left.legend(fontsize=7, loc="upper left", framealpha=0.85)
     _loss_panel(right, fn, curves)
+    # Below both panels, where it hides no path: the loss curves share the colours.
+    fig.legend(*left.get_legend_handles_labels(), loc="outside lower center", ncols=3, fontsize=8)
     steps = len(next(iter(curves.values()))) - 1
     fig.suptitle(f"{fn.formula}; {steps} steps of each Keras optimizer")
     return fig
 
 
-def animation_frames(steps: int, most: int = 60) -> np.ndarray:
+def animation_frames(steps: int, most: int = 40) -> np.ndarray:
     """The steps a GIF shows: at most ``most``, evenly spread, the first and last included."""
     return np.unique(np.linspace(0, steps, min(steps + 1, most)).round().astype(int))
 
@@ -390,7 +389,7 @@ def write_gif(
     from pipeline.io import atomic_write_bytes
 
     fn = resolve(function)
-    fig, ax = plt.subplots(figsize=(7.5, 6), constrained_layout=True)
+    fig, ax = plt.subplots(figsize=(6.5, 5.2), dpi=72, layout="constrained")
     _contours(ax, fn)
     lines = [
         ax.plot([], [], "-o", color=f"C{i}", lw=1.2, ms=2, label=optimizer)[0]
@@ -405,11 +404,13 @@ def write_gif(
         ax.set_title(f"{fn.name}: step {step}")
         return lines
 
+    fig.canvas.draw()  # lay the figure out once: redone per frame, it took most of the time
+    fig.set_layout_engine("none")
     steps = len(next(iter(curves.values()))) - 1
     animation = FuncAnimation(fig, update, frames=animation_frames(steps), blit=False)
     with tempfile.TemporaryDirectory() as tmp:
         gif = Path(tmp) / path.name
-        animation.save(gif, writer=PillowWriter(fps=12))
+        animation.save(gif, writer=PillowWriter(fps=8), dpi=72)
         plt.close(fig)
         return atomic_write_bytes(path, gif.read_bytes())
 
