@@ -17,6 +17,7 @@ TensorFlow, Keras and matplotlib are imported inside the functions that use them
 from __future__ import annotations
 
 import importlib.util
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ import numpy as np
 from omegaconf import DictConfig, open_dict
 
 from pipeline import optimizers
+from pipeline.io import atomic_write_bytes
 from pipeline.ranges import RANGES
 from pipeline.schemas import pick
 
@@ -58,29 +60,13 @@ class Function:
         return bool(np.all(np.isfinite(point)) and np.all(np.abs(point - centre) <= half))
 
 
-def _elongated_quadratic(x: Any, y: Any) -> Any:
-    return x**2 / 100 + y**2
-
-
-def _rosenbrock(x: Any, y: Any) -> Any:
-    return (1 - x) ** 2 + 100 * (y - x**2) ** 2
-
-
-def _beale(x: Any, y: Any) -> Any:
-    return (1.5 - x + x * y) ** 2 + (2.25 - x + x * y**2) ** 2 + (2.625 - x + x * y**3) ** 2
-
-
-def _saddle(x: Any, y: Any) -> Any:
-    return x**2 - y**2
-
-
 FUNCTIONS: dict[str, Function] = {
     f.name: f
     for f in (
         Function(
             "elongated_quadratic",
             r"$f(x, y) = x^2/100 + y^2$: a hundred times steeper along $y$ than along $x$",
-            _elongated_quadratic,
+            lambda x, y: x**2 / 100 + y**2,
             start=(-7.0, 2.0),
             window=(-8.0, 8.0, -3.0, 3.0),
             minimum=(0.0, 0.0),
@@ -88,7 +74,7 @@ FUNCTIONS: dict[str, Function] = {
         Function(
             "rosenbrock",
             r"Rosenbrock $f(x, y) = (1 - x)^2 + 100\,(y - x^2)^2$: a curved valley",
-            _rosenbrock,
+            lambda x, y: (1 - x) ** 2 + 100 * (y - x**2) ** 2,
             start=(-1.2, 1.0),
             window=(-2.0, 2.0, -1.0, 3.0),
             minimum=(1.0, 1.0),
@@ -96,7 +82,9 @@ FUNCTIONS: dict[str, Function] = {
         Function(
             "beale",
             r"Beale $f(x, y) = \sum_{i=1}^{3} (c_i - x + x y^i)^2$, $c = (1.5, 2.25, 2.625)$",
-            _beale,
+            lambda x, y: (
+                (1.5 - x + x * y) ** 2 + (2.25 - x + x * y**2) ** 2 + (2.625 - x + x * y**3) ** 2
+            ),
             start=(1.0, 1.5),
             window=(-0.5, 4.5, -2.0, 2.0),
             minimum=(3.0, 0.5),
@@ -104,7 +92,7 @@ FUNCTIONS: dict[str, Function] = {
         Function(
             "saddle",
             r"Saddle $f(x, y) = x^2 - y^2$: no minimum, a path must escape along $y$",
-            _saddle,
+            lambda x, y: x**2 - y**2,
             start=(-1.5, 0.01),
             window=(-2.0, 2.0, -2.0, 2.0),
             minimum=None,
@@ -255,14 +243,9 @@ def direction_changes(points: np.ndarray, axis: int) -> int:
 
 def gradient_norm(function: str | Function, point: tuple[float, float]) -> float:
     """The norm of ``function``'s gradient at ``point`` (central differences)."""
-    fn, h = resolve(function), 1e-6
-    x, y = point
-    return float(
-        np.hypot(
-            (fn(x + h, y) - fn(x - h, y)) / (2 * h),
-            (fn(x, y + h) - fn(x, y - h)) / (2 * h),
-        )
-    )
+    fn, (x, y), h = resolve(function), point, 1e-6
+    dx, dy = fn(x + h, y) - fn(x - h, y), fn(x, y + h) - fn(x, y - h)
+    return float(np.hypot(dx, dy) / (2 * h))
 
 
 def paths(settings: Mapping[str, Any], seed: int) -> dict[str, dict[str, np.ndarray]]:
@@ -292,6 +275,14 @@ def paths(settings: Mapping[str, Any], seed: int) -> dict[str, dict[str, np.ndar
 
 
 # ------------------------------------------------------------------ drawing
+def _pyplot() -> Any:
+    """``matplotlib.pyplot``, by way of :mod:`pipeline.plots`, which selects the headless
+    backend first."""
+    from pipeline import plots  # lazy, for cost (matplotlib, pandas)
+
+    return plots.plt
+
+
 def label(settings: Mapping[str, Any], function: str, optimizer: str, points: np.ndarray) -> str:
     """An optimizer's legend entry: its learning rate, sgd's noise, where it stopped."""
     fn = resolve(function)
@@ -352,10 +343,8 @@ def _loss_panel(ax: Any, fn: Function, curves: Mapping[str, np.ndarray]) -> None
 
 def figure(settings: Mapping[str, Any], function: str, curves: Mapping[str, np.ndarray]) -> Any:
     """The figure of ``function``: the paths over contour lines beside the loss per step."""
-    import matplotlib.pyplot as plt  # lazy, for cost
-
     fn = resolve(function)
-    fig, (left, right) = plt.subplots(
+    fig, (left, right) = _pyplot().subplots(
         1, 2, figsize=(14, 7), width_ratios=(1.25, 1), layout="constrained"
     )
     _contours(left, fn)
@@ -381,13 +370,9 @@ def write_gif(
 ) -> Path:
     """The paths growing step by step over the contour lines, as an animated GIF,
     written atomically to ``path``."""
-    import tempfile
-
-    import matplotlib.pyplot as plt  # lazy, for cost
     from matplotlib.animation import FuncAnimation, PillowWriter  # lazy, for cost
 
-    from pipeline.io import atomic_write_bytes
-
+    plt = _pyplot()
     fn = resolve(function)
     fig, ax = plt.subplots(figsize=(6.5, 5.2), dpi=72, layout="constrained")
     _contours(ax, fn)
@@ -408,18 +393,20 @@ def write_gif(
     fig.set_layout_engine("none")
     steps = len(next(iter(curves.values()))) - 1
     animation = FuncAnimation(fig, update, frames=animation_frames(steps), blit=False)
-    with tempfile.TemporaryDirectory() as tmp:
-        gif = Path(tmp) / path.name
-        animation.save(gif, writer=PillowWriter(fps=8), dpi=72)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:  # the writer needs a file name
+            gif = Path(tmp) / path.name
+            animation.save(gif, writer=PillowWriter(fps=8), dpi=72)
+            return atomic_write_bytes(path, gif.read_bytes())
+    finally:
         plt.close(fig)
-        return atomic_write_bytes(path, gif.read_bytes())
 
 
 def draw(settings: DictConfig, out: Path, seed: int) -> list[Path]:
     """Write ``paths_<function>.png`` (and ``paths_<function>.gif`` with
     ``settings.gif``) for each function of ``settings`` (``figures.paths``) into
     ``out``; return their paths, function by function."""
-    from pipeline.plots import save_figure  # lazy, for cost (matplotlib)
+    from pipeline.plots import save_figure  # lazy, for cost (matplotlib, pandas)
 
     computed = paths(settings, seed)
     written: list[Path] = []
