@@ -327,21 +327,52 @@ class OptimizerPathsConfig:
         default_factory=lambda: ["elongated_quadratic", "rosenbrock", "beale", "saddle"]
     )
     steps: int = 150
-    # Each optimizer's learning rate on these functions: their scale is not training's.
-    learning_rates: dict[str, float] = field(
+    # Each function's learning rate for each optimizer: one rate cannot fit them all
+    # (Rosenbrock's valley needs steps a thousand times smaller than the quadratic's).
+    learning_rates: dict[str, dict[str, float]] = field(
         default_factory=lambda: {
-            "gd": 0.01,
-            "sgd": 0.01,
-            "momentum": 0.01,
-            "nag": 0.01,
-            "adagrad": 0.3,
-            "rmsprop": 0.03,
-            "adam": 0.1,
+            "elongated_quadratic": {
+                "gd": 0.95,
+                "sgd": 0.95,
+                "momentum": 0.2,
+                "nag": 0.2,
+                "adagrad": 0.5,
+                "rmsprop": 0.05,
+                "adam": 0.2,
+            },
+            "rosenbrock": {
+                "gd": 0.001,
+                "sgd": 0.001,
+                "momentum": 0.001,
+                "nag": 0.001,
+                "adagrad": 1.0,
+                "rmsprop": 0.05,
+                "adam": 0.3,
+            },
+            "beale": {
+                "gd": 0.01,
+                "sgd": 0.01,
+                "momentum": 0.002,
+                "nag": 0.002,
+                "adagrad": 0.5,
+                "rmsprop": 0.05,
+                "adam": 0.2,
+            },
+            "saddle": {
+                "gd": 0.05,
+                "sgd": 0.05,
+                "momentum": 0.01,
+                "nag": 0.01,
+                "adagrad": 0.1,
+                "rmsprop": 0.05,
+                "adam": 0.05,
+            },
         }
     )
-    # SGD's gradient: the true one plus Gaussian noise of this standard deviation (a
-    # mini-batch's estimate), drawn with training.seed; gd follows the true gradient.
-    sgd_noise: float = 0.5
+    # SGD's gradient: the true one plus Gaussian noise (a mini-batch's estimate) of
+    # standard deviation sgd_noise times the gradient's norm at the start, drawn with
+    # training.seed; gd follows the true gradient.
+    sgd_noise: float = 0.05
     gif: bool = False  # also an animated GIF per function
 
 
