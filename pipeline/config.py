@@ -57,11 +57,21 @@ def compose_config(
             names the valid options), or a value of the wrong type.
     """
     from hydra import compose, initialize_config_dir  # lazy, for cost
+    from hydra.core.global_hydra import GlobalHydra
 
     register_configs()
     config_dir = Path(config_dir or default_config_dir()).resolve()
-    with initialize_config_dir(config_dir=str(config_dir), version_base=HYDRA_VERSION_BASE):
-        return compose(config_name=CONFIG_NAME, overrides=list(overrides))
+    # Inside a Hydra app (python -m pipeline.figures composes presets as it draws) the
+    # app's own Hydra is set aside for this composition, then put back.
+    running = GlobalHydra.instance().hydra
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(config_dir), version_base=HYDRA_VERSION_BASE):
+            return compose(config_name=CONFIG_NAME, overrides=list(overrides))
+    finally:
+        if running is not None:
+            GlobalHydra.instance().clear()
+            GlobalHydra.instance().initialize(running)
 
 
 class ConfigError(ValueError):

@@ -123,3 +123,17 @@ def test_params_file_is_validated_too(tmp_path: Path):
 def test_committed_params_file_is_the_composition_of_conf():
     """params.yaml is generated: it must equal conf/'s composition (dvc.lock records it)."""
     assert OmegaConf.load(REPO_ROOT / "params.yaml") == compose()
+
+
+def test_composing_inside_a_running_hydra_app_leaves_the_apps_hydra_in_place():
+    """python -m pipeline.figures composes presets while its own Hydra is initialised."""
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        app_hydra = GlobalHydra.instance().hydra
+        cfg = compose("+experiment=vanishing_gradient", "activation=sigmoid")
+        assert cfg.model.kernel_initializer == "he_normal"
+        assert cfg.activation.name == "sigmoid"
+        assert GlobalHydra.instance().hydra is app_hydra
+    assert not GlobalHydra.instance().is_initialized()
