@@ -1,6 +1,6 @@
 """The vanishing gradient, drawn twice: each hidden layer's gradient norm in the
-``vanishing_gradient`` preset's runs (sigmoid against ReLU, by epoch), and at
-initialisation, by depth, for each activation (no training).
+``vanishing_gradient`` preset's runs (sigmoid against ReLU, by epoch; found in the
+store, or trained), and at initialisation, by depth, for each activation.
 
 Both use the diagnostic every training logs (:meth:`pipeline.callbacks.EpochLogger.
 gradient_norms`): the norm of d(loss)/d(weights) of each layer on a fixed slice of
@@ -21,7 +21,7 @@ from omegaconf import DictConfig
 from pipeline import contract, plots, tracking
 from pipeline.callbacks import EpochLogger
 from pipeline.config import compose_config, validate
-from pipeline.training import build_model, planned_run_key, prepare
+from pipeline.training import build_model, planned_run_key, prepare, train
 
 PRESET = "vanishing_gradient"
 TRAINED = ("sigmoid", "relu")  # the preset's sweep
@@ -62,31 +62,43 @@ def init_norms(
     return norms
 
 
-def preset_runs(
-    seed: int, data_root: str | Path | None, overrides: list[str] = ()
-) -> dict[str, pd.DataFrame]:
-    """The history of the latest finished run of the preset, per activation, in the
-    tracking store (any experiment): found by its run key, so it is a run of exactly
-    this config and data. Activations without one are left out."""
+def _finished_history(cfg: DictConfig, data_root: str | Path | None) -> pd.DataFrame | None:
+    """The history of the latest finished run of ``cfg`` on this data in the tracking
+    store (any experiment), found by its run key; None if there is none."""
     from mlflow.tracking import MlflowClient  # lazy, for cost
 
-    found = {}
+    client = MlflowClient(tracking.tracking_uri(cfg.mlflow.tracking_uri))
+    key = planned_run_key(cfg, data_root)
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    runs = client.search_runs(
+        experiments,
+        f"tags.`{contract.RUN_KEY_TAG}` = '{key}' and attributes.status = 'FINISHED'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    if not runs:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        return pd.read_csv(
+            client.download_artifacts(runs[0].info.run_id, contract.HISTORY_FILE, tmp)
+        )
+
+
+def preset_histories(
+    seed: int, data_root: str | Path | None, overrides: list[str] = ()
+) -> dict[str, pd.DataFrame]:
+    """Per activation of the preset, its run's per-epoch history: a finished run of
+    exactly this config and data if the store has one, else trained now (and logged,
+    as the preset logs it). Training being deterministic, either gives the same
+    numbers, so the figure depends only on code, config and data."""
+    histories = {}
     for activation in TRAINED:
         cfg = preset_config(activation, seed, list(overrides))
-        client = MlflowClient(tracking.tracking_uri(cfg.mlflow.tracking_uri))
-        key = planned_run_key(cfg, data_root)
-        experiments = [e.experiment_id for e in client.search_experiments()]
-        runs = client.search_runs(
-            experiments,
-            f"tags.`{contract.RUN_KEY_TAG}` = '{key}' and attributes.status = 'FINISHED'",
-            order_by=["attributes.start_time DESC"],
-            max_results=1,
-        )
-        if runs:
-            with tempfile.TemporaryDirectory() as tmp:
-                path = client.download_artifacts(runs[0].info.run_id, contract.HISTORY_FILE, tmp)
-                found[activation] = pd.read_csv(path)
-    return found
+        history = _finished_history(cfg, data_root)
+        if history is None:
+            history = train(cfg, data_root=data_root).history
+        histories[activation] = history
+    return histories
 
 
 def _depth_colours(depth: int) -> list:
@@ -98,14 +110,8 @@ def draw_runs(histories: dict[str, pd.DataFrame], path: Path) -> Path:
     depth as colour."""
     fig, axes = plt.subplots(1, len(TRAINED), figsize=(11, 4), sharey=True, constrained_layout=True)
     for ax, activation in zip(axes, TRAINED, strict=True):
-        history = histories.get(activation)
+        history = histories[activation]
         ax.set_title(f"{activation} (+experiment={PRESET})")
-        if history is None:
-            missing = (
-                f"no finished run in the store:\npython -m pipeline.train -m +experiment={PRESET}"
-            )
-            ax.text(0.5, 0.5, missing, ha="center", va="center", transform=ax.transAxes)
-            continue
         layers = sorted((int(m.group(1)), c) for c in history if (m := _HIDDEN.fullmatch(c)))
         for colour, (i, column) in zip(_depth_colours(len(layers)), layers, strict=True):
             ax.plot(
@@ -142,6 +148,6 @@ def draw(
     overrides: list[str] = (),
 ) -> list[Path]:
     """Write ``vanishing_runs.png`` and ``vanishing_init.png`` into ``out``."""
-    runs = draw_runs(preset_runs(seed, data_root, list(overrides)), out / FILES[0])
+    runs = draw_runs(preset_histories(seed, data_root, list(overrides)), out / FILES[0])
     init = draw_init(init_norms(settings, seed, data_root, list(overrides)), out / FILES[1])
     return [runs, init]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
 from pipeline.figures import vanishing
@@ -43,22 +44,32 @@ def test_the_norms_are_those_a_training_run_logs_before_its_first_step(tmp_path,
     assert first[0] > 0 and first[1] > 0
 
 
-def test_the_presets_runs_are_found_by_their_run_key(tmp_path, data_root):
+def test_the_presets_runs_are_found_by_their_run_key_or_trained(tmp_path, data_root):
+    """A finished run of exactly the preset's config and data is read back; a missing one is
+    trained (and logged): the same numbers either way."""
     overrides = [*store_overrides(tmp_path), "model.hidden_units=[8,8]"]
-    assert vanishing.preset_runs(42, data_root, overrides) == {}
-    result = train(vanishing.preset_config("relu", 42, overrides), data_root=data_root)
-    found = vanishing.preset_runs(42, data_root, overrides)
-    assert list(found) == ["relu"]  # no sigmoid run yet
-    pd.testing.assert_frame_equal(
-        found["relu"][["epoch", "grad_norm/hidden_1", "grad_norm/hidden_2"]],
-        result.history[["epoch", "grad_norm/hidden_1", "grad_norm/hidden_2"]],
-        check_dtype=False,
-    )
-    # Another seed is another configuration: not found.
-    assert vanishing.preset_runs(43, data_root, overrides) == {}
+    relu = train(vanishing.preset_config("relu", 42, overrides), data_root=data_root)
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    before = {r.info.run_id for r in client.search_runs(_experiments(client))}
+    found = vanishing.preset_histories(42, data_root, overrides)
+    assert list(found) == ["sigmoid", "relu"]
+    columns = ["epoch", "grad_norm/hidden_1", "grad_norm/hidden_2"]
+    pd.testing.assert_frame_equal(found["relu"][columns], relu.history[columns], check_dtype=False)
+    after = {r.info.run_id for r in client.search_runs(_experiments(client))}
+    trained = after - before
+    assert len(trained) == 1  # sigmoid's: relu's was read back
+    (sigmoid_run,) = [client.get_run(r) for r in trained]
+    assert sigmoid_run.data.params["activation.name"] == "sigmoid"
+    again = vanishing.preset_histories(42, data_root, overrides)  # now both are found
+    pd.testing.assert_frame_equal(again["sigmoid"], found["sigmoid"], check_dtype=False)
+    assert {r.info.run_id for r in client.search_runs(_experiments(client))} == after
 
 
-def test_draw_writes_both_figures_even_before_any_run(tmp_path, data_root):
+def _experiments(client) -> list[str]:
+    return [e.experiment_id for e in client.search_experiments()]
+
+
+def test_draw_writes_both_figures(tmp_path, data_root):
     out = tmp_path / "figures"
     out.mkdir()
     files = vanishing.draw(DEEP, out, 42, data_root, store_overrides(tmp_path))
