@@ -62,10 +62,12 @@ def check(figures: DictConfig) -> None:
     trajectories.check(figures.paths)
 
 
-def make_figures(cfg: DictConfig, out: Path, data_root: str | Path | None = None) -> list[Path]:
+def make_figures(
+    cfg: DictConfig, out: str | Path, data_root: str | Path | None = None
+) -> list[Path]:
     """Draw every figure of ``cfg.figures`` into ``out`` (replaced whole) and log them
     to MLflow; the files, in ``out``."""
-    cfg = validate(cfg)
+    cfg, out = validate(cfg), Path(out)
     check(cfg.figures)
     uri = tracking.tracking_uri(cfg.mlflow.tracking_uri)
     drawn = []
