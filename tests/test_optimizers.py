@@ -487,32 +487,32 @@ def _stepped(name: str, gradients: list[np.ndarray]) -> keras.optimizers.Optimiz
     return optimizer
 
 
-GRADIENTS = [np.array([0.5, -1.0, 2.0, 0.25, -0.1], np.float32), np.full(5, 0.3, np.float32)]
+STEP_GRADIENTS = [np.array([0.5, -1.0, 2.0, 0.25, -0.1], np.float32), np.full(5, 0.3, np.float32)]
 
 
 def test_adagrads_effective_step_is_its_rule_and_shrinks() -> None:
     """lr / sqrt(G + eps), G = G0 + sum g², averaged over every weight (numpy reference)."""
     cfg = validate(compose_config(["optimizer=adagrad"], REPO_ROOT / "conf")).optimizer
-    g_sum = cfg.initial_accumulator_value + sum(g.astype(np.float64) ** 2 for g in GRADIENTS)
+    g_sum = cfg.initial_accumulator_value + sum(g.astype(np.float64) ** 2 for g in STEP_GRADIENTS)
     expected = np.mean(cfg.learning_rate / np.sqrt(g_sum + cfg.epsilon))
-    assert optimizers.effective_step(_stepped("adagrad", GRADIENTS)) == pytest.approx(
+    assert optimizers.effective_step(_stepped("adagrad", STEP_GRADIENTS)) == pytest.approx(
         expected, rel=1e-6
     )
-    one = optimizers.effective_step(_stepped("adagrad", GRADIENTS[:1]))
-    assert one > optimizers.effective_step(_stepped("adagrad", GRADIENTS))
+    one = optimizers.effective_step(_stepped("adagrad", STEP_GRADIENTS[:1]))
+    assert one > optimizers.effective_step(_stepped("adagrad", STEP_GRADIENTS))
 
 
 def test_rmsprops_effective_step_follows_its_moving_average() -> None:
     cfg = validate(compose_config(["optimizer=rmsprop"], REPO_ROOT / "conf")).optimizer
     h = np.zeros(5)
-    for g in GRADIENTS:
+    for g in STEP_GRADIENTS:
         h = cfg.rho * h + (1 - cfg.rho) * g.astype(np.float64) ** 2
     expected = np.mean(cfg.learning_rate / np.sqrt(h + cfg.epsilon))
-    assert optimizers.effective_step(_stepped("rmsprop", GRADIENTS)) == pytest.approx(
+    assert optimizers.effective_step(_stepped("rmsprop", STEP_GRADIENTS)) == pytest.approx(
         expected, rel=1e-5
     )
 
 
 @pytest.mark.parametrize("name", ["sgd", "momentum", "adam"])
 def test_optimizers_without_accumulated_squares_have_no_effective_step(name: str) -> None:
-    assert optimizers.effective_step(_stepped(name, GRADIENTS)) is None
+    assert optimizers.effective_step(_stepped(name, STEP_GRADIENTS)) is None
