@@ -24,6 +24,7 @@ from pipeline.config import (
     register_configs,
     validate,
 )
+from pipeline.figures import gallery, softmax, trajectories, update_rules
 from pipeline.interrupt import handling_signals
 from pipeline.io import atomic_directory
 from pipeline.paths import layout
@@ -36,8 +37,8 @@ RUN_NAME = "figures"
 
 def drawers(data_root: str | Path | None = None) -> dict[str, Draw]:
     """Each ``figures`` section's drawing function, in the order they are drawn."""
-    # lazy, for cost: they import Keras and matplotlib, which --help and bad values skip
-    from pipeline.figures import gallery, softmax, trajectories, update_rules, vanishing
+    # lazy, for cost: it imports TensorFlow and matplotlib, which --help and bad values skip
+    from pipeline.figures import vanishing
 
     return {
         "gallery": gallery.draw,
@@ -51,8 +52,6 @@ def drawers(data_root: str | Path | None = None) -> dict[str, Draw]:
 def check(figures: DictConfig) -> None:
     """Every name and setting of ``figures`` checked, before anything heavy is imported:
     a ValueError of one line naming the bad value and the valid ones."""
-    from pipeline.figures import gallery, softmax, trajectories  # light: their checks
-
     for name in figures.paths.optimizers:
         pick(optimizers.NAMES, name, "optimizer")
     for name in figures.vanishing.activations:

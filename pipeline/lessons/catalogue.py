@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import numpy as np
 
@@ -25,28 +25,28 @@ from pipeline.paths import layout, read_yaml
 COURSE = "ch. 3"  # ../shared/course/chapter3-activation-backprop-gradient-descent.md
 ACCURACY, LOSS = "test_accuracy", "loss"
 EPOCHS = 2  # every lesson's trainings, unless said otherwise
-BATCH_SIZES = (16, 32, 64, 128, 256)
+BATCH_PRESET = "batch_sizes"  # its sweep: the batch sizes compared, smallest first
 EQUAL_TIME_S = 10.0  # the batch-size lesson's equal wall-time budget, per training
 RELU_LEARNS = 0.9  # the vanishing-gradient lesson's bar for "ReLU trains" (MNIST)
 TUNED_PRESET = "optimizers_tuned"  # its grid: the optimizers and the rates each may use
 
 
+def _swept(preset: str) -> dict[str, list[str]]:
+    """What a preset sweeps: each key's values, as its ``hydra.sweeper.params`` lists them."""
+    params = read_yaml(layout().conf / "experiment" / f"{preset}.yaml")["hydra"]["sweeper"]
+    return {key: str(values).split(",") for key, values in params["params"].items()}
+
+
 @functools.cache
 def _tuning_grid() -> tuple[tuple[str, ...], tuple[float, ...]]:
     """The optimizers and learning rates of the tuned-optimizers preset, as it sweeps them."""
-    params = read_yaml(layout().conf / "experiment" / f"{TUNED_PRESET}.yaml")["hydra"]["sweeper"][
-        "params"
-    ]
-    names = tuple(str(params["optimizer"]).split(","))
-    return names, tuple(float(r) for r in str(params["optimizer.learning_rate"]).split(","))
+    params = _swept(TUNED_PRESET)
+    names = tuple(params["optimizer"])
+    return names, tuple(float(r) for r in params["optimizer.learning_rate"])
 
 
 def _ids(*trials: Trials) -> list[str]:
     return [run for t in trials for run in t.run_ids]
-
-
-def _all(trials: Sequence[Trials]) -> list[str]:
-    return _ids(*trials)
 
 
 def _ranking(means: dict[str, float]) -> list[str]:
@@ -56,9 +56,12 @@ def _ranking(means: dict[str, float]) -> list[str]:
 # -------------------------------------------------------------------- batch size
 def batch_size(run: Runner) -> list[Row]:
     """Smaller batch: slower, less memory, more accurate (course: Batch_size)."""
-    base = ["+experiment=batch_sizes", f"training.epochs={EPOCHS}"]
-    choices = [(str(b), [f"+batching=bs{b}"]) for b in BATCH_SIZES] + [("full", ["+batching=full"])]
-    equal = {label: run.run("batch_size", label, [*base, *o]) for label, o in choices}
+    base = [f"+experiment={BATCH_PRESET}", f"training.epochs={EPOCHS}"]
+    # The preset's batchings (bs16 ... full), each labelled by its size (16 ... full).
+    choices = [
+        (o.removeprefix("bs"), [f"+batching={o}"]) for o in _swept(BATCH_PRESET)["+batching"]
+    ]
+    equal = {label: run.run(label, [*base, *o]) for label, o in choices}
     seconds = {
         k: [float(np.median(s)) for s in t.series("epoch_seconds")] for k, t in equal.items()
     }
@@ -66,9 +69,8 @@ def batch_size(run: Runner) -> list[Row]:
     budget = {k: max(1, round(EQUAL_TIME_S / float(np.mean(seconds[k])))) for k, _ in choices}
     timed = {
         label: run.run(
-            "batch_size",
             f"{label}, {budget[label]} epochs",
-            ["+experiment=batch_sizes", f"training.epochs={budget[label]}", *overrides],
+            [f"+experiment={BATCH_PRESET}", f"training.epochs={budget[label]}", *overrides],
         )
         for label, overrides in choices
     }
@@ -99,7 +101,7 @@ def batch_size(run: Runner) -> list[Row]:
     acc_time = {k: t.metric(ACCURACY) for k, t in zip(labels, timed.values(), strict=True)}
     epochs_in_budget = ", ".join(t.label for t in timed.values())
     course = f'{COURSE} §"Batch_size"'
-    runs_equal, runs_timed = _all(list(equal.values())), _all(list(timed.values()))
+    runs_equal, runs_timed = _ids(*equal.values()), _ids(*timed.values())
     return [
         Row.judged(
             "A smaller batch is slower: an epoch takes longer",
@@ -138,12 +140,9 @@ def vanishing_gradient(run: Runner) -> list[Row]:
     course = f'{COURSE} §"기울기 소실 문제(Vanishing Gradient)"'
     preset = ["+experiment=vanishing_gradient"]
     naive = "model.kernel_initializer=random_normal"
-    he = {
-        a: run.run("vanishing_gradient", a, [*preset, f"activation={a}"])
-        for a in ("relu", "sigmoid")
-    }
+    he = {a: run.run(a, [*preset, f"activation={a}"]) for a in ("relu", "sigmoid")}
     nv = {
-        a: run.run("vanishing_gradient", f"{a}, naive init", [*preset, f"activation={a}", naive])
+        a: run.run(f"{a}, naive init", [*preset, f"activation={a}", naive])
         for a in ("relu", "sigmoid")
     }
     layers = he["relu"].columns(r"grad_norm/hidden_\d+")
@@ -220,10 +219,9 @@ def step(run: Runner) -> list[Row]:
     """Step's zero gradient, what it costs, and the straight-through estimator."""
     course = f'{COURSE} §"Step function(계단 함수)"'
     base = ["dataset=fashion_mnist", f"training.epochs={EPOCHS}"]
-    relu = run.run("step", "relu", [*base, "activation=relu"])
-    hard = run.run("step", "step", [*base, "activation=step"])
+    relu = run.run("relu", [*base, "activation=relu"])
+    hard = run.run("step", [*base, "activation=step"])
     st = run.run(
-        "step",
         "step, straight-through",
         [*base, "activation=step", "activation.straight_through=true"],
     )
@@ -279,7 +277,7 @@ def dead_units(run: Runner) -> list[Row]:
         f"optimizer.learning_rate={DEAD_UNITS_RATE}",
     ]
     trials = {
-        a: run.run("dead_units", a, [*base, f"activation={a}"], NEVER_ACTIVE_PROBE)
+        a: run.run(a, [*base, f"activation={a}"], NEVER_ACTIVE_PROBE)
         for a in ("relu", "leaky_relu", "elu")
     }
     never = {a: t.metric(NEVER_ACTIVE) for a, t in trials.items()}
@@ -299,21 +297,20 @@ def dead_units(run: Runner) -> list[Row]:
                     for a in ("leaky_relu", "elu")
                 ]
             ),
-            _all(list(trials.values())),
+            _ids(*trials.values()),
         ),
     ]
 
 
 # ------------------------------------------------------------------- optimizers
 def _optimizer_trials(
-    run: Runner, lesson: str, rate: dict[str, float] | None = None, seeds: int | None = None
+    run: Runner, rate: dict[str, float] | None = None, seeds: int | None = None
 ) -> dict[str, Trials]:
     """Each lecture optimizer on the optimizers preset, at ``rate`` (default: its own)."""
     base = [f"+experiment={TUNED_PRESET}", f"training.epochs={EPOCHS}"]
     names, _ = _tuning_grid()
     return {
         o: run.run(
-            lesson,
             o if rate is None else f"{o}, lr {rate[o]:g}",
             [*base, f"optimizer={o}", *([f"optimizer.learning_rate={rate[o]}"] if rate else [])],
             seeds=seeds,
@@ -326,7 +323,7 @@ def optimizers(run: Runner) -> list[Row]:
     """The course's optimizer claims, at the default learning rates."""
     course = f'{COURSE} §"최적화함수(Optimizer)의 종류"'
     names, _ = _tuning_grid()
-    t = _optimizer_trials(run, "optimizers")
+    t = _optimizer_trials(run)
     loss = {o: x.final(LOSS) for o, x in t.items()}
     acc = {o: x.metric(ACCURACY) for o, x in t.items()}
     means = {o: float(np.mean(a)) for o, a in acc.items()}
@@ -381,7 +378,7 @@ def optimizers(run: Runner) -> list[Row]:
                     if o != "adam"
                 ]
             ),
-            _all(list(t.values())),
+            _ids(*t.values()),
         ),
     ]
 
@@ -392,14 +389,12 @@ def tuned_optimizers(run: Runner) -> list[Row]:
     course = f'{COURSE} §"최적화함수(Optimizer)의 종류" (Adam)'
     names, rates = _tuning_grid()
     # The tuning: one seed per rate, judged on the validation split.
-    grid = {
-        lr: _optimizer_trials(run, "tuned_optimizers", dict.fromkeys(names, lr), 1) for lr in rates
-    }
+    grid = {lr: _optimizer_trials(run, dict.fromkeys(names, lr), 1) for lr in rates}
     best = {
         o: max(rates, key=lambda lr: _finite(grid[lr][o].final("val_accuracy")[0])) for o in names
     }
-    tuned = _optimizer_trials(run, "tuned_optimizers", best)
-    default = _optimizer_trials(run, "optimizers")
+    tuned = _optimizer_trials(run, best)
+    default = _optimizer_trials(run)
     acc = {o: t.metric(ACCURACY) for o, t in tuned.items()}
     tuned_rank = _ranking({o: float(np.mean(a)) for o, a in acc.items()})
     default_rank = _ranking({o: float(np.mean(t.metric(ACCURACY))) for o, t in default.items()})
@@ -427,7 +422,7 @@ def tuned_optimizers(run: Runner) -> list[Row]:
                     if o != "adam"
                 ]
             ),
-            sorted(set(grid_runs) | set(_all(list(tuned.values())))),
+            sorted(set(grid_runs) | set(_ids(*tuned.values()))),
         ),
     ]
 
@@ -442,13 +437,10 @@ def task_loss(run: Runner) -> list[Row]:
     course = f"{COURSE}, the task / output / loss table (회귀, 2진 분류, 다중 분류)"
     base = ["dataset=fashion_mnist", f"training.epochs={EPOCHS}"]
     multi = {
-        loss: run.run("task_loss", f"multiclass, {loss}", [*base, f"loss={loss}"])
-        for loss in ("auto", "mse")
+        loss: run.run(f"multiclass, {loss}", [*base, f"loss={loss}"]) for loss in ("auto", "mse")
     }
     binary = {
-        loss: run.run(
-            "task_loss", f"binary, {loss}", [*base, "dataset.task=binary", f"loss={loss}"]
-        )
+        loss: run.run(f"binary, {loss}", [*base, "dataset.task=binary", f"loss={loss}"])
         for loss in ("auto", "mse", "mae", "hinge")
     }
 
@@ -467,7 +459,7 @@ def task_loss(run: Runner) -> list[Row]:
                 "softmax + MSE",
                 "test accuracy",
             ),
-            _all(list(multi.values())),
+            _ids(*multi.values()),
         ),
         Row.judged(
             "On a binary task, sigmoid with binary cross-entropy beats the alternatives",
@@ -486,7 +478,7 @@ def task_loss(run: Runner) -> list[Row]:
                     if loss != "auto"
                 ]
             ),
-            _all(list(binary.values())),
+            _ids(*binary.values()),
         ),
     ]
 

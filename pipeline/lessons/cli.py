@@ -102,7 +102,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ).info.run_id
     runner = Runner(uri, args.experiment, parent, args.seeds, args.data_root, not args.fresh)
     try:
-        rows = [replace(row, lesson=name) for name in args.only for row in LESSONS[name](runner)]
+        rows = [
+            replace(row, lesson=name)
+            for name in args.only
+            for row in LESSONS[name](runner.for_lesson(name))
+        ]
         files = table.write(rows, args.out or layout().lessons, args.seeds)
         for path in files.values():
             client.log_artifact(parent, str(path))

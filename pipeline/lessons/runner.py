@@ -13,6 +13,7 @@ stopped. ``reuse=False`` trains everything afresh.
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
 import tempfile
@@ -97,11 +98,18 @@ class Runner:
         self.uri, self.experiment, self.parent_id = uri, experiment, parent_id
         self.seeds, self.data_root, self.reuse = seeds, data_root, reuse
         self.config_dir, self.overrides = config_dir, list(overrides)
+        self.lesson = ""  # the lesson whose runs it trains (for_lesson)
         self.client = MlflowClient(uri)
+
+    def for_lesson(self, lesson: str) -> Runner:
+        """This runner, tagging the runs it trains with ``lesson``
+        (:data:`~pipeline.contract.LESSON_TAG`)."""
+        runner = copy.copy(self)
+        runner.lesson = lesson
+        return runner
 
     def run(
         self,
-        lesson: str,
         label: str,
         overrides: Sequence[str],
         probe: Probe | None = None,
@@ -128,23 +136,23 @@ class Runner:
             if self.reuse:
                 found = self._finished(planned_run_key(cfg, self.data_root), probe)
             if found is None:
-                log.info("lesson %s: training %s, seed %d", lesson, label, seed)
-                found = self._train(cfg, lesson, label, keys, probe)
+                log.info("lesson %s: training %s, seed %d", self.lesson, label, seed)
+                found = self._train(cfg, label, keys, probe)
             else:
-                log.info("lesson %s: %s, seed %d, reused run %s", lesson, label, seed, found.run_id)
+                log.info(
+                    "lesson %s: %s, seed %d, reused run %s", self.lesson, label, seed, found.run_id
+                )
             trials.append(found)
         return Trials(label, tuple(trials))
 
-    def _train(
-        self, cfg: Any, lesson: str, label: str, keys: list[str], probe: Probe | None
-    ) -> Trial:
+    def _train(self, cfg: Any, label: str, keys: list[str], probe: Probe | None) -> Trial:
         with peak_memory() as probed:
             result = train(
                 cfg,
                 data_root=self.data_root,
                 parent_run_id=self.parent_id,
-                extra_tags={contract.LESSON_TAG: lesson, contract.LESSON_CONFIG_TAG: label},
-                run_name_suffix=f"-{lesson}-s{cfg.training.seed}",
+                extra_tags={contract.LESSON_TAG: self.lesson, contract.LESSON_CONFIG_TAG: label},
+                run_name_suffix=f"-{self.lesson}-s{cfg.training.seed}",
                 label_keys=keys,
             )
         if probe is not None:

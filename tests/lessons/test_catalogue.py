@@ -21,6 +21,12 @@ def test_the_registry_is_the_lesson_functions_batch_sizes_first():
         assert lesson.__doc__
 
 
+def test_the_batch_sizes_are_the_presets_smallest_first():
+    assert catalogue._swept(catalogue.BATCH_PRESET)["+batching"] == [
+        "bs16", "bs32", "bs64", "bs128", "bs256", "full",
+    ]  # fmt: skip
+
+
 def test_the_tuning_grid_is_the_presets_five_log_spaced_rates_for_known_optimizers():
     names, rates = catalogue._tuning_grid()
     assert names == ("gd", "sgd", "momentum", "nag", "adagrad", "rmsprop", "adam")
@@ -38,7 +44,7 @@ def test_the_step_lesson_on_tiny_data_finds_step_s_gradient_exactly_zero(tmp_pat
         uri, "lessons", parent, 2, data_root=fashion_root, config_dir=REPO_ROOT / "conf",
         overrides=[*FAST_TRAINING, "model.hidden_units=[8,8]"],
     )  # fmt: skip
-    rows = catalogue.step(runner)
+    rows = catalogue.step(runner.for_lesson("step"))
     assert len(rows) == 3
     zero = rows[0]
     assert zero.verdict is Verdict.SUPPORTED
@@ -49,6 +55,7 @@ def test_the_step_lesson_on_tiny_data_finds_step_s_gradient_exactly_zero(tmp_pat
     children = MlflowClient(uri).search_runs(
         [experiment_id], f"tags.`{contract.PARENT_RUN_TAG}` = '{parent}'"
     )
+    assert {r.data.tags[contract.LESSON_TAG] for r in children} == {"step"}
     assert {r.data.tags[contract.LESSON_CONFIG_TAG] for r in children} == {
         "relu", "step", "step, straight-through",
     }  # fmt: skip

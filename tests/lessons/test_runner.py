@@ -42,7 +42,7 @@ def runs_of(runner: Runner) -> list:
 
 def test_each_seed_is_a_child_run_of_the_parent_tagged_with_its_lesson(tmp_path, data_root):
     runner = make_runner(tmp_path, data_root)
-    trials = runner.run("demo", "relu", [*IRIS, "activation=relu"])
+    trials = runner.for_lesson("demo").run("relu", [*IRIS, "activation=relu"])
     assert [t.seed for t in trials.trials] == [42, 43]
     assert trials.label == "relu"
     for trial in trials.trials:
@@ -65,40 +65,43 @@ def test_a_finished_run_of_the_same_config_and_data_is_read_back_not_trained_aga
     tmp_path, data_root
 ):
     runner = make_runner(tmp_path, data_root)
-    first = runner.run("demo", "relu", [*IRIS, "activation=relu"])
-    again = runner.run("other", "relu again", [*IRIS, "activation=relu"])
+    first = runner.for_lesson("demo").run("relu", [*IRIS, "activation=relu"])
+    again = runner.for_lesson("other").run("relu again", [*IRIS, "activation=relu"])
     assert again.run_ids == first.run_ids
     assert len(runs_of(runner)) == 2
     for a, b in zip(first.trials, again.trials, strict=True):
         assert b.metrics["test_accuracy"] == a.metrics["test_accuracy"]
         pd.testing.assert_frame_equal(b.history, a.history, check_dtype=False)
     # A different configuration is trained.
-    other = runner.run("demo", "tanh", [*IRIS, "activation=tanh"])
+    other = runner.for_lesson("demo").run("tanh", [*IRIS, "activation=tanh"])
     assert set(other.run_ids).isdisjoint(first.run_ids)
     assert len(runs_of(runner)) == 4
 
 
 def test_fresh_trains_again_and_gets_the_same_results(tmp_path, data_root):
     runner = make_runner(tmp_path, data_root, seeds=1)
-    first = runner.run("demo", "relu", [*IRIS, "activation=relu"])
+    first = runner.for_lesson("demo").run("relu", [*IRIS, "activation=relu"])
     runner.reuse = False
-    second = runner.run("demo", "relu", [*IRIS, "activation=relu"])
+    second = runner.for_lesson("demo").run("relu", [*IRIS, "activation=relu"])
     assert second.run_ids != first.run_ids
     assert second.metric("test_loss") == first.metric("test_loss")
 
 
 def test_a_probe_s_metrics_are_logged_and_a_run_without_them_is_trained_again(tmp_path, data_root):
     runner = make_runner(tmp_path, data_root, seeds=1)
-    plain = runner.run("demo", "relu", [*IRIS, "activation=relu"])
+    plain = runner.for_lesson("demo").run("relu", [*IRIS, "activation=relu"])
     probe = Probe(
         "probe.rows", lambda result: {"probe.rows": float(len(result.data.x["validation"]))}
     )
-    probed = runner.run("demo", "relu", [*IRIS, "activation=relu"], probe)
+    probed = runner.for_lesson("demo").run("relu", [*IRIS, "activation=relu"], probe)
     assert probed.run_ids != plain.run_ids  # the first run lacks probe.rows
     assert probed.metric("probe.rows") == [12.0]  # the tiny iris: 60 rows, validation 0.2
     logged = runner.client.get_run(probed.run_ids[0]).data.metrics["probe.rows"]
     assert logged == 12.0
-    assert runner.run("demo", "relu", [*IRIS, "activation=relu"], probe).run_ids == probed.run_ids
+    assert (
+        runner.for_lesson("demo").run("relu", [*IRIS, "activation=relu"], probe).run_ids
+        == probed.run_ids
+    )
 
 
 def test_verdicts_from_real_trainings_where_the_answer_is_known(tmp_path, data_root):
@@ -106,8 +109,12 @@ def test_verdicts_from_real_trainings_where_the_answer_is_known(tmp_path, data_r
     The same configuration under two names: equal, so inconclusive."""
     runner = make_runner(tmp_path, data_root, seeds=3)
     longer = [*IRIS, "training.epochs=30"]
-    good = runner.run("known", "adam", [*longer, "optimizer=adam", "optimizer.learning_rate=0.05"])
-    stuck = runner.run("known", "sgd", [*longer, "optimizer=sgd", "optimizer.learning_rate=1e-9"])
+    good = runner.for_lesson("known").run(
+        "adam", [*longer, "optimizer=adam", "optimizer.learning_rate=0.05"]
+    )
+    stuck = runner.for_lesson("known").run(
+        "sgd", [*longer, "optimizer=sgd", "optimizer.learning_rate=1e-9"]
+    )
     assert min(good.metric("test_accuracy")) > max(stuck.metric("test_accuracy"))
     accuracy = (good.metric("test_accuracy"), stuck.metric("test_accuracy"))
     assert v.exceeds(*accuracy, "Adam", "SGD", "accuracy").verdict is v.Verdict.SUPPORTED
@@ -123,5 +130,5 @@ def test_verdicts_from_real_trainings_where_the_answer_is_known(tmp_path, data_r
 
 def test_seeds_can_be_set_per_configuration(tmp_path, data_root):
     runner = make_runner(tmp_path, data_root, seeds=2)
-    trials = runner.run("demo", "relu", [*IRIS, "activation=relu"], seeds=1)
+    trials = runner.for_lesson("demo").run("relu", [*IRIS, "activation=relu"], seeds=1)
     assert [t.seed for t in trials.trials] == [42]
