@@ -154,14 +154,14 @@ def vanishing_gradient(run: Runner) -> list[Row]:
             for a, b in zip(t.final(first), t.final(last), strict=True)
         ]
 
-    def norms(t: Trials) -> str:
-        means = [float(np.mean(t.final(c))) for c in layers]
-        return f"{first} {means[0]:.2g} … {last} {means[-1]:.2g}"
+    def norms(t: Trials) -> str:  # each hidden layer's, input side first, mean over seeds
+        return ", ".join(f"{float(np.mean(t.final(c))):.2g}" for c in layers)
 
     measured = "; ".join(
-        f"{k}: gradient norms {norms(t)}, log10 ratio {mean_ci(ratios(t))}"
+        f"{k}: {norms(t)} (log10 ratio {mean_ci(ratios(t))})"
         for k, t in {**he, **{f"{k} (naive)": t for k, t in nv.items()}}.items()
     )
+    he_norms = "; ".join(f"{k}: {norms(t)}" for k, t in he.items())
     accuracy = "; ".join(
         f"{t.label}: {mean_ci(t.metric(ACCURACY))}" for t in [*he.values(), *nv.values()]
     )
@@ -169,7 +169,8 @@ def vanishing_gradient(run: Runner) -> list[Row]:
         Row.judged(
             "Sigmoid's gradient vanishes toward the input of a deep (8-layer) MLP; ReLU's does not",
             course,
-            f"last epoch, {first} ÷ {last} gradient norm — {measured}",
+            f"gradient norm of hidden layers 1 … {len(layers)} at the last epoch, and "
+            f"log10({first} ÷ {last}) — {measured}",
             v.exceeds(
                 ratios(he["relu"]),
                 ratios(he["sigmoid"]),
@@ -182,7 +183,8 @@ def vanishing_gradient(run: Runner) -> list[Row]:
         Row.judged(
             "So in the same deep MLP ReLU trains and sigmoid does not (MNIST)",
             course,
-            f"test accuracy after {EPOCHS} epochs — {accuracy}",
+            f"test accuracy after {EPOCHS} epochs — {accuracy}. Gradient norm of hidden "
+            f"layers 1 … {len(layers)} — {he_norms}",
             v.every(
                 [
                     v.at_least(he["relu"].metric(ACCURACY), RELU_LEARNS, "ReLU", "test accuracy"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
+from pipeline.lessons.catalogue import LESSONS
 from pipeline.lessons.table import (
     CSV,
     MARKDOWN,
@@ -18,6 +19,8 @@ from pipeline.lessons.table import (
     write,
 )
 from pipeline.lessons.verdicts import Judgement, Verdict
+from pipeline.paths import layout
+from tests.helpers import REPO_ROOT
 
 RUN_A, RUN_B, RUN_C = "0123456789abcdef", "fedcba9876543210", "aaaabbbbccccdddd"
 ROWS = [
@@ -202,3 +205,12 @@ def test_the_summary_is_each_claim_and_its_verdict():
         "| relu | a \\| b | ✅ supported |",
         "| adagrad | the step shrinks | ❌ not supported |",
     ]
+
+
+def test_the_committed_table_covers_every_lesson_and_the_readme_shows_it():
+    """reports/lessons/ comes from a real-data run of every lesson; the README's table is
+    its summary, row for row."""
+    rows = read_csv(layout(REPO_ROOT).lessons / CSV)
+    assert list(dict.fromkeys(r.lesson for r in rows)) == list(LESSONS)  # all, in order
+    assert all(r.runs for r in rows)
+    assert summary(rows) in (REPO_ROOT / "README.md").read_text()
