@@ -84,8 +84,8 @@ def log_figures(uri: str, experiment: str, folder: Path, files: list[Path]) -> s
     client = MlflowClient(uri)
     experiment_id = tracking.ensure_experiment(uri, experiment)
     listing = "\n".join(f"- `{f.name}`" for f in files)
-    note = "The course's figures (`python -m pipeline.figures`), drawn from the project's own "
-    note += f"registries:\n\n{listing}\n"
+    note = "### The course's figures\n\nDrawn by `python -m pipeline.figures` from the project's "
+    note += f"own registries (the Artifacts tab previews them):\n\n{listing}\n"
     run = client.create_run(experiment_id, run_name=RUN_NAME, tags={tracking.NOTE_TAG: note})
     client.log_artifacts(run.info.run_id, str(folder))
     client.set_terminated(run.info.run_id, "FINISHED")

@@ -73,7 +73,7 @@ def description(rows: Sequence[Row], seeds: int) -> str:
     at most :data:`~pipeline.contract.TAG_MAX` characters; the whole table is the
     ``lessons.md`` artifact)."""
     head = (
-        f"The course's claims, measured over {seeds} seed(s). Measurements, rules, "
+        f"### The course's claims, measured\n\nOver {seeds} seed(s). Measurements, rules, "
         f"evidence and run ids: the `{MARKDOWN}` artifact.\n\n"
     )
     return (head + summary(rows))[: contract.TAG_MAX]

@@ -56,7 +56,7 @@ def test_a_run_writes_the_table_and_logs_it_to_a_finished_parent(
     assert parent.info.status == "FINISHED"
     markdown = (out / "lessons.md").read_text()
     note = parent.data.tags[tracking.NOTE_TAG]
-    assert note.startswith("The course's claims, measured over 2 seed(s).")
+    assert note.startswith("### The course's claims, measured\n\nOver 2 seed(s).")
     assert "| step | Step cannot be trained by backpropagation" in note
     assert note.count("\n| step |") == 3
     assert "✅ **supported**" in markdown
