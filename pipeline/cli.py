@@ -26,14 +26,8 @@ from collections.abc import Sequence
 from omegaconf import DictConfig
 
 from pipeline import contract, recovery, sweep
-from pipeline.config import (
-    CONFIG_NAME,
-    HYDRA_VERSION_BASE,
-    default_config_dir,
-    register_configs,
-    validate,
-)
-from pipeline.interrupt import handling_signals
+from pipeline.config import validate
+from pipeline.hydra_app import run_app
 from pipeline.redact import redact_logs
 from pipeline.stages.entry import report, run, user_errors
 from pipeline.tracking import tracking_uri
@@ -94,18 +88,9 @@ def hydra_task(cfg: DictConfig) -> float | None:
 
 
 def train_main() -> None:
-    """``python -m pipeline.train [OVERRIDE ...]``: compose conf/ with Hydra and train."""
-    import hydra
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ chatter out
-    register_configs()
-    entry = hydra.main(
-        config_path=str(default_config_dir()),
-        config_name=CONFIG_NAME,
-        version_base=HYDRA_VERSION_BASE,
-    )
-    with handling_signals():  # SIGINT/SIGTERM: the run ends KILLED, exit 130/143
-        entry(hydra_task)()
+    """``python -m pipeline.train [OVERRIDE ...]``: compose conf/ with Hydra and train
+    (SIGINT/SIGTERM: the run ends KILLED, exit 130/143)."""
+    run_app(hydra_task)
 
 
 def cleanup_main(argv: Sequence[str] | None = None) -> int:

@@ -9,7 +9,6 @@ same :func:`make_figures` from ``params.yaml``.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -17,15 +16,9 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from pipeline import optimizers, tracking
-from pipeline.config import (
-    CONFIG_NAME,
-    HYDRA_VERSION_BASE,
-    default_config_dir,
-    register_configs,
-    validate,
-)
+from pipeline.config import validate
 from pipeline.figures import gallery, softmax, trajectories, update_rules
-from pipeline.interrupt import handling_signals
+from pipeline.hydra_app import run_app
 from pipeline.io import atomic_directory
 from pipeline.paths import layout
 from pipeline.schemas import OPTION_SCHEMAS, pick
@@ -104,14 +97,4 @@ def figures_task(cfg: DictConfig) -> None:
 
 def main() -> None:
     """``python -m pipeline.figures``: compose ``conf/`` with Hydra and draw."""
-    import hydra  # lazy, for cost
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ chatter out
-    register_configs()
-    entry = hydra.main(
-        config_path=str(default_config_dir()),
-        config_name=CONFIG_NAME,
-        version_base=HYDRA_VERSION_BASE,
-    )
-    with handling_signals():
-        entry(figures_task)()
+    run_app(figures_task)
