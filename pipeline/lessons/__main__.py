@@ -3,4 +3,6 @@
 from pipeline.lessons.cli import main
 from pipeline.stages.entry import run
 
-raise SystemExit(run(main))
+# Guarded: a lesson's isolated trainings start fresh processes that import this module.
+if __name__ == "__main__":
+    raise SystemExit(run(main))

@@ -3,8 +3,7 @@ claims from what it measured.
 
 A lesson is a function ``(runner) -> rows``; :data:`LESSONS` is derived from the
 functions themselves, in the order ``make lessons`` runs them (the batch sizes
-first, so that their peak memory is measured in a process no other lesson has
-grown). Sizes (epochs, learning rates, the time budget) are the constants below:
+first). Sizes (epochs, learning rates, the time budget) are the constants below:
 each lesson finishes in minutes on 2 CPU cores.
 """
 
@@ -17,7 +16,7 @@ from collections.abc import Callable
 import numpy as np
 
 from pipeline.lessons import verdicts as v
-from pipeline.lessons.measure import NEVER_ACTIVE, NEVER_ACTIVE_PROBE, PEAK_RSS, START_RSS
+from pipeline.lessons.measure import NEVER_ACTIVE, NEVER_ACTIVE_PROBE, PROCESS_PEAK
 from pipeline.lessons.runner import Runner, Trials
 from pipeline.lessons.table import Row, mean_ci
 from pipeline.paths import layout, read_yaml
@@ -61,7 +60,9 @@ def batch_size(run: Runner) -> list[Row]:
     choices = [
         (o.removeprefix("bs"), [f"+batching={o}"]) for o in _swept(BATCH_PRESET)["+batching"]
     ]
-    equal = {label: run.run(label, [*base, *o]) for label, o in choices}
+    # Each in a process of its own: its peak memory is that training's, and its speed
+    # owes nothing to what earlier trainings left behind.
+    equal = {label: run.run(label, [*base, *o], isolated=True) for label, o in choices}
     seconds = {
         k: [float(np.median(s)) for s in t.series("epoch_seconds")] for k, t in equal.items()
     }
@@ -90,13 +91,7 @@ def batch_size(run: Runner) -> list[Row]:
     def listing(values: dict[str, list[float]], unit: str = "") -> str:
         return "; ".join(f"{k}: {mean_ci(x)}{unit}" for k, x in values.items())
 
-    memory = {  # what the training added to the process's resident memory, at its peak
-        k: [
-            peak - start
-            for peak, start in zip(t.metric(PEAK_RSS), t.metric(START_RSS), strict=True)
-        ]
-        for k, t in equal.items()
-    }
+    memory = {k: t.metric(PROCESS_PEAK) for k, t in equal.items()}
     acc_epochs = {k: t.metric(ACCURACY) for k, t in equal.items()}
     acc_time = {k: t.metric(ACCURACY) for k, t in zip(labels, timed.values(), strict=True)}
     epochs_in_budget = ", ".join(t.label for t in timed.values())
@@ -113,7 +108,8 @@ def batch_size(run: Runner) -> list[Row]:
         Row.judged(
             "A smaller batch uses less memory",
             course,
-            f"peak RSS during training — {listing(memory, ' MB')}",
+            "peak RSS of a process that trains it, TensorFlow's start included — "
+            + listing(memory, " MB"),
             pointwise(memory, False, "peak RSS"),
             runs_equal,
         ),

@@ -1,12 +1,11 @@
 """What the lessons measure beyond a run's own metrics: hidden units that never
-activate, and the peak memory of a training.
+activate, and the peak memory of a process that trains.
 """
 
 from __future__ import annotations
 
-import contextlib
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,10 +15,9 @@ from pipeline.training import TrainResult
 
 PROBE_PREFIX = "probe."  # the metrics a lesson adds to a run start with it
 NEVER_ACTIVE = f"{PROBE_PREFIX}never_active"  # + "/<layer>" per hidden layer
-PEAK_RSS = f"{PROBE_PREFIX}peak_rss_mb"
-START_RSS = f"{PROBE_PREFIX}start_rss_mb"  # the RSS the peak was reset to, at the start
+PROCESS_PEAK = f"{PROBE_PREFIX}process_peak_rss_mb"  # of a training in a process of its own
 HIDDEN = re.compile(r"hidden_\d+")  # the hidden linear layers (pipeline.models)
-_STATUS, _CLEAR_REFS = Path("/proc/self/status"), Path("/proc/self/clear_refs")
+_STATUS = Path("/proc/self/status")
 
 
 @dataclass(frozen=True)
@@ -61,29 +59,23 @@ def never_active(result: TrainResult, batch_size: int = 1024) -> dict[str, float
 
 def _rss_kb(field: str) -> int:
     match = re.search(rf"^{field}:\s+(\d+) kB", _STATUS.read_text(), re.MULTILINE)
-    return int(match.group(1)) if match else 0
+    if match is None:
+        raise OSError(f"{_STATUS} has no {field}")
+    return int(match.group(1))
 
 
-@contextlib.contextmanager
-def peak_memory() -> Iterator[dict[str, float]]:
-    """Measure the resident memory of the block, in MB, into the yielded dict: at its
-    start (``probe.start_rss_mb``) and at its peak (``probe.peak_rss_mb``); empty where
-    Linux's ``/proc`` is not at hand.
+def process_peak_mb() -> float | None:
+    """This process's peak resident memory so far, in MB (Linux's ``VmHWM``); None where
+    ``/proc`` is not at hand.
 
-    Linux keeps a process's peak RSS (``VmHWM``); writing 5 to ``clear_refs`` resets
-    it to the current RSS, so the peak read after the block is the block's own (or
-    what the process already held, if more). The difference is what the block added.
+    Read at the end of a process that did nothing but one training, it is what that
+    training needed, TensorFlow's own start included (the same for every training), and
+    not what earlier trainings left behind in the allocators.
     """
-    measured: dict[str, float] = {}
     try:
-        _CLEAR_REFS.write_text("5")
-    except OSError:  # not Linux, or not allowed: no measurement rather than a wrong one
-        yield measured
-        return
-    start = _rss_kb("VmRSS") / 1024
-    yield measured
-    measured[START_RSS] = start
-    measured[PEAK_RSS] = _rss_kb("VmHWM") / 1024
+        return _rss_kb("VmHWM") / 1024
+    except OSError:
+        return None
 
 
 NEVER_ACTIVE_PROBE = Probe(NEVER_ACTIVE, never_active)

@@ -15,19 +15,22 @@ from __future__ import annotations
 
 import copy
 import logging
+import multiprocessing
 import re
 import tempfile
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from omegaconf import OmegaConf
 
 from pipeline import contract
 from pipeline.config import compose_config
-from pipeline.lessons.measure import Probe, peak_memory
-from pipeline.training import planned_run_key, train
+from pipeline.lessons.measure import PROCESS_PEAK, Probe, process_peak_mb
+from pipeline.training import TrainResult, planned_run_key, train
 
 log = logging.getLogger(__name__)
 
@@ -114,9 +117,14 @@ class Runner:
         overrides: Sequence[str],
         probe: Probe | None = None,
         seeds: int | None = None,
+        isolated: bool = False,
     ) -> Trials:
         """Train (or find) ``seeds`` runs (default: the runner's) of ``conf/`` composed
-        with ``overrides``; ``probe`` measures each trained model."""
+        with ``overrides``; ``probe`` measures each trained model. ``isolated``: each in
+        a fresh process, which measures its peak memory (``probe.process_peak_rss_mb``)."""
+        if probe is not None and isolated:
+            raise ValueError("a probe measures the model in this process: not with isolated")
+        required = probe.key if probe else PROCESS_PEAK if isolated else None
         cfg = compose_config(
             [
                 *overrides,
@@ -134,10 +142,10 @@ class Runner:
             cfg.training.seed = seed
             found = None
             if self.reuse:
-                found = self._finished(planned_run_key(cfg, self.data_root), probe)
+                found = self._finished(planned_run_key(cfg, self.data_root), required)
             if found is None:
                 log.info("lesson %s: training %s, seed %d", self.lesson, label, seed)
-                found = self._train(cfg, label, keys, probe)
+                found = self._train(cfg, label, keys, probe, isolated)
             else:
                 log.info(
                     "lesson %s: %s, seed %d, reused run %s", self.lesson, label, seed, found.run_id
@@ -145,26 +153,29 @@ class Runner:
             trials.append(found)
         return Trials(label, tuple(trials))
 
-    def _train(self, cfg: Any, label: str, keys: list[str], probe: Probe | None) -> Trial:
-        with peak_memory() as probed:
-            result = train(
-                cfg,
-                data_root=self.data_root,
-                parent_run_id=self.parent_id,
-                extra_tags={contract.LESSON_TAG: self.lesson, contract.LESSON_CONFIG_TAG: label},
-                run_name_suffix=f"-{self.lesson}-s{cfg.training.seed}",
-                label_keys=keys,
-            )
-        if probe is not None:
-            probed.update(probe.measure(result))
-        for key, value in probed.items():
-            self.client.log_metric(result.run_id, key, value)
-        metrics = {**result.metrics, **probed}
-        return Trial(result.run_id, cfg.training.seed, metrics, result.history)
+    def _train(
+        self, cfg: Any, label: str, keys: list[str], probe: Probe | None, isolated: bool
+    ) -> Trial:
+        tags = {contract.LESSON_TAG: self.lesson, contract.LESSON_CONFIG_TAG: label}
+        args = (self.data_root, self.parent_id, tags, f"-{self.lesson}-s{cfg.training.seed}", keys)
+        if isolated:
+            config = OmegaConf.to_container(cfg)
+            with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+                run_id, metrics, history = pool.submit(_measured_training, config, *args).result()
+            measured = {PROCESS_PEAK: metrics[PROCESS_PEAK]} if PROCESS_PEAK in metrics else {}
+            history = pd.DataFrame(history)
+        else:
+            result = _training(cfg, *args)
+            run_id, history = result.run_id, result.history
+            measured = probe.measure(result) if probe is not None else {}
+            metrics = {**result.metrics, **measured}
+        for key, value in measured.items():
+            self.client.log_metric(run_id, key, value)
+        return Trial(run_id, cfg.training.seed, metrics, history)
 
-    def _finished(self, run_key: str, probe: Probe | None) -> Trial | None:
-        """The latest finished run of this experiment with ``run_key`` (and, if the
-        lesson probes its model, the probe's metrics); None if there is none."""
+    def _finished(self, run_key: str, required: str | None) -> Trial | None:
+        """The latest finished run of this experiment with ``run_key`` (and the metric
+        ``required``, if any: a probe's or an isolated run's); None if there is none."""
         experiment = self.client.get_experiment_by_name(self.experiment)
         if experiment is None:
             return None
@@ -178,10 +189,30 @@ class Runner:
             return None
         run = runs[0]
         metrics = dict(run.data.metrics)
-        if probe is not None and probe.key not in metrics:
-            return None  # trained before the lesson probed its model: train again
+        if required is not None and required not in metrics:
+            return None  # trained before the lesson measured it: train again
         with tempfile.TemporaryDirectory() as tmp:
             path = self.client.download_artifacts(run.info.run_id, contract.HISTORY_FILE, tmp)
             history = pd.read_csv(path)
         seed = int(run.data.params.get("training.seed", 0))
         return Trial(run.info.run_id, seed, metrics, history)
+
+
+def _training(cfg: Any, data_root, parent_id, tags, suffix, keys) -> TrainResult:
+    return train(
+        cfg,
+        data_root=data_root,
+        parent_run_id=parent_id,
+        extra_tags=tags,
+        run_name_suffix=suffix,
+        label_keys=keys,
+    )
+
+
+def _measured_training(config: dict, *args: Any) -> tuple[str, dict[str, float], dict]:
+    """In a fresh process: one training, then the process's peak memory (what the
+    training needed, TensorFlow's start included), with the metrics and the history."""
+    result = _training(OmegaConf.create(config), *args)
+    peak = process_peak_mb()
+    metrics = {**result.metrics, **({PROCESS_PEAK: peak} if peak is not None else {})}
+    return result.run_id, metrics, result.history.to_dict("list")

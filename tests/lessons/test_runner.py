@@ -4,11 +4,12 @@ SQLite MLflow store; verdicts from them where the answer is known."""
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 from mlflow.tracking import MlflowClient
 
 from pipeline import contract, tracking
 from pipeline.lessons import verdicts as v
-from pipeline.lessons.measure import PEAK_RSS, Probe
+from pipeline.lessons.measure import PROCESS_PEAK, Probe
 from pipeline.lessons.runner import Runner
 from tests.helpers import FAST_TRAINING, REPO_ROOT
 
@@ -54,7 +55,6 @@ def test_each_seed_is_a_child_run_of_the_parent_tagged_with_its_lesson(tmp_path,
         assert run.data.params["training.seed"] == str(trial.seed)
         assert run.data.params["activation.name"] == "relu"
         assert run.data.metrics["test_accuracy"] == trial.metrics["test_accuracy"]
-        assert run.data.metrics[PEAK_RSS] == trial.metrics[PEAK_RSS]
         assert list(trial.history["epoch"]) == [1, 2]
     assert trials.metric("test_accuracy") == [t.metrics["test_accuracy"] for t in trials.trials]
     assert trials.final("loss") == [float(t.history["loss"].iloc[-1]) for t in trials.trials]
@@ -120,9 +120,11 @@ def test_verdicts_from_real_trainings_where_the_answer_is_known(tmp_path, data_r
     assert v.exceeds(*accuracy, "Adam", "SGD", "accuracy").verdict is v.Verdict.SUPPORTED
     loss = (good.final("loss"), stuck.final("loss"))
     assert v.exceeds(*loss, "Adam", "SGD", "loss").verdict is v.Verdict.NOT_SUPPORTED
-    same = runner.run(
-        "known", "adam, again", [*longer, "optimizer=adam", "optimizer.learning_rate=0.05"]
+    runner.reuse = False  # trained again, under another name
+    same = runner.for_lesson("known").run(
+        "adam, again", [*longer, "optimizer=adam", "optimizer.learning_rate=0.05"]
     )
+    assert set(same.run_ids).isdisjoint(good.run_ids)
     equal = v.exceeds(same.metric("test_accuracy"), good.metric("test_accuracy"), "a", "b", "acc")
     assert equal.verdict is v.Verdict.INCONCLUSIVE
     assert "p = 1" in equal.evidence
@@ -132,3 +134,30 @@ def test_seeds_can_be_set_per_configuration(tmp_path, data_root):
     runner = make_runner(tmp_path, data_root, seeds=2)
     trials = runner.for_lesson("demo").run("relu", [*IRIS, "activation=relu"], seeds=1)
     assert [t.seed for t in trials.trials] == [42]
+
+
+def test_an_isolated_run_trains_in_a_fresh_process_with_the_same_results_and_its_peak(
+    tmp_path, data_root
+):
+    runner = make_runner(tmp_path, data_root, seeds=1, reuse=False).for_lesson("demo")
+    here = runner.run("relu", [*IRIS, "activation=relu"])
+    apart = runner.run("relu", [*IRIS, "activation=relu"], isolated=True)
+    assert apart.run_ids != here.run_ids
+    assert apart.metric("test_loss") == here.metric("test_loss")  # deterministic training
+    pd.testing.assert_frame_equal(
+        apart.trials[0].history.drop(columns="epoch_seconds"),
+        here.trials[0].history.drop(columns="epoch_seconds"),
+        check_dtype=False,
+    )
+    (peak,) = apart.metric(PROCESS_PEAK)
+    assert peak > 300  # a process that loaded TensorFlow and trained
+    assert runner.client.get_run(apart.run_ids[0]).data.metrics[PROCESS_PEAK] == peak
+    runner.reuse = True  # an in-process run lacks the process peak: not reused for isolated
+    assert runner.run("relu", [*IRIS, "activation=relu"], isolated=True).run_ids == apart.run_ids
+
+
+def test_a_probe_cannot_measure_an_isolated_run(tmp_path, data_root):
+    runner = make_runner(tmp_path, data_root, seeds=1).for_lesson("demo")
+    probe = Probe("probe.x", lambda result: {"probe.x": 1.0})
+    with pytest.raises(ValueError, match="a probe measures the model in this process"):
+        runner.run("relu", [*IRIS], probe, isolated=True)
