@@ -26,6 +26,8 @@ ACCURACY, LOSS = "test_accuracy", "loss"
 EPOCHS = 2  # every lesson's trainings, unless said otherwise
 BATCH_PRESET = "batch_sizes"  # its sweep: the batch sizes compared, smallest first
 EQUAL_TIME_S = 10.0  # the batch-size lesson's equal wall-time budget, per training
+# Peak RSS differences under this share are the allocators' noise, not the batch's.
+MEMORY_MARGIN = 0.01
 RELU_LEARNS = 0.9  # the vanishing-gradient lesson's bar for "ReLU trains" (MNIST)
 TUNED_PRESET = "optimizers_tuned"  # its grid: the optimizers and the rates each may use
 
@@ -78,12 +80,16 @@ def batch_size(run: Runner) -> list[Row]:
     labels = [label for label, _ in choices]
     pairs = list(zip(labels, labels[1:], strict=False))  # each batch size and the next larger
 
-    def pointwise(values: dict[str, list[float]], smaller_higher: bool, what: str) -> v.Judgement:
+    def pointwise(
+        values: dict[str, list[float]], smaller_higher: bool, what: str, margin: float = 0.0
+    ) -> v.Judgement:
         return v.every(
             [
-                v.exceeds(values[a], values[b], f"batch {a}", f"batch {b}", what)
+                v.exceeds(values[a], values[b], f"batch {a}", f"batch {b}", what, margin=margin)
                 if smaller_higher
-                else v.exceeds(values[b], values[a], f"batch {b}", f"batch {a}", what)
+                else v.exceeds(
+                    values[b], values[a], f"batch {b}", f"batch {a}", what, margin=margin
+                )
                 for a, b in pairs
             ]
         )
@@ -110,7 +116,7 @@ def batch_size(run: Runner) -> list[Row]:
             course,
             "peak RSS of a process that trains it, TensorFlow's start included — "
             + listing(memory, " MB"),
-            pointwise(memory, False, "peak RSS"),
+            pointwise(memory, False, "peak RSS", MEMORY_MARGIN),
             runs_equal,
         ),
         Row.judged(

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pipeline.compare.stats import confidence_interval
 from pipeline.io import atomic_write_text
-from pipeline.lessons.verdicts import Judgement, Verdict
+from pipeline.lessons.verdicts import Judgement, Verdict, number
 
 MARKDOWN, CSV = "lessons.md", "lessons.csv"
 SHORT_ID = 8  # the markdown shows run ids this long; the CSV has them whole
@@ -56,8 +56,8 @@ def mean_ci(values: Sequence[float], digits: int = 3) -> str:
     if math.isnan(mean):
         return "n/a"
     if math.isnan(low):
-        return f"{mean:.{digits}g}"
-    return f"{mean:.{digits}g} ± {(high - low) / 2:.2g}"
+        return number(mean, digits)
+    return f"{number(mean, digits)} ± {number((high - low) / 2, 2)}"
 
 
 def _cell(text: str) -> str:

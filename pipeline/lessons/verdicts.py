@@ -44,7 +44,15 @@ class Judgement:
 
 
 def _g(value: float) -> str:
-    return f"{value:.3g}"
+    return number(value)
+
+
+def number(value: float, digits: int = 3) -> str:
+    """``value`` to ``digits`` significant digits, but whole below a million (1043, not
+    1.04e+03)."""
+    if math.isfinite(value) and 10**digits <= abs(value) < 1e6:
+        return f"{value:.0f}"
+    return f"{value:.{digits}g}"
 
 
 def exceeds(
@@ -54,23 +62,28 @@ def exceeds(
     b_name: str,
     quantity: str,
     alpha: float = ALPHA,
+    margin: float = 0.0,
 ) -> Judgement:
     """``a``'s mean ``quantity`` is higher than ``b``'s.
 
-    Supported when ``a``'s mean exceeds ``b``'s and Welch's two-sided test gives
-    p < ``alpha``; not supported when ``b``'s mean exceeds ``a``'s with p < ``alpha``;
-    inconclusive otherwise (the seeds cannot tell them apart, or a side has fewer than
-    two values).
+    Supported when ``a``'s mean exceeds ``b``'s (by more than ``margin`` of ``b``'s,
+    a difference too small to matter otherwise) and Welch's two-sided test gives
+    p < ``alpha``; not supported when ``b``'s mean exceeds ``a``'s so (by more than
+    ``margin`` of ``a``'s, with p < ``alpha``); inconclusive otherwise (the seeds cannot
+    tell them apart, the difference is within the margin, or a side has fewer than two
+    values).
     """
     x, y = np.asarray(list(a), float), np.asarray(list(b), float)
-    rule = f"{a_name}'s mean {quantity} exceeds {b_name}'s and Welch's test gives p < {alpha}"
+    by = f" by more than {margin:.0%}" if margin else ""
+    rule = f"{a_name}'s mean {quantity} exceeds {b_name}'s{by} and Welch's test gives p < {alpha}"
     p = welch_p_value(x, y)
     if math.isnan(p):
         return Judgement(Verdict.INCONCLUSIVE, rule, "fewer than two seeds on a side")
     evidence = f"means {_g(x.mean())} vs {_g(y.mean())}, p = {p:.2g}"
-    if p < alpha:
-        verdict = Verdict.SUPPORTED if x.mean() > y.mean() else Verdict.NOT_SUPPORTED
-        return Judgement(verdict, rule, evidence)
+    if p < alpha and x.mean() > y.mean() * (1 + margin):
+        return Judgement(Verdict.SUPPORTED, rule, evidence)
+    if p < alpha and y.mean() > x.mean() * (1 + margin):
+        return Judgement(Verdict.NOT_SUPPORTED, rule, evidence)
     return Judgement(Verdict.INCONCLUSIVE, rule, evidence)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from scipy import stats
 
+from pipeline.lessons import verdicts as v
 from pipeline.lessons.verdicts import (
     Judgement,
     Verdict,
@@ -221,3 +222,27 @@ def test_every_needs_a_judgement():
     """An empty list is an error, not a vacuous verdict."""
     with pytest.raises(ValueError, match=r"^every\(\) needs at least one judgement$"):
         every([])
+
+
+def test_a_difference_within_the_margin_is_inconclusive_however_small_its_p():
+    """Near-deterministic measurements make Welch's p tiny for any difference; the margin
+    says how large a difference must be to count."""
+    a, b = [1043.0, 1044.0, 1043.5], [1040.0, 1040.5, 1041.0]  # 0.3 % apart, p < 0.01
+    assert v.exceeds(a, b, "A", "B", "peak RSS").verdict is v.Verdict.SUPPORTED
+    within = v.exceeds(a, b, "A", "B", "peak RSS", margin=0.01)
+    assert within.verdict is v.Verdict.INCONCLUSIVE
+    assert (
+        within.rule
+        == "A's mean peak RSS exceeds B's by more than 1% and Welch's test gives p < 0.05"
+    )
+    reversed_within = v.exceeds(b, a, "B", "A", "peak RSS", margin=0.01)
+    assert reversed_within.verdict is v.Verdict.INCONCLUSIVE
+    far = [1360.0, 1365.0, 1370.0]
+    assert v.exceeds(far, a, "F", "A", "peak RSS", margin=0.01).verdict is v.Verdict.SUPPORTED
+    assert v.exceeds(a, far, "A", "F", "peak RSS", margin=0.01).verdict is v.Verdict.NOT_SUPPORTED
+
+
+def test_numbers_keep_three_significant_digits_but_no_exponent_below_a_million():
+    assert [v.number(x) for x in (0.8234, 3.14159, 1043.4, 123456.0, 2.5e6, 1.4e-7)] == [
+        "0.823", "3.14", "1043", "123456", "2.5e+06", "1.4e-07",
+    ]  # fmt: skip
