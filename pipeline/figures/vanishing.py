@@ -16,6 +16,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import MaxNLocator
 from omegaconf import DictConfig
 
 from pipeline import contract, plots, tracking
@@ -118,6 +119,7 @@ def draw_runs(histories: dict[str, pd.DataFrame], path: Path) -> Path:
                 history["epoch"], history[column], marker="o", color=colour, label=f"hidden_{i}"
             )
         ax.set_yscale("log")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("gradient norm (log)")
