@@ -29,9 +29,11 @@ def project(tmp_path_factory, mirror_dir):
 
 
 def runs(repo, comparisons=False):
-    """Training runs in the project's store (or, with ``comparisons``, the report runs)."""
+    """The baselines' training runs in the project's store (or, with ``comparisons``, the
+    report runs); not the runs the figures stage trains for its vanishing-gradient panel."""
     client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
-    experiments = [e.experiment_id for e in client.search_experiments()]
+    names = {*DATASETS, "comparisons"}
+    experiments = [e.experiment_id for e in client.search_experiments() if e.name in names]
     found = client.search_runs(experiments, max_results=1000)
     return [r for r in found if (r.data.tags.get("optlab.comparison") == "true") == comparisons]
 
