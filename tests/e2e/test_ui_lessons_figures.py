@@ -77,7 +77,8 @@ def test_the_lecture_run_previews_the_figures(served, page):  # noqa: F811
     server, store = served
     experiment_id, run = _only_run(store, "lecture")
     link = ui.page(server.base, experiment_id, run.info.run_id)
-    description = ui_walk.overview(page, link, run.info.run_name)
+    # exact: the description's heading, "The course's figures", contains the run's name
+    description = ui_walk.overview(page, link, run.info.run_name, exact=True)
     assert "activations.png" in description.inner_text()
     image = ui_walk.artifact_image(page, "activations.png")
     assert ui_walk.natural_width(image) > 0

@@ -240,10 +240,12 @@ def differing_params(page: Page) -> list[str]:
     return sorted(section.get_by_role("rowheader").all_inner_texts())
 
 
-def overview(page: Page, link: str, heading: str) -> Locator:
-    """Open a run's page from its link; the Overview's description, expanded."""
+def overview(page: Page, link: str, heading: str, exact: bool = False) -> Locator:
+    """Open a run's page from its link; the Overview's description, expanded. ``exact``:
+    the run's heading is exactly ``heading`` (a description's own heading may contain it)."""
     page.goto(link)
-    expect(page.get_by_role("heading", name=heading)).to_be_visible(timeout=30_000)
+    title = page.get_by_role("heading", name=heading, exact=exact)
+    expect(title).to_be_visible(timeout=30_000)
     description = page.get_by_text("Description", exact=True).locator("xpath=../..")
     expect(description.get_by_role("heading").first).to_be_visible()
     more = page.get_by_text("Show more", exact=True)
