@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -154,36 +155,49 @@ def select_runs(tracking_uri: str, selection: Selection) -> pd.DataFrame:
     return runs.sort_values(["start_time", "run_id"]).reset_index(drop=True)
 
 
+def latest_by_key(
+    tracking_uri: str, key: str, experiment_ids: Sequence[str] | None = None
+) -> str | None:
+    """The id of the latest FINISHED run tagged with run key ``key`` (``optlab.run_key``)
+    in the experiments (default: every active one); None if there is none.
+
+    Runs with one key have identical results, so the latest stands for them all.
+    """
+    if experiment_ids is None:
+        experiment_ids = [e.experiment_id for e in _active_experiments(mlflow_client(tracking_uri))]
+    if not _RUN_ID.match(key):
+        raise ValueError(f"not a run key: {key!r}")
+    clauses = [f"tags.`{contract.RUN_KEY_TAG}` = '{key}'", "attributes.status = 'FINISHED'"]
+    found = _search(tracking_uri, list(experiment_ids), clauses, f"run key {key}")
+    return None if found.empty else found.sort_values(["start_time", "run_id"]).iloc[-1]["run_id"]
+
+
 def latest_runs_by_key(
     tracking_uri: str, keys: Sequence[str], experiments: Sequence[Any] | None = None
 ) -> list[str]:
-    """The id of the latest FINISHED run tagged with each run key (``optlab.run_key``).
-
-    Runs with one key have identical results, so the latest stands for them all.
+    """The id of the latest FINISHED run tagged with each run key (:func:`latest_by_key`).
 
     Raises:
         ValueError: A key no finished run carries (naming the key and the store).
     """
     if experiments is None:
         experiments = _active_experiments(mlflow_client(tracking_uri))
-    ids, missing = [], []
-    for key in keys:
-        if not _RUN_ID.match(key):
-            raise ValueError(f"not a run key: {key!r}")
-        clauses = [f"tags.`{contract.RUN_KEY_TAG}` = '{key}'", "attributes.status = 'FINISHED'"]
-        found = _search(
-            tracking_uri, [e.experiment_id for e in experiments], clauses, f"run key {key}"
-        )
-        if found.empty:
-            missing.append(key)
-        else:
-            ids.append(found.sort_values(["start_time", "run_id"]).iloc[-1]["run_id"])
+    experiment_ids = [e.experiment_id for e in experiments]
+    ids = [latest_by_key(tracking_uri, key, experiment_ids) for key in keys]
+    missing = [key for key, run_id in zip(keys, ids, strict=True) if run_id is None]
     if missing:
         raise ValueError(
             f"no finished run with run key {', '.join(missing)} in {tracking_uri}: "
             "train it again (dvc repro -f train@<dataset>)"
         )
     return ids
+
+
+def logged_history(tracking_uri: str, run_id: str) -> pd.DataFrame:
+    """A run's per-epoch history, as it logged it (its ``history.csv`` artifact)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = mlflow_client(tracking_uri).download_artifacts(run_id, contract.HISTORY_FILE, tmp)
+        return pd.read_csv(path)
 
 
 def stable_order(runs: pd.DataFrame) -> pd.DataFrame:

@@ -10,7 +10,6 @@ the training data.
 from __future__ import annotations
 
 import re
-import tempfile
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -19,8 +18,9 @@ import pandas as pd
 from matplotlib.ticker import MaxNLocator
 from omegaconf import DictConfig
 
-from pipeline import contract, plots, tracking
+from pipeline import plots, tracking
 from pipeline.callbacks import EpochLogger
+from pipeline.compare.runs import latest_by_key, logged_history
 from pipeline.config import compose_config, validate
 from pipeline.training import build_model, planned_run_key, prepare, train
 
@@ -66,23 +66,9 @@ def init_norms(
 def _finished_history(cfg: DictConfig, data_root: str | Path | None) -> pd.DataFrame | None:
     """The history of the latest finished run of ``cfg`` on this data in the tracking
     store (any experiment), found by its run key; None if there is none."""
-    from mlflow.tracking import MlflowClient  # lazy, for cost
-
-    client = MlflowClient(tracking.tracking_uri(cfg.mlflow.tracking_uri))
-    key = planned_run_key(cfg, data_root)
-    experiments = [e.experiment_id for e in client.search_experiments()]
-    runs = client.search_runs(
-        experiments,
-        f"tags.`{contract.RUN_KEY_TAG}` = '{key}' and attributes.status = 'FINISHED'",
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
-    )
-    if not runs:
-        return None
-    with tempfile.TemporaryDirectory() as tmp:
-        return pd.read_csv(
-            client.download_artifacts(runs[0].info.run_id, contract.HISTORY_FILE, tmp)
-        )
+    uri = tracking.tracking_uri(cfg.mlflow.tracking_uri)
+    run_id = latest_by_key(uri, planned_run_key(cfg, data_root))
+    return None if run_id is None else logged_history(uri, run_id)
 
 
 def preset_histories(

@@ -17,7 +17,6 @@ import copy
 import logging
 import multiprocessing
 import re
-import tempfile
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from pipeline import contract
+from pipeline.compare.runs import latest_by_key, logged_history
 from pipeline.config import compose_config
 from pipeline.lessons.measure import PROCESS_PEAK, Probe, process_peak_mb
 from pipeline.training import TrainResult, planned_run_key, train
@@ -179,23 +179,15 @@ class Runner:
         experiment = self.client.get_experiment_by_name(self.experiment)
         if experiment is None:
             return None
-        runs = self.client.search_runs(
-            [experiment.experiment_id],
-            f"tags.`{contract.RUN_KEY_TAG}` = '{run_key}' and attributes.status = 'FINISHED'",
-            order_by=["attributes.start_time DESC"],
-            max_results=1,
-        )
-        if not runs:
+        run_id = latest_by_key(self.uri, run_key, [experiment.experiment_id])
+        if run_id is None:
             return None
-        run = runs[0]
+        run = self.client.get_run(run_id)
         metrics = dict(run.data.metrics)
         if required is not None and required not in metrics:
             return None  # trained before the lesson measured it: train again
-        with tempfile.TemporaryDirectory() as tmp:
-            path = self.client.download_artifacts(run.info.run_id, contract.HISTORY_FILE, tmp)
-            history = pd.read_csv(path)
         seed = int(run.data.params.get("training.seed", 0))
-        return Trial(run.info.run_id, seed, metrics, history)
+        return Trial(run_id, seed, metrics, logged_history(self.uri, run_id))
 
 
 def _training(cfg: Any, data_root, parent_id, tags, suffix, keys) -> TrainResult:

@@ -36,7 +36,7 @@ def test_the_figures_stage_reruns_only_when_its_code_or_config_changes(
     git(repo, "commit", "-qm", "figures")
 
     assert not _ran(dvc(repo, "repro", "figures", env=env))  # nothing changed
-    other = repo / "pipeline/compare/report.py"  # another stage's code
+    other = repo / "pipeline/stages/compare.py"  # another stage's code
     other.write_text(other.read_text() + "\n# an edit\n")
     assert not _ran(dvc(repo, "repro", "figures", env=env))
 
