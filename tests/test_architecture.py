@@ -146,7 +146,7 @@ UNMIRRORED = {
     "pipeline/train.py": "a `python -m` shim of pipeline.cli.train_main (tests/test_cli.py)",
     "pipeline/compare/__main__.py": "a `python -m` shim of pipeline.stages.compare",
     "pipeline/lessons/__main__.py": "a `python -m` shim of pipeline.lessons.cli (tests/lessons)",
-    "pipeline/figures/__main__.py": "a `python -m` shim of pipeline.figures.app (tests/figures)",
+    "pipeline/figures/__main__.py": "a `python -m` shim of pipeline.stages.figures (tests/figures)",
     "pipeline/cleanup.py": "a `python -m` shim of `optlab cleanup` (tests/test_resume.py)",
 }
 

@@ -1,5 +1,6 @@
-"""``python -m pipeline.figures``: the course's figures' entry point (pipeline.figures.app)."""
+"""``python -m pipeline.figures``: the course's figures as a Hydra app
+(pipeline.stages.figures.app_main)."""
 
-from pipeline.figures.app import main
+from pipeline.stages.figures import app_main
 
-main()
+app_main()

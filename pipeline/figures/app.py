@@ -1,10 +1,8 @@
-"""``python -m pipeline.figures [OVERRIDE ...]``: the course's figures, a Hydra app.
-
-Composes ``conf/`` (settings in ``figures``, the ``conf/figures/`` group), draws
-every figure into ``reports/figures/`` (the folder is replaced whole, atomically)
+"""The course's figures, all of them: :func:`check` every setting, then
+:func:`make_figures` draws every figure into a folder (replaced whole, atomically)
 and logs them as one run of the MLflow experiment ``figures.experiment_name``
-(``lecture``). The DVC stage ``figures`` (:mod:`pipeline.stages.figures`) runs the
-same :func:`make_figures` from ``params.yaml``.
+(``lecture``). Its entry points are in :mod:`pipeline.stages.figures`: the DVC stage
+``figures`` (from ``params.yaml``) and ``python -m pipeline.figures`` (a Hydra app).
 """
 
 from __future__ import annotations
@@ -18,11 +16,8 @@ from omegaconf import DictConfig
 from pipeline import optimizers, tracking
 from pipeline.config import validate
 from pipeline.figures import gallery, softmax, trajectories, update_rules
-from pipeline.hydra_app import run_app
 from pipeline.io import atomic_directory
-from pipeline.paths import layout
 from pipeline.schemas import OPTION_SCHEMAS, pick
-from pipeline.stages.entry import report, user_errors
 
 Draw = Callable[[DictConfig, Path, int], list[Path]]
 RUN_NAME = "figures"
@@ -83,18 +78,3 @@ def log_figures(uri: str, experiment: str, folder: Path, files: list[Path]) -> s
     client.log_artifacts(run.info.run_id, str(folder))
     client.set_terminated(run.info.run_id, "FINISHED")
     return run.info.run_id
-
-
-def figures_task(cfg: DictConfig) -> None:
-    """The Hydra task: draw into the layout's ``figures`` folder."""
-    try:
-        files = make_figures(cfg, layout().figures)
-    except user_errors() as error:
-        raise SystemExit(report(error)) from None  # one line, past Hydra's traceback
-    for path in files:
-        print(f"figures: wrote {path}")
-
-
-def main() -> None:
-    """``python -m pipeline.figures``: compose ``conf/`` with Hydra and draw."""
-    run_app(figures_task)

@@ -1,10 +1,10 @@
-"""DVC stage ``figures``: the course's figures, from ``params.yaml``'s ``figures``.
+"""The course's figures' entry points (:func:`pipeline.figures.app.make_figures`):
 
-Usage: ``python -m pipeline.stages.figures [--params params.yaml] [--data D] [--out O]``
-
-The same drawing as ``python -m pipeline.figures`` (:func:`pipeline.figures.app.
-make_figures`), from ``params.yaml`` as every stage reads it, so ``dvc exp run -S
-figures.paths.steps=300`` reaches it.
+- the DVC stage ``figures``, from ``params.yaml`` as every stage reads it, so ``dvc exp
+  run -S figures.paths.steps=300`` reaches it:
+  ``python -m pipeline.stages.figures [--params params.yaml] [--data D] [--out O]``;
+- ``python -m pipeline.figures [OVERRIDE ...]``, a Hydra app composing ``conf/``
+  (settings in the ``figures`` group), drawing into the layout's ``figures``.
 """
 
 from __future__ import annotations
@@ -13,10 +13,13 @@ import argparse
 import os
 from collections.abc import Sequence
 
+from omegaconf import DictConfig
+
 from pipeline.config import load_params
 from pipeline.figures.app import check, make_figures
+from pipeline.hydra_app import run_app
 from pipeline.paths import PARAMS_FILE, layout
-from pipeline.stages.entry import run
+from pipeline.stages.entry import report, run, user_errors
 from pipeline.tracking_server import check_tracking
 
 
@@ -37,6 +40,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     files = make_figures(cfg, args.out or where.figures, args.data or where.processed)
     print(f"figures: {len(files)} files in {args.out or where.figures}")
     return 0
+
+
+def figures_task(cfg: DictConfig) -> None:
+    """The Hydra app's task: draw into the layout's ``figures`` folder."""
+    try:
+        files = make_figures(cfg, layout().figures)
+    except user_errors() as error:
+        raise SystemExit(report(error)) from None  # one line, past Hydra's traceback
+    for path in files:
+        print(f"figures: wrote {path}")
+
+
+def app_main() -> None:
+    """``python -m pipeline.figures``: compose ``conf/`` with Hydra and draw."""
+    run_app(figures_task)
 
 
 if __name__ == "__main__":
