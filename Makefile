@@ -75,8 +75,8 @@ format: install-dev ## Reformat the code (ruff)
 	$(BIN)/ruff format .
 
 lock: $(UV) ## Re-resolve requirements.lock and requirements-dev.lock from pyproject.toml
-	$(UV) pip compile pyproject.toml --universal --python-version 3.11 -o requirements.lock
-	$(UV) pip compile pyproject.toml --universal --python-version 3.11 --extra dev -o requirements-dev.lock
+	$(UV) pip compile pyproject.toml --universal --python-version 3.11 --override constraints/overrides.txt -o requirements.lock
+	$(UV) pip compile pyproject.toml --universal --python-version 3.11 --override constraints/overrides.txt --extra dev -o requirements-dev.lock
 
 clean: ## Remove caches (keeps .venv, data and the MLflow store)
 	rm -rf .pytest_cache .ruff_cache build dist *.egg-info
