@@ -21,8 +21,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from omegaconf import DictConfig
+
 from pipeline.io import fix_mode
 from pipeline.redact import redact
+from pipeline.schemas import pick
 
 log = logging.getLogger(__name__)
 
@@ -275,3 +278,20 @@ def download_dataset(
         )
         for remote in files.values()
     ]
+
+
+def fetch_raw(data: DictConfig, dataset: str, out: Path) -> list[Path]:
+    """Download and verify ``dataset``'s raw files into ``out`` (``data`` is the config's
+    ``data`` node)."""
+    source = pick(data.datasets, dataset, "dataset")
+    files = {name: RemoteFile(name, f.sha256, f.size) for name, f in source.files.items()}
+    return download_dataset(
+        files,
+        list(source.urls),
+        out,
+        mirror=os.environ.get(MIRROR_ENV),
+        mirror_dir=source.mirror_dir,
+        retries=data.download.retries,
+        backoff=data.download.backoff,
+        timeout=data.download.timeout,
+    )

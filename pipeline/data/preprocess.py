@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from omegaconf import DictConfig
 
 from pipeline.data.idx import read_idx
 from pipeline.io import atomic_directory, atomic_write_json
@@ -276,6 +277,18 @@ def save_splits(splits: Splits, out_dir: str | os.PathLike[str]) -> Path:
             np.save(tmp / f"y_{split}.npy", splits.y[split], allow_pickle=False)
         atomic_write_json(tmp / "meta.json", meta)
     return Path(out_dir)
+
+
+def build_splits(data: DictConfig, dataset: str, raw: Path, out: Path, summary: Path) -> dict:
+    """Split ``dataset``'s raw files into ``out`` and write its summary JSON; the summary."""
+    source = pick(data.datasets, dataset, "dataset")
+    splits = preprocess(
+        dataset, source.format, raw, list(source.classes), dict(source.split), data.seed
+    )
+    save_splits(splits, out)
+    described = describe_splits(splits)
+    atomic_write_json(summary, described)
+    return described
 
 
 def rebuild_command(dataset: str) -> str:

@@ -9,13 +9,12 @@ Set ``OPTLAB_DATA_MIRROR`` to a base URL (``http(s)://`` or ``file://``) holding
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
+from pathlib import Path
 
 from pipeline.config import load_params
-from pipeline.data.download import MIRROR_ENV, RemoteFile, download_dataset
+from pipeline.data.download import fetch_raw
 from pipeline.paths import layout
-from pipeline.schemas import pick
 from pipeline.stages.entry import dataset_parser, run
 
 
@@ -24,18 +23,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", help="output folder (default: the layout's raw/<dataset>)")
     args = parser.parse_args(argv)
     data = load_params(args.params).data
-    source = pick(data.datasets, args.dataset, "dataset")
-    files = {name: RemoteFile(name, f.sha256, f.size) for name, f in source.files.items()}
-    paths = download_dataset(
-        files,
-        list(source.urls),
-        args.out or layout().raw / args.dataset,
-        mirror=os.environ.get(MIRROR_ENV),
-        mirror_dir=source.mirror_dir,
-        retries=data.download.retries,
-        backoff=data.download.backoff,
-        timeout=data.download.timeout,
-    )
+    paths = fetch_raw(data, args.dataset, Path(args.out or layout().raw / args.dataset))
     for path in paths:
         print(f"verified {path}")
     return 0

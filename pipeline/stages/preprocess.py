@@ -8,12 +8,11 @@ Usage: ``python -m pipeline.stages.preprocess <dataset> [--params params.yaml]
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from pipeline.config import load_params
-from pipeline.data.preprocess import describe_splits, preprocess, save_splits
-from pipeline.io import atomic_write_json
+from pipeline.data.preprocess import build_splits
 from pipeline.paths import layout
-from pipeline.schemas import pick
 from pipeline.stages.entry import dataset_parser, run
 
 
@@ -25,18 +24,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     where = layout() if None in (args.raw, args.out, args.summary) else None
     data = load_params(args.params).data
-    source = pick(data.datasets, args.dataset, "dataset")
-    splits = preprocess(
+    summary = build_splits(
+        data,
         args.dataset,
-        source.format,
-        args.raw or where.raw / args.dataset,
-        list(source.classes),
-        dict(source.split),
-        data.seed,
+        Path(args.raw or where.raw / args.dataset),
+        Path(args.out or where.processed / args.dataset),
+        Path(args.summary or where.data_reports / f"{args.dataset}.json"),
     )
-    save_splits(splits, args.out or where.processed / args.dataset)
-    summary = describe_splits(splits)
-    atomic_write_json(args.summary or where.data_reports / f"{args.dataset}.json", summary)
     print(f"{args.dataset}: rows {summary['rows']}")
     return 0
 
