@@ -30,9 +30,19 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from pipeline import contract, interrupt, labels, provenance, recovery, tracking, tracking_server
+from pipeline import (
+    cluster,
+    contract,
+    interrupt,
+    labels,
+    provenance,
+    recovery,
+    tracking,
+    tracking_server,
+)
 from pipeline.config import validate
-from pipeline.paths import project_root
+from pipeline.data.build import ensure_processed
+from pipeline.paths import layout, project_root
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +121,12 @@ class MlflowSweepCallback(Callback):
         preset = config.hydra.runtime.choices.get("experiment")
         # Before anything is created: a dead server fails here, in seconds.
         self.uri = tracking_server.check_tracking(cfg.mlflow.tracking_uri, cfg.mlflow.timeout)
+        ray = cluster.uses_ray(config.hydra)
+        if ray:  # so is a dead Ray head
+            try:
+                cluster.check_reachable(cluster.address(config.hydra), cfg.mlflow.timeout)
+            except cluster.ClusterUnavailable as error:
+                raise SystemExit(f"error: {error}") from error
         # All of a sweep's runs share one experiment: the dataset's, unless the
         # sweep spans datasets (then the preset's name, or "sweeps").
         spans = bool({"dataset", "dataset.name"} & swept_keys(config.hydra))
@@ -144,6 +160,11 @@ class MlflowSweepCallback(Callback):
         # Hydra skips on_multirun_end when the launcher raises (a joblib worker killed)
         # or the sweep is interrupted: the parent must be closed all the same.
         atexit.register(self.on_multirun_end, config)
+        if ray:  # joblib's workers inherit the environment; Ray's tasks are handed it
+            try:
+                cluster.connect(config.hydra, cluster.job_env(), project_root())
+            except Exception as error:  # Hydra would make it a warning and run the jobs
+                raise SystemExit(f"error: cannot start the Ray job: {error}") from error
         print(f"sweep: parent run {self.parent_id} ({name}) in experiment {experiment!r}")
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
@@ -204,7 +225,10 @@ class MlflowSweepCallback(Callback):
 
 
 def threads_per_job(hydra_cfg: DictConfig | None) -> int:
-    """TensorFlow threads for one job, so parallel jobs do not oversubscribe the CPU."""
+    """TensorFlow threads for one job, so parallel jobs do not oversubscribe the CPU:
+    the CPUs Ray gave the task, or this machine's cores shared by joblib's workers."""
+    if cluster.uses_ray(hydra_cfg):
+        return cluster.assigned_cpus() or 1
     cores = os.cpu_count() or 1
     n_jobs = (hydra_cfg.launcher.get("n_jobs") if hydra_cfg is not None else None) or 1
     if n_jobs < 0:  # joblib: -1 is all cores, -2 all but one, ...
@@ -233,6 +257,7 @@ def run_job(cfg: DictConfig, hydra_cfg: DictConfig | None = None) -> list[dict[s
         if not cfg.runtime.intra_op_threads:
             cfg.runtime.intra_op_threads = threads_per_job(hydra_cfg)
             cfg.runtime.inter_op_threads = 1
+    on_ray = cluster.uses_ray(hydra_cfg)
     job = str(hydra_cfg.job.num) if hydra_cfg is not None else "0"
     results = []
     for i in range(cfg.sweep.seeds):
@@ -247,6 +272,8 @@ def run_job(cfg: DictConfig, hydra_cfg: DictConfig | None = None) -> list[dict[s
         }
         suffix = f"-s{run_cfg.training.seed}" if cfg.sweep.seeds > 1 else ""
         try:
+            if on_ray:  # a worker without a shared filesystem builds the data it lacks
+                ensure_processed(cfg.data, cfg.dataset.name, layout())
             result = train(
                 run_cfg,
                 parent_run_id=parent,
