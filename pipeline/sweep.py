@@ -33,6 +33,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from pipeline import contract, interrupt, labels, provenance, recovery, tracking, tracking_server
 from pipeline.config import validate
 from pipeline.paths import project_root
+from pipeline.search import record_study
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +169,7 @@ class MlflowSweepCallback(Callback):
             failed = int((report.runs["status"] != "FINISHED").sum())
             print((out / "report.md").read_text())
             print(f"sweep: report in {out} and on parent run {parent}")
+            record_study(client, parent, config, children)  # an Optuna study's best trial
         except ValueError as error:  # e.g. no child ran at all
             log.error("no comparison report: %s", error)
         finally:  # whatever happened to the report, the parent must not stay RUNNING
