@@ -25,7 +25,7 @@ from collections.abc import Sequence
 
 from omegaconf import DictConfig
 
-from pipeline import contract, recovery, sweep
+from pipeline import contract, recovery, search, sweep
 from pipeline.config import validate
 from pipeline.hydra_app import run_app
 from pipeline.redact import redact_logs
@@ -90,6 +90,7 @@ def hydra_task(cfg: DictConfig) -> float | None:
 def train_main() -> None:
     """``python -m pipeline.train [OVERRIDE ...]``: compose conf/ with Hydra and train
     (SIGINT/SIGTERM: the run ends KILLED, exit 130/143)."""
+    search.register_resolvers()  # the Optuna preset's ${optlab.direction:...}
     run_app(hydra_task)
 
 

@@ -41,6 +41,10 @@ RUN_KEY_TAG = "optlab.run_key"
 LESSON_TAG = "optlab.lesson"  # on a lesson's run: the lesson (pipeline.lessons)
 LESSON_CONFIG_TAG = "optlab.lesson_config"  # on a lesson's run: the configuration it compares
 REPRODUCES_TAG = "optlab.reproduces"  # on a `pipeline.reproduce` run: the original's id
+# On an Optuna sweep's parent (pipeline.search): the study's best trial, as the Hydra
+# overrides that train it again, and the ids of its child runs (one per seed).
+BEST_PARAMS_TAG = "optlab.best_params"
+BEST_RUNS_TAG = "optlab.best_runs"
 # Where `compare` logs its report (--log-to): auto is the sweep parent if one is
 # selected, else a new comparison run.
 LOG_TO = ("auto", "parent", "comparison", "none")
@@ -75,6 +79,12 @@ def primary_metric(task: str) -> tuple[str, bool]:
     if task == "regression":
         return "test_rmse", False
     return "test_accuracy", True
+
+
+def best_trial_metric(task: str) -> str:
+    """The metric on an Optuna sweep's parent holding its study's best value:
+    ``best_trial_test_accuracy``."""
+    return f"best_trial_{primary_metric(task)[0]}"
 
 
 def primary_value(metrics: dict[str, float]) -> float | None:

@@ -43,6 +43,7 @@ from pipeline import (
 from pipeline.config import validate
 from pipeline.data.build import ensure_processed
 from pipeline.paths import layout, project_root
+from pipeline.search import record_study
 
 log = logging.getLogger(__name__)
 
@@ -189,6 +190,7 @@ class MlflowSweepCallback(Callback):
             failed = int((report.runs["status"] != "FINISHED").sum())
             print((out / "report.md").read_text())
             print(f"sweep: report in {out} and on parent run {parent}")
+            record_study(client, parent, config, children)  # an Optuna study's best trial
         except ValueError as error:  # e.g. no child ran at all
             log.error("no comparison report: %s", error)
         finally:  # whatever happened to the report, the parent must not stay RUNNING
