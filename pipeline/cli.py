@@ -62,8 +62,8 @@ def usage() -> str:
 def hydra_task(cfg: DictConfig) -> float | None:
     """One Hydra job: a sweep's job (its seeds as child runs) or a single training.
 
-    Returns the task's primary test metric (mean over a job's seeds): the value a
-    Hydra sweeper optimises.
+    Returns the task's validation objective (:func:`pipeline.contract.objective_value`,
+    the mean over a job's seeds): the value a Hydra sweeper optimises.
     """
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
@@ -72,7 +72,7 @@ def hydra_task(cfg: DictConfig) -> float | None:
     hydra_cfg = HydraConfig.get()
     if hydra_cfg.mode == RunMode.MULTIRUN and os.environ.get(sweep.PARENT_ENV):
         results = sweep.run_job(cfg, hydra_cfg)  # it records a failure and goes on
-        values = [contract.primary_value(r) for r in results]
+        values = [v for v in results if v is not None]
         return statistics.fmean(values) if values else None
     try:
         cfg = validate(cfg)  # every value checked before TensorFlow loads
@@ -84,7 +84,7 @@ def hydra_task(cfg: DictConfig) -> float | None:
         raise SystemExit(report(error)) from None
     shown = ", ".join(f"{k}={v:.4g}" for k, v in sorted(result.metrics.items()))
     print(f"run {result.run_id}: {shown}")
-    return contract.primary_value(result.metrics)
+    return contract.objective_value(result.history)
 
 
 def train_main() -> None:

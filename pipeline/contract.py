@@ -8,6 +8,8 @@ nothing of the project but :mod:`pipeline.redact`.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pipeline.redact import redact
 
 # ------------------------------------------------------------------ tags
@@ -81,10 +83,26 @@ def primary_metric(task: str) -> tuple[str, bool]:
     return "test_accuracy", True
 
 
+def objective_metric(task: str) -> str:
+    """What a Hydra sweeper optimises for a task: the primary metric on the validation
+    split at the last epoch (``val_accuracy``, ``val_rmse``), so a search never sees the
+    test split. Higher is better as for :func:`primary_metric`."""
+    return "val_" + primary_metric(task)[0].removeprefix("test_")
+
+
+def objective_value(history: Any) -> float | None:
+    """A run's :func:`objective_metric` from its per-epoch history (a DataFrame with
+    ``val_*`` columns), or None."""
+    for name in (objective_metric("multiclass"), objective_metric("regression")):
+        if name in history.columns and len(history):
+            return float(history[name].iloc[-1])
+    return None
+
+
 def best_trial_metric(task: str) -> str:
     """The metric on an Optuna sweep's parent holding its study's best value:
-    ``best_trial_test_accuracy``."""
-    return f"best_trial_{primary_metric(task)[0]}"
+    ``best_trial_val_accuracy``."""
+    return f"best_trial_{objective_metric(task)}"
 
 
 def primary_value(metrics: dict[str, float]) -> float | None:

@@ -8,7 +8,8 @@ preset's ``max_failure_rate: 1.0`` lets the study go on). This module adds:
 
 - the study's direction, from the task's primary metric (:func:`direction`, the
   resolver ``${optlab.direction:${dataset.task}}`` the preset uses), so it is
-  written once, in :func:`pipeline.contract.primary_metric`;
+  written once, in :func:`pipeline.contract.primary_metric` (the objective is its
+  validation twin, :func:`pipeline.contract.objective_metric`);
 - the study's best trial, which the sweeper writes to ``optimization_results.yaml``
   in the sweep folder when it ends, recorded on the parent (:func:`record_study`).
 """
@@ -41,7 +42,8 @@ RESULTS_FILE = "optimization_results.yaml"
 
 
 def direction(task: str) -> str:
-    """Optuna's direction for a task: its primary test metric is what a sweep job returns."""
+    """Optuna's direction for a task: what a sweep job returns is its validation objective
+    (:func:`pipeline.contract.objective_metric`), higher-is-better as the primary metric."""
     return "maximize" if contract.primary_metric(task)[1] else "minimize"
 
 
@@ -158,7 +160,7 @@ def record_study(
     client.log_metric(parent, metric, float(best.value), step=0)
     sweeper = config.hydra.sweeper
     section = (
-        f"## Optuna's best trial: {contract.primary_metric(task)[0]} {best.value:.4g}\n\n"
+        f"## Optuna's best trial: {contract.objective_metric(task)} {best.value:.4g}\n\n"
         f"`{best.overrides()}`: the best of {sweeper.n_trials} trials "
         f"({sweeper.direction}; {where}).\n\n"
     )

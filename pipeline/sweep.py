@@ -238,8 +238,9 @@ def threads_per_job(hydra_cfg: DictConfig | None) -> int:
     return max(1, cores // n_jobs)
 
 
-def run_job(cfg: DictConfig, hydra_cfg: DictConfig | None = None) -> list[dict[str, float]]:
-    """Train one sweep job: ``sweep.seeds`` child runs of the sweep's parent.
+def run_job(cfg: DictConfig, hydra_cfg: DictConfig | None = None) -> list[float | None]:
+    """Train one sweep job: ``sweep.seeds`` child runs of the sweep's parent; each finished
+    seed's :func:`~pipeline.contract.objective_value`.
 
     A seed that fails is recorded as a FAILED child (with tag ``optlab.error``) and
     the next one runs; the job itself never raises, so the sweep goes on.
@@ -283,7 +284,7 @@ def run_job(cfg: DictConfig, hydra_cfg: DictConfig | None = None) -> list[dict[s
                 run_name_suffix=suffix,
                 label_keys=swept,
             )
-            results.append(result.metrics)
+            results.append(contract.objective_value(result.history))
         except Exception as error:  # noqa: BLE001 - recorded, and the sweep goes on
             log.exception("sweep job %s seed %s failed", job, run_cfg.training.seed)
             _record_failure(

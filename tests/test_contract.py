@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from pipeline.contract import TAG_MAX, error_message, primary_metric, primary_value
+import pandas as pd
+
+from pipeline.contract import (
+    TAG_MAX,
+    best_trial_metric,
+    error_message,
+    objective_metric,
+    objective_value,
+    primary_metric,
+    primary_value,
+)
 
 
 def test_an_error_message_names_its_type_and_is_truncated_to_fit_a_tag():
@@ -21,3 +31,16 @@ def test_the_primary_value_of_a_run_of_either_task():
     assert primary_value({"test_accuracy": 0.9, "test_loss": 0.3}) == 0.9
     assert primary_value({"test_rmse": 0.2, "test_mae": 0.1}) == 0.2
     assert primary_value({"test_loss": 0.3}) is None
+
+
+def test_a_search_optimises_the_validation_split_at_the_last_epoch():
+    assert objective_metric("multiclass") == objective_metric("binary") == "val_accuracy"
+    assert objective_metric("regression") == "val_rmse"
+    assert best_trial_metric("regression") == "best_trial_val_rmse"
+    history = pd.DataFrame(
+        {"epoch": [0, 1], "accuracy": [0.5, 0.7], "val_accuracy": [0.62, 0.58], "val_loss": [1, 2]}
+    )
+    assert objective_value(history) == 0.58  # the last epoch's, not the best one
+    assert objective_value(pd.DataFrame({"epoch": [0], "val_rmse": [0.25]})) == 0.25
+    assert objective_value(pd.DataFrame({"epoch": [0], "loss": [0.3]})) is None
+    assert objective_value(pd.DataFrame({"val_accuracy": []})) is None

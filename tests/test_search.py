@@ -33,8 +33,8 @@ BASIC = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 
 
 def test_the_direction_follows_the_tasks_primary_metric():
-    assert direction("multiclass") == direction("binary") == "maximize"  # test_accuracy
-    assert direction("regression") == "minimize"  # test_rmse
+    assert direction("multiclass") == direction("binary") == "maximize"  # val_accuracy
+    assert direction("regression") == "minimize"  # val_rmse
 
 
 def preset_hydra(*overrides: str):
@@ -180,9 +180,9 @@ def test_the_study_and_its_best_trial_are_recorded_on_the_parent(client_and_expe
     tags = run.data.tags
     assert tags[contract.BEST_PARAMS_TAG] == "optimizer.learning_rate=0.05 training.batch_size=16"
     assert tags[contract.BEST_RUNS_TAG] == children[1].info.run_id
-    assert run.data.metrics["best_trial_test_accuracy"] == 0.8
+    assert run.data.metrics["best_trial_val_accuracy"] == 0.8
     # The Overview shows the best trial first, then the report's ranking.
-    assert tags[NOTE_TAG].startswith("## Optuna's best trial: test_accuracy 0.8\n")
+    assert tags[NOTE_TAG].startswith("## Optuna's best trial: val_accuracy 0.8\n")
     assert "`optimizer.learning_rate=0.05 training.batch_size=16`" in tags[NOTE_TAG]
     assert tags[NOTE_TAG].endswith("## iris (multiclass): the ranking")
     assert run.data.params["sweep.optuna.sampler"] == "TPESampler"
