@@ -1,9 +1,8 @@
 """Real servers for the tests: a PostgreSQL cluster from the distribution's package, and
 ``mlflow server`` on it as ``make server`` starts it (``python -m pipeline.server``).
 
-Not a test module: test modules import its helpers and fixtures::
-
-    from tests.servers import pg_server, tracking_server  # noqa: F401 - fixtures
+Not a test module: test modules import its helpers; its fixtures ``pg_server`` and
+``tracking_server`` reach every test through tests/conftest.py.
 
 Everything binds 127.0.0.1 on a free port, every wait has a deadline, and every process
 started here is stopped whatever happens. PostgreSQL refuses to run as root: as root,
