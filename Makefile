@@ -22,7 +22,7 @@ UV_SYNC_FLAGS := --python $(BIN)/python --compile-bytecode
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv install install-dev run test test-fast lint format lock ui clean bench lessons
+.PHONY: help venv install install-dev run test test-fast lint format lock ui server clean bench lessons
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -65,6 +65,11 @@ lessons: install ## Test the course's claims on the real data: reports/lessons/ 
 
 ui: install ## Serve the MLflow UI on the project's store and print links (HOST=127.0.0.1 PORT=5000)
 	$(BIN)/python -m pipeline.ui
+
+# A team's tracking server: MLFLOW_BACKEND_STORE_URI=postgresql://user:pass@host:5432/mlflow
+SERVER_ARGS ?=
+server: install ## Serve a team tracking server on PostgreSQL (MLFLOW_BACKEND_STORE_URI; HOST PORT; SERVER_ARGS=--auth)
+	$(BIN)/python -m pipeline.server $(SERVER_ARGS)
 
 lint: install-dev ## Check style (ruff)
 	$(BIN)/ruff check .

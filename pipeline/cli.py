@@ -5,6 +5,8 @@
   run with a child per job, see :mod:`pipeline.sweep`);
 - ``optlab compare ...`` (``python -m pipeline.compare``): the comparison report;
 - ``optlab ui`` (``make ui``): the MLflow UI on the project's store;
+- ``optlab server`` (``make server``, ``python -m pipeline.server``): a tracking server a
+  team shares, on PostgreSQL, artifacts served;
 - ``optlab cleanup`` (``python -m pipeline.cleanup``): mark the runs a dead process left
   RUNNING as FAILED (:mod:`pipeline.recovery`).
 - ``optlab reproduce RUN_ID`` (``python -m pipeline.reproduce``): train a logged run
@@ -37,6 +39,7 @@ COMMAND_HELP = {
     "train": ("[OVERRIDE ...]", "train one configuration (Hydra overrides), or a sweep with -m"),
     "compare": ("[OPTION ...]", "rank tracked runs' configurations and write the report"),
     "ui": ("[OPTION ...]", "serve the MLflow UI on the project's store and print links"),
+    "server": ("[OPTION ...]", "serve a team's tracking server on PostgreSQL (make server)"),
     "cleanup": ("[OPTION ...]", "mark the runs a dead process left RUNNING as FAILED"),
     "reproduce": ("RUN_ID", "train a logged run again and compare its metrics bit for bit"),
     "upload": ("FOLDER", "log a run kept locally, when its server went away, into its run"),
@@ -155,6 +158,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from pipeline import ui
 
         return ui.main(rest)
+    if command == "server":
+        from pipeline import server
+
+        return server.main(rest)
     sys.argv = [f"{sys.argv[0]} train", *rest]  # Hydra reads its overrides from argv
     train_main()
     return 0
