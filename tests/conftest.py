@@ -7,6 +7,7 @@ import pytest
 from pipeline.data.preprocess import preprocess, save_splits
 from tests.fake_runs import build_store
 from tests.helpers import IRIS_CLASSES, LocalServer, make_mirror
+from tests.ray_cluster import ray_cluster  # noqa: F401 - a session fixture for all
 from tests.servers import pg_server, tracking_server  # noqa: F401 - session fixtures for all
 
 DIGITS = [str(i) for i in range(10)]

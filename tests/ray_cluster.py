@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import free_port
 
 RAY = str(Path(sys.executable).parent / "ray")
@@ -95,3 +97,10 @@ def _stop(head: subprocess.Popen, temp: str) -> None:
     # Ray's own daemons name the temp folder on their command lines.
     subprocess.run(["pkill", "-KILL", "-f", temp], check=False)
     shutil.rmtree(temp, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[str]:
+    """A two-CPU Ray cluster for the session; its address (tests pass it as RAY_ADDRESS)."""
+    with ray_head(num_cpus=2) as address:
+        yield address

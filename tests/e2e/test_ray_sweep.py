@@ -7,15 +7,8 @@ import pytest
 
 from tests.e2e.test_sweep import all_runs, sweep
 from tests.helpers import LocalServer, prepared_copy
-from tests.ray_cluster import ray_head
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    with ray_head(num_cpus=2) as address:
-        yield address
 
 
 @pytest.fixture(scope="module")
@@ -26,13 +19,13 @@ def project(tmp_path_factory, mirror_dir):
     server.close()
 
 
-def test_a_ray_sweep_is_one_parent_with_a_child_per_job(project, cluster, tmp_path):
+def test_a_ray_sweep_is_one_parent_with_a_child_per_job(project, ray_cluster, tmp_path):
     repo, env, server = project
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     hits = dict(server.hits)
     sweep(
         repo,
-        {**env, "RAY_ADDRESS": cluster},
+        {**env, "RAY_ADDRESS": ray_cluster},
         store,
         "dataset=iris",
         "optimizer=sgd,adam",
@@ -69,12 +62,14 @@ def test_a_ray_sweep_is_one_parent_with_a_child_per_job(project, cluster, tmp_pa
         assert c.data.tags["configuration"] in report
 
 
-def test_a_failing_ray_job_is_a_failed_child_and_the_cpus_follow_ray(project, cluster, tmp_path):
+def test_a_failing_ray_job_is_a_failed_child_and_the_cpus_follow_ray(
+    project, ray_cluster, tmp_path
+):
     repo, env, _ = project
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     sweep(
         repo,
-        {**env, "RAY_ADDRESS": cluster},
+        {**env, "RAY_ADDRESS": ray_cluster},
         store,
         "dataset=iris",
         "dataset.task=regression",
