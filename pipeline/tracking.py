@@ -268,7 +268,27 @@ def log_data_inputs(
             profile=json.dumps(profile),
         )
         inputs.append(DatasetInput(entity, [InputTag(MLFLOW_DATASET_CONTEXT, split)]))
-    client.log_inputs(run_id, datasets=inputs)
+    for attempt in range(DATASET_RACE_RETRIES + 1):
+        try:
+            client.log_inputs(run_id, datasets=inputs)
+            return
+        except Exception as error:
+            if attempt == DATASET_RACE_RETRIES or not lost_dataset_race(error):
+                raise
+
+
+# Runs that log the same new dataset at once (a sweep's parallel jobs) race in MLflow's
+# store: it looks the dataset up, then inserts it, so the second insert breaks the
+# datasets table's primary key (PostgreSQL reports it; SQLite serialises its writers).
+# The row exists by then, and logging again links it; nothing was half-written (the
+# failed request's transaction rolled back).
+DATASET_RACE_RETRIES = 2
+DATASET_RACE_SIGNS = ("dataset_pk", "UNIQUE constraint failed: datasets")
+
+
+def lost_dataset_race(error: BaseException) -> bool:
+    """Whether ``error`` is MLflow's store losing that race (see above)."""
+    return any(sign in str(error) for sign in DATASET_RACE_SIGNS)
 
 
 def run_name(dataset: str, activation: str, optimizer: str, batch: int | str) -> str:

@@ -2,11 +2,20 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from pipeline.paths import project_root
-from pipeline.tracking import ensure_experiment, flatten, run_name, tracking_uri
+from pipeline.tracking import (
+    DATASET_RACE_RETRIES,
+    ensure_experiment,
+    flatten,
+    log_data_inputs,
+    run_name,
+    tracking_uri,
+)
 from tests.helpers import REPO_ROOT, tool_env
 
 
@@ -204,7 +213,6 @@ def test_a_model_is_logged_with_pinned_requirements_without_mlflows_inference(
     raised; the model is logged all the same, pinned to the installed libraries."""
     import keras
     import mlflow
-    import numpy as np
     import tensorflow as tf
 
     from pipeline.tracking import global_tracking_uri, log_model
@@ -236,3 +244,53 @@ def test_a_model_is_logged_with_pinned_requirements_without_mlflows_inference(
         )
         served = mlflow.models.validate_serving_input(model_uri, serving)
     np.testing.assert_allclose(served, model.predict(np.zeros((2, 4), np.float32), verbose=0))
+
+
+class RacingClient:
+    """A real MLflow client whose first ``failures`` log_inputs calls fail as a PostgreSQL
+    server does when another run inserted the same dataset first (the message seen)."""
+
+    RACE = (
+        "RestException: BAD_REQUEST: (psycopg2.errors.UniqueViolation) duplicate key value "
+        'violates unique constraint "dataset_pk"'
+    )
+
+    def __init__(self, client: MlflowClient, failures: int, message: str = RACE):
+        self.client, self.failures, self.message, self.calls = client, failures, message, 0
+
+    def log_inputs(self, run_id, datasets=None):
+            self.calls += 1
+        if self.calls <= self.failures:
+            raise MlflowException(self.message)
+        self.client.log_inputs(run_id, datasets=datasets)
+
+
+def _inputs_run(tmp_path):
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    run = client.create_run(client.create_experiment("inputs"))
+    return client, run.info.run_id
+
+
+def test_a_lost_dataset_race_is_logged_again(tmp_path):
+    client, run_id = _inputs_run(tmp_path)
+    racing = RacingClient(client, failures=DATASET_RACE_RETRIES)
+    splits = {"train": (np.zeros((4, 2), np.float32), np.zeros(4, np.int64))}
+    log_data_inputs(racing, run_id, "iris", tmp_path, "abc123", splits)
+
+    assert racing.calls == DATASET_RACE_RETRIES + 1
+    inputs = client.get_run(run_id).inputs.dataset_inputs
+    assert [(i.dataset.name, i.dataset.digest) for i in inputs] == [("iris/train", "abc123")]
+
+
+def test_other_input_errors_and_a_race_that_persists_are_raised(tmp_path):
+    client, run_id = _inputs_run(tmp_path)
+    splits = {"train": (np.zeros((4, 2), np.float32), np.zeros(4, np.int64))}
+    other = RacingClient(client, failures=1, message="RESOURCE_DOES_NOT_EXIST: no run")
+    with pytest.raises(MlflowException, match="RESOURCE_DOES_NOT_EXIST"):
+        log_data_inputs(other, run_id, "iris", tmp_path, "abc123", splits)
+    assert other.calls == 1
+    stuck = RacingClient(client, failures=DATASET_RACE_RETRIES + 1)
+    with pytest.raises(MlflowException, match="dataset_pk"):
+        log_data_inputs(stuck, run_id, "iris", tmp_path, "abc123", splits)
+    assert stuck.calls == DATASET_RACE_RETRIES + 1
+    assert client.get_run(run_id).inputs.dataset_inputs == []
