@@ -259,7 +259,7 @@ class RacingClient:
         self.client, self.failures, self.message, self.calls = client, failures, message, 0
 
     def log_inputs(self, run_id, datasets=None):
-            self.calls += 1
+        self.calls += 1
         if self.calls <= self.failures:
             raise MlflowException(self.message)
         self.client.log_inputs(run_id, datasets=datasets)
