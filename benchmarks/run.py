@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks import core, data, machine, scaling, sweep, training
+from benchmarks import cluster, core, data, machine, scaling, sweep, training
 from benchmarks.context import Context
 from benchmarks.project import REPO_ROOT, Skip
 
@@ -47,6 +47,8 @@ BENCHMARKS: dict[str, Benchmark] = {
     "scaling": lambda ctx, paths: scaling.scaling(ctx, paths["figure"]),
     "matmul_rate": lambda ctx, paths: scaling.matmul_rate(ctx, _epoch_seconds(ctx)),
     "sweep": lambda ctx, paths: sweep.sweep(ctx),
+    # Needs a running Ray cluster and tracking server (docs/scaling.md); else skipped.
+    "ray_sweep": lambda ctx, paths: cluster.ray_sweep(ctx),
 }
 
 
