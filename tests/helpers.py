@@ -9,6 +9,8 @@ import subprocess
 import sys
 import threading
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -379,3 +381,16 @@ def prepared_copy(
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "data")
     return repo, env
+
+
+@contextmanager
+def served_copy(folder: Path, mirror: Path) -> Iterator[tuple[Path, dict[str, str], LocalServer]]:
+    """:func:`prepared_copy` in ``folder/repo``, its mirror served on 127.0.0.1 while the
+    block runs (a job that lacks the data fetches it there); the copy, its environment and
+    the server."""
+    server = LocalServer(mirror)
+    try:
+        repo, env = prepared_copy(folder / "repo", mirror, server.url)
+        yield repo, env, server
+    finally:
+        server.close()

@@ -9,7 +9,7 @@ import optuna
 import pytest
 
 from tests.e2e.test_sweep import all_runs, sweep
-from tests.helpers import LocalServer, prepared_copy
+from tests.helpers import served_copy
 
 pytestmark = pytest.mark.slow
 TRIALS = ["+experiment=optuna_adam", "dataset=iris", "hydra.sweeper.n_trials=3"]
@@ -17,10 +17,8 @@ TRIALS = ["+experiment=optuna_adam", "dataset=iris", "hydra.sweeper.n_trials=3"]
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory, mirror_dir):
-    server = LocalServer(mirror_dir)
-    repo, env = prepared_copy(tmp_path_factory.mktemp("optuna") / "repo", mirror_dir, server.url)
-    yield repo, env
-    server.close()
+    with served_copy(tmp_path_factory.mktemp("optuna"), mirror_dir) as (repo, env, _):
+        yield repo, env
 
 
 def study(project, folder, *overrides):

@@ -6,17 +6,15 @@ from __future__ import annotations
 import pytest
 
 from tests.e2e.test_sweep import all_runs, sweep
-from tests.helpers import LocalServer, prepared_copy
+from tests.helpers import served_copy
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory, mirror_dir):
-    server = LocalServer(mirror_dir)
-    repo, env = prepared_copy(tmp_path_factory.mktemp("ray") / "repo", mirror_dir, server.url)
-    yield repo, env, server
-    server.close()
+    with served_copy(tmp_path_factory.mktemp("ray"), mirror_dir) as (repo, env, server):
+        yield repo, env, server
 
 
 def test_a_ray_sweep_is_one_parent_with_a_child_per_job(project, ray_cluster, tmp_path):

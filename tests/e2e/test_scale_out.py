@@ -17,7 +17,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from tests.e2e.test_sweep import QUIET
-from tests.helpers import LocalServer, prepared_copy
+from tests.helpers import served_copy
 
 pytestmark = pytest.mark.slow
 OPTIMIZERS = {"gd", "sgd", "momentum", "nag", "adagrad", "rmsprop", "adam"}
@@ -25,11 +25,8 @@ OPTIMIZERS = {"gd", "sgd", "momentum", "nag", "adagrad", "rmsprop", "adam"}
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory, mirror_dir):
-    server = LocalServer(mirror_dir)
-    try:
-        yield prepared_copy(tmp_path_factory.mktemp("scale") / "repo", mirror_dir, server.url)
-    finally:
-        server.close()
+    with served_copy(tmp_path_factory.mktemp("scale"), mirror_dir) as (repo, env, _):
+        yield repo, env
 
 
 def ray_sweep(project, cluster, server, folder, *overrides) -> tuple[str, str]:

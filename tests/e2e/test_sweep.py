@@ -15,7 +15,7 @@ import time
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.helpers import LocalServer, dvc, git, prepared_copy
+from tests.helpers import dvc, git, served_copy
 
 pytestmark = pytest.mark.slow
 QUIET = ["runtime.verbose=0", "mlflow.log_model=false"]
@@ -23,10 +23,8 @@ QUIET = ["runtime.verbose=0", "mlflow.log_model=false"]
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory, mirror_dir):
-    server = LocalServer(mirror_dir)
-    repo, env = prepared_copy(tmp_path_factory.mktemp("sweep") / "repo", mirror_dir, server.url)
-    yield repo, env
-    server.close()
+    with served_copy(tmp_path_factory.mktemp("sweep"), mirror_dir) as (repo, env, _):
+        yield repo, env
 
 
 def sweep(repo, env, store, *overrides):

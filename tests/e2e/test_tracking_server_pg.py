@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.helpers import LocalServer, prepared_copy
+from tests.helpers import served_copy
 from tests.servers import ADMIN_PASSWORD, ADMIN_USER, mlflow_server
 
 pytestmark = pytest.mark.slow
@@ -60,14 +60,8 @@ def test_a_run_lands_in_postgresql_and_its_artifact_is_served(tracking_server, p
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory, mirror_dir):
-    """A fast project copy with the tiny data prepared (as tests/e2e/test_sweep.py's)."""
-    server = LocalServer(mirror_dir)
-    try:
-        yield prepared_copy(
-            tmp_path_factory.mktemp("served-sweep") / "repo", mirror_dir, server.url
-        )
-    finally:
-        server.close()
+    with served_copy(tmp_path_factory.mktemp("served-sweep"), mirror_dir) as (repo, env, _):
+        yield repo, env
 
 
 def test_a_2x2_joblib_sweep_logs_every_run_and_the_report_to_the_server(
