@@ -16,7 +16,17 @@ from typing import Any
 from benchmarks.core import machine_slug
 from benchmarks.procs import env_for
 
-LIBRARIES = ("tensorflow", "keras", "mlflow", "dvc", "numpy", "hydra-core", "ray", "optuna", "psycopg2-binary")
+LIBRARIES = (
+    "tensorflow",
+    "keras",
+    "mlflow",
+    "dvc",
+    "numpy",
+    "hydra-core",
+    "ray",
+    "optuna",
+    "psycopg2-binary",
+)
 PROBE = Path(__file__).resolve().parent / "probes" / "matmul.py"
 
 

@@ -27,6 +27,7 @@ from typing import Any
 from benchmarks import cluster, core, data, machine, scaling, sweep, training
 from benchmarks.context import Context
 from benchmarks.project import REPO_ROOT, Skip
+from pipeline.schemas import pick_many
 
 Benchmark = Callable[[Context, dict[str, Any]], dict[str, Any]]
 
@@ -58,13 +59,10 @@ def parse_only(value: str) -> list[str]:
     Raises:
         argparse.ArgumentTypeError: an unknown name (naming the valid ones).
     """
-    names = [n.strip() for n in value.split(",") if n.strip()]
-    unknown = [n for n in names if n not in BENCHMARKS]
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(
-            f"unknown benchmark {', '.join(map(repr, unknown)) or repr(value)}; "
-            f"valid: {', '.join(BENCHMARKS)}"
-        )
+    try:
+        names = pick_many(BENCHMARKS, value, "benchmark")
+    except ValueError as error:  # argparse shows an ArgumentTypeError's own words
+        raise argparse.ArgumentTypeError(str(error)) from None
     return [n for n in BENCHMARKS if n in names]
 
 

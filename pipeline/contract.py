@@ -103,8 +103,3 @@ def best_trial_metric(task: str) -> str:
     """The metric on an Optuna sweep's parent holding its study's best value:
     ``best_trial_val_accuracy``."""
     return f"best_trial_{objective_metric(task)}"
-
-
-def primary_value(metrics: dict[str, float]) -> float | None:
-    """A run's primary test metric from its metrics (either task's), or None."""
-    return metrics.get("test_accuracy", metrics.get("test_rmse"))

@@ -492,3 +492,19 @@ def pick(choices: Mapping[str, T] | Collection[str], name: Any, what: str) -> T 
     if not isinstance(name, Hashable) or name not in choices:
         raise ValueError(f"unknown {what} {name!r}; valid {what}s: {', '.join(choices)}")
     return choices[name] if isinstance(choices, Mapping) else name
+
+
+def pick_many(choices: Collection[str], text: str, what: str) -> list[str]:
+    """A comma-separated list of names (``a,b``), each checked as :func:`pick` checks one,
+    in the order given.
+
+    Raises:
+        ValueError: ``unknown <what> 'x', 'y'; valid <what>s: ...``; ``text`` itself when
+            it names nothing.
+    """
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in choices]
+    if unknown or not names:
+        shown = ", ".join(map(repr, unknown)) or repr(text)
+        raise ValueError(f"unknown {what} {shown}; valid {what}s: {', '.join(choices)}")
+    return names

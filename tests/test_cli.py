@@ -162,7 +162,10 @@ def test_every_entry_points_help_loads_no_heavy_library(command):
         (("pipeline.compare", "--log-to", "nowhere"), "argument --log-to: invalid choice"),
         (("optlab", "ui", "--port", "0"), "error: PORT='0' is not a port"),
         (("pipeline.server", "--backend-store-uri", "postgres://db/m"), "unknown backend store"),
-        (("pipeline.lessons", "--only", "nope"), "unknown lesson 'nope'; valid: batch_size,"),
+        (
+            ("pipeline.lessons", "--only", "nope"),
+            "unknown lesson 'nope'; valid lessons: batch_size,",
+        ),
         (("pipeline.lessons", "--seeds", "0"), "--seeds '0': valid: an integer of at least 1"),
     ],
     ids=lambda v: " ".join(v) if isinstance(v, tuple) else None,

@@ -11,7 +11,6 @@ from pipeline.contract import (
     objective_metric,
     objective_value,
     primary_metric,
-    primary_value,
 )
 
 
@@ -25,12 +24,6 @@ def test_each_task_ranks_by_its_primary_test_metric():
     assert primary_metric("multiclass") == ("test_accuracy", True)
     assert primary_metric("binary") == ("test_accuracy", True)
     assert primary_metric("regression") == ("test_rmse", False)
-
-
-def test_the_primary_value_of_a_run_of_either_task():
-    assert primary_value({"test_accuracy": 0.9, "test_loss": 0.3}) == 0.9
-    assert primary_value({"test_rmse": 0.2, "test_mae": 0.1}) == 0.2
-    assert primary_value({"test_loss": 0.3}) is None
 
 
 def test_a_search_optimises_the_validation_split_at_the_last_epoch():

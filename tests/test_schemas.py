@@ -26,6 +26,7 @@ from pipeline.schemas import (
     FiguresConfig,
     LossConfig,
     pick,
+    pick_many,
 )
 from tests.helpers import REPO_ROOT
 
@@ -88,6 +89,17 @@ def test_pick_names_the_bad_value_and_lists_the_valid_ones_in_registry_order():
     with pytest.raises(ValueError, match=r"unknown model \['mlp'\]; valid models: mlp, cnn"):
         pick(OPTION_SCHEMAS["model"], ["mlp"], "model")  # unhashable: still one clear line
     assert pick(OPTION_SCHEMAS["model"], "cnn", "model").__name__ == "CNNConfig"
+
+
+def test_pick_many_keeps_the_order_given_and_names_every_bad_value():
+    models = OPTION_SCHEMAS["model"]
+    assert pick_many(models, " cnn, mlp ", "model") == ["cnn", "mlp"]
+    with pytest.raises(ValueError) as bad:
+        pick_many(models, "cnn,rnn,gan", "model")
+    assert str(bad.value) == "unknown model 'rnn', 'gan'; valid models: mlp, cnn"
+    with pytest.raises(ValueError) as empty:
+        pick_many(models, " , ", "model")
+    assert str(empty.value) == "unknown model ' , '; valid models: mlp, cnn"
 
 
 def test_a_dataset_must_name_its_own_epochs():

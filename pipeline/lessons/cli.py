@@ -19,6 +19,7 @@ from pathlib import Path
 from pipeline import contract, interrupt
 from pipeline.lessons.catalogue import LESSONS
 from pipeline.lessons.table import MARKDOWN, Row, summary
+from pipeline.schemas import pick_many
 
 log = logging.getLogger(__name__)
 
@@ -27,14 +28,10 @@ SEEDS = 3
 
 
 def _lesson_names(text: str) -> list[str]:
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    unknown = [n for n in names if n not in LESSONS]
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(
-            f"unknown lesson {', '.join(map(repr, unknown)) or repr(text)}; "
-            f"valid: {', '.join(LESSONS)}"
-        )
-    return names
+    try:
+        return pick_many(LESSONS, text, "lesson")
+    except ValueError as error:  # argparse shows an ArgumentTypeError's own words
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _seeds(text: str) -> int:

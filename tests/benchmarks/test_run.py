@@ -20,7 +20,9 @@ def test_only_selects_in_the_suites_order():
 def test_only_rejects_an_unknown_name_listing_the_valid_ones():
     with pytest.raises(argparse.ArgumentTypeError) as error:
         parse_only("train_speed,warp")
-    assert str(error.value) == f"unknown benchmark 'warp'; valid: {', '.join(BENCHMARKS)}"
+    assert (
+        str(error.value) == f"unknown benchmark 'warp'; valid benchmarks: {', '.join(BENCHMARKS)}"
+    )
 
 
 def test_without_a_mirror_every_benchmark_skips_saying_so(tmp_path):

@@ -16,8 +16,11 @@ from pipeline.lessons.verdicts import Verdict
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--only", "step,nope"], "unknown lesson 'nope'; valid: batch_size, vanishing_gradient,"),
-        (["--only", ","], "unknown lesson ','; valid: batch_size"),
+        (
+            ["--only", "step,nope"],
+            "unknown lesson 'nope'; valid lessons: batch_size, vanishing_gradient,",
+        ),
+        (["--only", ","], "unknown lesson ','; valid lessons: batch_size"),
         (["--seeds", "0"], "--seeds '0': valid: an integer of at least 1"),
         (["--seeds", "two"], "--seeds 'two': valid: an integer of at least 1"),
     ],
