@@ -1,7 +1,9 @@
 """The course's claims, tested on the real data: ``python -m pipeline.lessons``.
 
-- :mod:`~pipeline.lessons.catalogue`: the lessons, each a function that trains the
-  course's presets and judges the course's claims;
+- :mod:`~pipeline.lessons.catalogue`: the lessons' registry; the lessons, each a
+  function that trains the course's presets and judges the course's claims, are in
+  :mod:`~pipeline.lessons.gradients` and :mod:`~pipeline.lessons.optimization`, with
+  what they share in :mod:`~pipeline.lessons.base`;
 - :mod:`~pipeline.lessons.runner`: trains a configuration over seeds (or finds its
   finished runs) as child runs of the lessons' parent run;
 - :mod:`~pipeline.lessons.measure`: what a run's metrics lack (dead units, peak memory);

@@ -1,17 +1,8 @@
-"""The lessons themselves: their registry, the tuning grid they read from the preset,
-and a whole lesson on tiny generated data."""
+"""The lessons' registry: the lesson functions, by name, batch sizes first."""
 
 from __future__ import annotations
 
-import math
-
-from mlflow.tracking import MlflowClient
-
-from pipeline import contract, optimizers, tracking
-from pipeline.lessons import catalogue
-from pipeline.lessons.runner import Runner
-from pipeline.lessons.verdicts import Verdict
-from tests.helpers import FAST_TRAINING, REPO_ROOT
+from pipeline.lessons import catalogue, gradients, optimization
 
 
 def test_the_registry_is_the_lesson_functions_batch_sizes_first():
@@ -19,44 +10,14 @@ def test_the_registry_is_the_lesson_functions_batch_sizes_first():
     for name, lesson in catalogue.LESSONS.items():
         assert lesson.__name__ == name
         assert lesson.__doc__
-
-
-def test_the_batch_sizes_are_the_presets_smallest_first():
-    assert catalogue._swept(catalogue.BATCH_PRESET)["+batching"] == [
-        "bs16", "bs32", "bs64", "bs128", "bs256", "full",
-    ]  # fmt: skip
-
-
-def test_the_tuning_grid_is_the_presets_five_log_spaced_rates_for_known_optimizers():
-    names, rates = catalogue._tuning_grid()
-    assert names == ("gd", "sgd", "momentum", "nag", "adagrad", "rmsprop", "adam")
-    assert set(names) <= set(optimizers.NAMES)
-    assert len(rates) == 5
-    steps = [math.log10(b / a) for a, b in zip(rates, rates[1:], strict=False)]
-    assert steps == [1.0] * 4
-
-
-def test_the_step_lesson_on_tiny_data_finds_step_s_gradient_exactly_zero(tmp_path, fashion_root):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    experiment_id = tracking.ensure_experiment(uri, "lessons")
-    parent = MlflowClient(uri).create_run(experiment_id).info.run_id
-    runner = Runner(
-        uri, "lessons", parent, 2, data_root=fashion_root, config_dir=REPO_ROOT / "conf",
-        overrides=[*FAST_TRAINING, "model.hidden_units=[8,8]"],
-    )  # fmt: skip
-    rows = catalogue.step(runner.for_lesson("step"))
-    assert len(rows) == 3
-    zero = rows[0]
-    assert zero.verdict is Verdict.SUPPORTED
-    assert zero.rule == "every measured hidden-layer gradient norm of step is exactly 0"
-    assert zero.evidence == "all 8 are 0"  # 2 layers x 2 epochs x 2 seeds
-    assert len(zero.runs) == 2
-    assert len(rows[1].runs) == len(rows[2].runs) == 4  # two configurations, two seeds each
-    children = MlflowClient(uri).search_runs(
-        [experiment_id], f"tags.`{contract.PARENT_RUN_TAG}` = '{parent}'"
-    )
-    assert {r.data.tags[contract.LESSON_TAG] for r in children} == {"step"}
-    assert {r.data.tags[contract.LESSON_CONFIG_TAG] for r in children} == {
-        "relu", "step", "step, straight-through",
-    }  # fmt: skip
-    assert len(children) == 6
+    # every lesson of the two modules is registered, and nothing else
+    lessons = {
+        f.__name__
+        for module in (gradients, optimization)
+        for f in vars(module).values()
+        if callable(f)
+        and getattr(f, "__module__", "") == module.__name__
+        and f.__annotations__.get("return") == "list[Row]"
+        and list(f.__annotations__)[:1] == ["run"]
+    }
+    assert lessons == set(catalogue.LESSONS)
