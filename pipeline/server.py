@@ -33,13 +33,12 @@ from pipeline.paths import project_root
 from pipeline.redact import redact
 from pipeline.schemas import pick
 from pipeline.serving import UsageError
-from pipeline.tracking import ARTIFACTS_DIR, sqlite_path
+from pipeline.tracking import ARTIFACTS_DIR, PG_DRIVER, PG_SCHEME, store_uri
 
 BACKEND_ENV = "MLFLOW_BACKEND_STORE_URI"  # mlflow server's own variable
 EXAMPLE_BACKEND = "postgresql://user:pass@host:5432/mlflow"
 # PostgreSQL is the team's store (psycopg2 is a dependency); SQLite, one machine's.
-SCHEMES = ("postgresql", "postgresql+psycopg2", "sqlite")
-PG_DRIVER = "postgresql+psycopg2"
+SCHEMES = (PG_SCHEME, PG_DRIVER, "sqlite")
 # MLflow's basic-auth app and the variables it reads (mlflow/server/auth/config.py).
 AUTH_APP = "basic-auth"
 AUTH_LIBRARY = "flask_wtf"  # the app imports it; mlflow[auth] installs it
@@ -85,10 +84,7 @@ def database(uri: str, what: str) -> str:
         pick(SCHEMES, scheme, f"{what} scheme")
     except ValueError as error:
         raise UsageError(f"{what} {redact(uri)}: {error}") from None
-    if scheme == "postgresql":
-        return f"{PG_DRIVER}{uri.removeprefix(scheme)}"
-    db = sqlite_path(uri)
-    return uri if db is None else f"sqlite:///{db}" + "".join(uri.partition("?")[1:])
+    return store_uri(uri)
 
 
 def artifacts_destination(given: str | None) -> str:

@@ -54,12 +54,23 @@ def tracking_uri(configured: str | None = None, root: str | os.PathLike[str] | N
         or os.environ.get("MLFLOW_TRACKING_URI")
         or f"sqlite:///{Path(root or project_root(store=True)) / DB_NAME}"
     )
-    db = sqlite_path(uri)
-    if db is not None:
-        uri = f"sqlite:///{db}" + "".join(uri.partition("?")[1:])
+    uri = store_uri(uri)
     if redact(uri) != uri:
         os.environ[QUIET_LINKS_ENV] = "true"
     return uri
+
+
+# SQLAlchemy 2.1 reads a plain postgresql:// as psycopg 3; the project installs psycopg2.
+PG_SCHEME, PG_DRIVER = "postgresql", "postgresql+psycopg2"
+
+
+def store_uri(uri: str) -> str:
+    """``uri`` as MLflow should open it: a relative SQLite path made absolute (against
+    the working directory), a plain ``postgresql://`` given the installed driver."""
+    if uri.startswith(f"{PG_SCHEME}://"):
+        return PG_DRIVER + uri.removeprefix(PG_SCHEME)
+    db = sqlite_path(uri)
+    return uri if db is None else f"sqlite:///{db}" + "".join(uri.partition("?")[1:])
 
 
 @contextlib.contextmanager

@@ -47,6 +47,14 @@ def test_environment_overrides_the_default_and_config_overrides_both(monkeypatch
     assert tracking_uri("sqlite:////x/y.db") == "sqlite:////x/y.db"
 
 
+def test_a_postgresql_store_gets_the_installed_driver(monkeypatch):
+    # SQLAlchemy 2.1 would read a plain postgresql:// as psycopg 3, which is not installed.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "postgresql://u@db:5432/mlflow")
+    assert tracking_uri() == "postgresql+psycopg2://u@db:5432/mlflow"
+    given = "postgresql+psycopg2://u@db/mlflow?sslmode=require"
+    assert tracking_uri(given) == given
+
+
 def test_experiment_artifacts_sit_beside_the_store(tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     experiment_id = ensure_experiment(uri, "mnist")
