@@ -33,7 +33,7 @@ GRID = [
     f"activation={','.join(ACTIVATIONS)}",
 ]
 JOBS = len(OPTIMIZERS) * len(ACTIVATIONS)
-LAUNCHERS = {"ray": "ray", "joblib": "joblib"}
+LAUNCHERS = ("ray", "joblib")  # hydra/launcher=<name>
 
 
 def infrastructure() -> tuple[str, str]:
@@ -74,14 +74,16 @@ def ray_sweep(ctx: Context) -> dict[str, Any]:
     """Wall time of the 16-job sweep on Ray and under joblib; every run read back."""
     address, uri = infrastructure()
     project = ctx.data_project
-    env = env_for(project, RAY_ADDRESS=address, MLFLOW_TRACKING_URI=uri)
-    env["OPTLAB_DATA_MIRROR"] = ctx.mirror  # the Ray workers build their data from it
+    # The Ray workers build their data from the mirror.
+    env = env_for(
+        project, RAY_ADDRESS=address, MLFLOW_TRACKING_URI=uri, OPTLAB_DATA_MIRROR=ctx.mirror
+    )
     seconds: dict[str, list[float]] = {name: [] for name in LAUNCHERS}
     counts: dict[str, dict[str, int]] = {}
     for repeat, name in interleave(list(LAUNCHERS), ctx.sweep_repeats):
         experiment = f"bench-{name}-{uuid.uuid4().hex[:8]}"
         argv = [PYTHON, "-m", "pipeline.train", "-m", *GRID, *ctx.sweep_overrides]
-        argv += [f"hydra/launcher={LAUNCHERS[name]}", f"mlflow.experiment_name={experiment}"]
+        argv += [f"hydra/launcher={name}", f"mlflow.experiment_name={experiment}"]
         argv += [f"hydra.sweep.dir={ctx.scratch(f'ray-sweep-{name}-{repeat}')}"]
         seconds[name].append(measure(argv, project, env).seconds)
         counts[name] = read_back(uri, experiment)

@@ -108,7 +108,6 @@ def connect(hydra_cfg: DictConfig, env: Mapping[str, str], root: Path) -> None:
     if init["address"]:  # Ray refuses a cluster's resources from a process joining it
         init.pop("object_store_memory", None)
     init["runtime_env"] = runtime_env(hydra_cfg, env, root)
-    init.setdefault("log_to_driver", True)
     if ray.is_initialized():  # an earlier sweep in this process: its env would be stale
         ray.shutdown()
     ray.init(**init)

@@ -129,9 +129,11 @@ def test_joblib_parallel_sweep_with_seeds_loses_no_run(project, tmp_path):
     assert summary.count("\n") == 5  # header + four configurations
 
 
-def test_a_failing_job_is_a_failed_child_and_the_report_says_so(project, tmp_path):
-    repo, env = project
-    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+def failing_job_sweep(repo, env, folder, *overrides):
+    """Sweep one training and one impossible job (binary_crossentropy cannot train a
+    regression) into ``folder``; check what any launcher must give, and return the
+    children by loss."""
+    store = f"sqlite:///{folder / 'mlflow.db'}"
     sweep(
         repo,
         env,
@@ -139,7 +141,8 @@ def test_a_failing_job_is_a_failed_child_and_the_report_says_so(project, tmp_pat
         "dataset=iris",
         "dataset.task=regression",
         "loss=auto,binary_crossentropy",
-        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+        f"hydra.sweep.dir={folder / 'sweep'}",
+        *overrides,
     )
 
     _, parents, children = all_runs(store)
@@ -149,12 +152,18 @@ def test_a_failing_job_is_a_failed_child_and_the_report_says_so(project, tmp_pat
     failed = by_loss["binary_crossentropy"]
     assert failed.info.status == "FAILED"
     assert "binary_crossentropy" in failed.data.tags["optlab.error"]
+    assert parents[0].data.tags["optlab.failed_runs"] == "1"
+    report = (folder / "sweep" / "report" / "report.md").read_text()
+    assert "Failed runs" in report and "binary_crossentropy" in report
+    return by_loss
+
+
+def test_a_failing_job_is_a_failed_child_and_the_report_says_so(project, tmp_path):
+    repo, env = project
+    failed = failing_job_sweep(repo, env, tmp_path)["binary_crossentropy"]
     # Failed before training started, it still says where it came from and what it is.
     assert failed.data.tags["configuration"] == "loss=binary_crossentropy"
     assert failed.data.tags["mlflow.source.name"].endswith("train.py")
-    assert parents[0].data.tags["optlab.failed_runs"] == "1"
-    report = (tmp_path / "sweep" / "report" / "report.md").read_text()
-    assert "Failed runs" in report and "binary_crossentropy" in report
 
 
 def test_dvc_queue_runs_the_four_experiments(project):
