@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from pipeline.exiting import exit_now
 from pipeline.schemas import MLflowConfig
 from pipeline.stages.entry import run
 from pipeline.tracking_server import check_tracking
@@ -56,4 +57,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(run(main))
+    exit_now(run(main))

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pipeline import contract, tracking_server
+from pipeline.exiting import exit_now
 from pipeline.paths import layout
 from pipeline.schemas import MLflowConfig
 from pipeline.stages.entry import run
@@ -93,4 +94,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(run(main))
+    exit_now(run(main))

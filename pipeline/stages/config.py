@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dvc.env import DVC_EXP_NAME
 
 from pipeline.config import compose_config, load_params, validate, write_params
+from pipeline.exiting import exit_now
 from pipeline.paths import PARAMS_FILE
 from pipeline.stages.entry import run
 
@@ -44,4 +45,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(run(main))
+    exit_now(run(main))

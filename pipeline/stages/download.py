@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pipeline.config import load_params
 from pipeline.data.download import fetch_raw
+from pipeline.exiting import exit_now
 from pipeline.paths import layout
 from pipeline.stages.entry import dataset_parser, run
 
@@ -30,4 +31,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(run(main))
+    exit_now(run(main))

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from omegaconf import DictConfig
 
 from pipeline.config import load_params
+from pipeline.exiting import exit_now
 from pipeline.figures.app import check, make_figures
 from pipeline.hydra_app import run_app
 from pipeline.paths import PARAMS_FILE, layout
@@ -58,4 +59,4 @@ def app_main() -> None:
 
 
 if __name__ == "__main__":
-    raise SystemExit(run(main))
+    exit_now(run(main))

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from pipeline.config import load_params
 from pipeline.data.preprocess import build_splits
+from pipeline.exiting import exit_now
 from pipeline.paths import layout
 from pipeline.stages.entry import dataset_parser, run
 
@@ -36,4 +37,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(run(main))
+    exit_now(run(main))

@@ -14,6 +14,7 @@ import os
 from collections.abc import Sequence
 
 from pipeline.config import load_params
+from pipeline.exiting import exit_now
 from pipeline.paths import layout
 from pipeline.schemas import pick
 from pipeline.stages.entry import dataset_parser, run
@@ -50,4 +51,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(run(main))
+    exit_now(run(main))
