@@ -2,9 +2,34 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import sys
+from collections.abc import Iterator
 
 log = logging.getLogger(__name__)
+
+# Packages Keras imports for a feature the pipeline never uses: scikit-learn, for
+# Keras' scikit-learn wrappers (half a second of every training process's start here,
+# scipy included). Hidden while TensorFlow loads Keras, the wrappers become Keras' own
+# stubs that say scikit-learn is missing; importing it later works as usual.
+UNUSED_BY_KERAS = ("sklearn",)
+
+
+@contextlib.contextmanager
+def hidden(names: tuple[str, ...]) -> Iterator[None]:
+    """Inside the block, ``import NAME`` raises ImportError for each of ``names`` not
+    already imported, as if it were not installed; after it, they import as usual."""
+    # A None in sys.modules is the import system's own "not importable" mark.
+    absent = [name for name in names if name not in sys.modules]
+    for name in absent:
+        sys.modules[name] = None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        for name in absent:
+            if sys.modules.get(name, 0) is None:
+                del sys.modules[name]
 
 
 def configure_runtime(intra_op_threads: int = 0, inter_op_threads: int = 0) -> None:
@@ -13,7 +38,8 @@ def configure_runtime(intra_op_threads: int = 0, inter_op_threads: int = 0) -> N
     TensorFlow fixes its pools when it first runs an op; a later, different request
     in the same process cannot take effect and is reported, not raised.
     """
-    import tensorflow as tf
+    with hidden(UNUSED_BY_KERAS):
+        import tensorflow as tf  # it loads Keras
 
     for setter, getter, value in (
         (

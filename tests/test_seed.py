@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import logging
 import random
+import subprocess
+import sys
+from pathlib import Path
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 from tensorflow.python.framework import config as tf_config  # no public getter of the switch
 
-from pipeline.seed import apply_seed, configure_runtime
+from pipeline.seed import UNUSED_BY_KERAS, apply_seed, configure_runtime, hidden
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _draws() -> tuple:
@@ -45,3 +51,41 @@ def test_a_late_thread_request_is_reported_not_raised(caplog):
     with caplog.at_level(logging.WARNING, logger="pipeline.seed"):
         configure_runtime(intra_op_threads=wanted)
     assert "cannot change TensorFlow threads now" in caplog.text
+
+
+def test_hidden_makes_a_module_unimportable_inside_the_block_only(tmp_path, monkeypatch):
+    (tmp_path / "optlab_probe_module.py").write_text("VALUE = 42\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with (
+        hidden(("optlab_probe_module",)),
+        pytest.raises(ModuleNotFoundError, match="optlab_probe_module"),
+    ):
+        import optlab_probe_module  # noqa: F401
+    import optlab_probe_module
+
+    assert optlab_probe_module.VALUE == 42
+    with hidden(("optlab_probe_module",)):  # already imported: left as it is
+        import optlab_probe_module as again
+
+    assert again is optlab_probe_module
+    del sys.modules["optlab_probe_module"]
+
+
+def test_tensorflow_loads_keras_without_scikit_learn():
+    """A fresh process: configure_runtime imports TensorFlow (and so Keras) without
+    scikit-learn, Keras' wrappers say it is missing, and it imports as usual after."""
+    code = (
+        "import sys\n"
+        "from pipeline.seed import configure_runtime\n"
+        "configure_runtime()\n"
+        "import keras.src.wrappers.fixes as fixes\n"
+        "print('keras' in sys.modules, 'sklearn' in sys.modules, fixes.sklearn)\n"
+        "import sklearn\n"
+        "print(sklearn.__name__)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "True False None\nsklearn\n"
+    assert UNUSED_BY_KERAS == ("sklearn",)
