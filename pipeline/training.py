@@ -297,9 +297,7 @@ def _run(
                 metrics = evaluate(model, datasets["test"], history, seconds)
             tracking.log_metrics(client, run_id, metrics, step=0)
             with tempfile.TemporaryDirectory() as artifacts:
-                _write_artifacts(
-                    cfg, p, data, model, datasets["test"], history, record.name, artifacts
-                )
+                _write_artifacts(cfg, p, data, model, history, record.name, artifacts)
                 client.log_artifacts(run_id, artifacts)
             if cfg.mlflow.log_model:
                 client.log_model(run_id, model, data.x["test"][:5])
@@ -375,7 +373,6 @@ def _write_artifacts(
     p: Plan,
     data: TaskData,
     model,
-    test_ds,
     history: pd.DataFrame,
     name: str,
     folder: str,
@@ -389,7 +386,8 @@ def _write_artifacts(
     plots.learning_curves(history, p.loss.primary_metric, tmp / "learning_curves.png", name)
     history.to_csv(tmp / contract.HISTORY_FILE, index=False)
     if p.task is not Task.regression:
-        predicted = model.predict(test_ds, verbose=0)
+        test = make_dataset(data.x["test"], data.y["test"], runtime.PREDICT_BATCH, False, 0)
+        predicted = model.predict(test, verbose=0)
         pred_labels = (
             np.argmax(predicted, axis=1)
             if predicted.shape[1] > 1

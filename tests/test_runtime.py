@@ -170,3 +170,28 @@ def test_the_block_restores_one_step_per_call_when_it_fails():
         raise RuntimeError("inside")
     assert model.steps_per_execution == 1
     assert model.train_function is None and model.predict_function is None
+
+
+def _mlp():
+    return [keras.layers.Dense(256, "relu"), keras.layers.Dense(128, "relu")]
+
+
+def _cnn():
+    return [keras.layers.Conv2D(8, 3, activation="relu"), keras.layers.Flatten()]
+
+
+@pytest.mark.parametrize(
+    ("hidden", "shape"), [(_mlp, (784,)), (_cnn, (28, 28, 1))], ids=["mlp-784-256-128", "cnn"]
+)
+def test_predictions_do_not_depend_on_the_predict_batch(hidden, shape):
+    """The confusion matrix predicts PREDICT_BATCH rows per step, not the training's batch:
+    every row's prediction must be the same to the bit."""
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential([keras.Input(shape), *hidden(), keras.layers.Dense(10, "softmax")])
+    x = np.random.default_rng(3).random((runtime.PREDICT_BATCH + 300, *shape), np.float32)
+    small = model.predict(x, batch_size=32, verbose=0)
+    large = model.predict(x, batch_size=runtime.PREDICT_BATCH, verbose=0)
+    assert small.shape == (len(x), 10)
+    assert small.tobytes() == large.tobytes()
+    assert runtime.PREDICT_BATCH == 1024
