@@ -37,7 +37,7 @@ TASK = [
     "training.batch_size=32",
 ]
 # The runtime with every speed setting off: one step per execution, no XLA.
-SLOW_PATH = ["runtime.steps_per_execution=1"]
+SLOW_PATH = ["runtime.steps_per_execution=1", "runtime.intra_op_threads=0"]
 COMMANDS = ("plain", "default", "slow")
 RUN_LINE = re.compile(r"^run ([0-9a-f]{32}):", re.MULTILINE)
 GB = 1e9

@@ -16,8 +16,12 @@ What is not used, because it changes results:
   always enables.
 * Another oneDNN setting (``TF_ENABLE_ONEDNN_OPTS``) or a larger batch.
 
-The thread counts (``runtime.intra_op_threads``) are left to the caller: a sweep gives
-each parallel job its share of the cores (:func:`pipeline.sweep.threads_per_job`).
+``runtime.intra_op_threads`` left unset (the default) trains a small MLP on one thread
+(:func:`intra_op_threads`): its matrices are too small to share between cores, and
+one thread computes the same bits faster (``tests/test_runtime.py`` trains every
+activation with the lecture's optimizers on one thread and on all, in two processes,
+and requires identical bits). A sweep gives each parallel job its share of the cores
+instead (:func:`pipeline.sweep.threads_per_job`).
 
 Only the fit and the evaluations run many steps per call: a model is compiled, saved
 and predicts with one step per call, so a saved model carries no trace of the setting
@@ -30,9 +34,10 @@ many small ones, in less time.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -47,6 +52,14 @@ MAX_STEPS_PER_EXECUTION = 512
 # inside the loop of steps, and the last bits of the weights differ.
 # tests/test_runtime.py finds them, and fails once one trains identically after all.
 ONE_STEP_PER_CALL: dict[str, frozenset[str]] = {"activation": frozenset({"swish"})}
+
+# The most work per step (batch rows x weights) of an MLP trained on one thread. Measured
+# on 2 cores (docs/performance.md), seconds per epoch of Fashion-MNIST with Adam, one
+# thread against both: the MLP 784-256-128 (235,000 weights) at batch 32: 1.51 against
+# 2.12; 256: 0.48 against 0.58; 512: 0.41 against 0.37. 784-1024-512 (1.3 million)
+# at batch 32: 6.37 against 6.53; 64: 3.80 against 3.74; 128: 2.47 against 2.37. The
+# CNN's convolutions share well between cores (batch 128: 9.7 against 7.3): not chosen.
+ONE_THREAD_MAX_WORK = 64_000_000
 
 # Rows per predict step. The 10,000 test images of Fashion-MNIST at the training's batch
 # of 32 took 313 calls, 0.35-0.65 s on 2 cores; at 1,024, 0.15 s. A CNN's activations
@@ -76,6 +89,19 @@ def steps_per_execution(
     if inexact:
         return 1
     return max(1, min(MAX_STEPS_PER_EXECUTION, math.ceil(rows / batch_size)))
+
+
+def intra_op_threads(setting: int | None, batch_size: int, mlp_units: Sequence[int] | None) -> int:
+    """TensorFlow's intra-op threads for a training: ``setting`` when the config sets it;
+    else 1 for an MLP (``mlp_units``: its layers' sizes, input to output; None: another
+    model) whose step is at most :data:`ONE_THREAD_MAX_WORK` (``batch_size`` x weights);
+    else 0, TensorFlow's default (every core)."""
+    if setting is not None:
+        return setting
+    if mlp_units is None:
+        return 0
+    weights = sum(a * b for a, b in itertools.pairwise(mlp_units))
+    return 1 if batch_size * weights <= ONE_THREAD_MAX_WORK else 0
 
 
 def steps_for(cfg: Mapping[str, Any], rows: int, batch_size: int) -> int:

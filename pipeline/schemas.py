@@ -269,7 +269,9 @@ class RuntimeConfig:
     # None: chosen for speed (an epoch's steps, up to a bound; pipeline/runtime.py).
     # Any value gives the same results.
     steps_per_execution: Optional[int] = None  # noqa: UP045
-    intra_op_threads: int = 0  # 0: TensorFlow's default (all cores)
+    # None: chosen for speed (one for a small MLP, pipeline/runtime.py); 0: TensorFlow's
+    # default (every core). Any value gives the same results.
+    intra_op_threads: Optional[int] = None  # noqa: UP045
     inter_op_threads: int = 0
     # Rows of the training split used for the per-epoch gradient-norm diagnostic.
     grad_norm_samples: int = 512

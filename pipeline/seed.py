@@ -32,8 +32,9 @@ def hidden(names: tuple[str, ...]) -> Iterator[None]:
                 del sys.modules[name]
 
 
-def configure_runtime(intra_op_threads: int = 0, inter_op_threads: int = 0) -> None:
-    """Cap TensorFlow's thread pools (0 keeps its default).
+def configure_runtime(intra_op_threads: int = 0, inter_op_threads: int = 0) -> int:
+    """Cap TensorFlow's thread pools (0 keeps its default); return the intra-op threads
+    in effect (0: TensorFlow's default, every core).
 
     TensorFlow fixes its pools when it first runs an op; a later, different request
     in the same process cannot take effect and is reported, not raised.
@@ -58,6 +59,7 @@ def configure_runtime(intra_op_threads: int = 0, inter_op_threads: int = 0) -> N
                 setter(value)
             except RuntimeError as error:
                 log.warning("cannot change TensorFlow threads now: %s", error)
+    return tf.config.threading.get_intra_op_parallelism_threads()
 
 
 def apply_seed(seed: int) -> None:

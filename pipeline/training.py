@@ -7,6 +7,7 @@ The library behind the entry points: ``python -m pipeline.train`` (Hydra, see
 from __future__ import annotations
 
 import logging
+import math
 import os
 import tempfile
 import time
@@ -30,6 +31,7 @@ from pipeline import (
     tracking_server,
 )
 from pipeline.config import to_yaml, validate
+from pipeline.data.preprocess import DataError, load_splits
 from pipeline.data.tasks import SPLITS, TaskData, load_task_data, make_dataset
 from pipeline.guarded import GuardedClient
 from pipeline.io import atomic_write_json, atomic_write_text
@@ -163,12 +165,28 @@ def prepare(
     (nothing heavy before)."""
     cfg = validate(cfg)
     tracking_server.check_tracking(cfg.mlflow.tracking_uri, cfg.mlflow.timeout)
+    data_dir = Path(data_root or layout().processed) / cfg.dataset.name
     # Before anything creates a TensorFlow object (plan() builds the optimizer):
-    # TensorFlow fixes its thread pools then.
-    configure_runtime(cfg.runtime.intra_op_threads, cfg.runtime.inter_op_threads)
+    # TensorFlow fixes its thread pools then. The run logs the count in effect.
+    threads = runtime.intra_op_threads(
+        cfg.runtime.intra_op_threads, cfg.training.batch_size, _mlp_units(cfg, data_dir)
+    )
+    cfg.runtime.intra_op_threads = configure_runtime(threads, cfg.runtime.inter_op_threads)
     p = plan(cfg)  # every choice checked before any data is read or run created
-    data_dir = Path(data_root or layout().processed) / p.dataset
     return cfg, p, data_dir, load_task_data(p, data_dir, cfg.dataset.target)
+
+
+def _mlp_units(cfg: DictConfig, data_dir: Path) -> list[int] | None:
+    """An MLP's layer sizes, input to output, from the config and the data's meta.json;
+    None for another model, or data not there yet (loading it then says so)."""
+    if cfg.model.name != "mlp":
+        return None
+    try:
+        row = load_splits(data_dir).x["train"].shape[1:]  # memory-mapped: shapes only
+    except DataError:
+        return None
+    classes = len(cfg.data.datasets[cfg.dataset.name].classes)
+    return [math.prod(row), *cfg.model.hidden_units, classes]
 
 
 def build_model(cfg: DictConfig, p: Plan, data: TaskData):

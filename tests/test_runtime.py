@@ -195,3 +195,46 @@ def test_predictions_do_not_depend_on_the_predict_batch(hidden, shape):
     assert small.shape == (len(x), 10)
     assert small.tobytes() == large.tobytes()
     assert runtime.PREDICT_BATCH == 1024
+
+
+def test_a_small_mlp_trains_on_one_thread_unless_the_config_says_otherwise():
+    course_mlp = [784, 256, 128, 10]  # 235,000 weights
+    assert runtime.intra_op_threads(None, 32, course_mlp) == 1
+    assert runtime.intra_op_threads(None, 256, course_mlp) == 1  # 60 M: still faster
+    assert runtime.intra_op_threads(None, 512, course_mlp) == 0  # 120 M: both cores
+    assert runtime.intra_op_threads(None, 32, [784, 1024, 512, 10]) == 1  # 43 M
+    assert runtime.intra_op_threads(None, 64, [784, 1024, 512, 10]) == 0  # 85 M
+    assert runtime.intra_op_threads(None, 32, None) == 0  # not an MLP: the CNN
+    assert runtime.intra_op_threads(0, 32, course_mlp) == 0  # set: used as it is
+    assert runtime.intra_op_threads(2, 32, course_mlp) == 2
+    assert runtime.ONE_THREAD_MAX_WORK == 64_000_000
+
+
+@pytest.mark.slow
+def test_one_thread_and_every_core_give_the_same_bits(tmp_path):
+    """Every activation with the lecture's optimizers, on the course's MLP, in two
+    processes: one intra-op thread, and TensorFlow's default (every core)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    jobs = {
+        threads: subprocess.Popen(
+            [sys.executable, "-m", "tests.threads_job", str(threads), str(out)],
+            cwd=root,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for threads, out in ((1, tmp_path / "one.json"), (0, tmp_path / "all.json"))
+    }
+    for job in jobs.values():
+        _, err = job.communicate(timeout=600)
+        assert job.returncode == 0, err[-3000:]
+    one = json.loads((tmp_path / "one.json").read_text())
+    every = json.loads((tmp_path / "all.json").read_text())
+    assert len(one) == len(ACTIVATIONS) * len(OPTIMIZERS_PER_ACTIVATION)
+    differ = sorted(k for k in one if one[k] != every[k])
+    assert differ == []
+    trained = one["relu/adam"]["history"]["loss"]
+    assert len(trained) == 2 and trained[0] != trained[1]
