@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.exiting import status_code
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers import REPO_ROOT
 
 
 def run_script(tmp_path: Path, body: str) -> subprocess.CompletedProcess[str]:
@@ -23,7 +22,7 @@ def run_script(tmp_path: Path, body: str) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         timeout=60,
-        cwd=ROOT,
+        cwd=REPO_ROOT,
     )
 
 

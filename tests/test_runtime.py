@@ -8,6 +8,8 @@ evaluations and the weights must be identical to the bit.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import zipfile
 
 import keras
@@ -21,7 +23,7 @@ from pipeline.data.tasks import load_task_data, make_dataset
 from pipeline.planning import plan
 from pipeline.schemas import OPTION_SCHEMAS
 from pipeline.training import build_model
-from tests.helpers import tiny_config
+from tests.helpers import REPO_ROOT, tiny_config
 
 ACTIVATIONS = sorted(OPTION_SCHEMAS["activation"])
 # The lecture's optimizers, with and without momentum and per-weight step sizes.
@@ -214,15 +216,10 @@ def test_a_small_mlp_trains_on_one_thread_unless_the_config_says_otherwise():
 def test_one_thread_and_every_core_give_the_same_bits(tmp_path):
     """Every activation with the lecture's optimizers, on the course's MLP, in two
     processes: one intra-op thread, and TensorFlow's default (every core)."""
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[1]
     jobs = {
         threads: subprocess.Popen(
             [sys.executable, "-m", "tests.threads_job", str(threads), str(out)],
-            cwd=root,
+            cwd=REPO_ROOT,
             stderr=subprocess.PIPE,
             text=True,
         )

@@ -6,7 +6,6 @@ import logging
 import random
 import subprocess
 import sys
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -15,8 +14,7 @@ import tensorflow as tf
 from tensorflow.python.framework import config as tf_config  # no public getter of the switch
 
 from pipeline.seed import UNUSED_BY_KERAS, apply_seed, configure_runtime, hidden
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers import REPO_ROOT
 
 
 def _draws() -> tuple:
@@ -84,7 +82,7 @@ def test_tensorflow_loads_keras_without_scikit_learn():
         "print(sklearn.__name__)\n"
     )
     done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO_ROOT
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout == "True False None\nsklearn\n"

@@ -20,7 +20,6 @@ import numpy as np
 
 from pipeline.seed import configure_runtime
 
-ROOT = Path(__file__).resolve().parents[1]
 ROWS, BATCH = 384, 64
 
 
@@ -31,6 +30,7 @@ def main(threads: int, out: Path) -> None:
     from pipeline.planning import plan
     from pipeline.schemas import OPTION_SCHEMAS
     from pipeline.training import build_model
+    from tests.helpers import REPO_ROOT
     from tests.test_runtime import OPTIMIZERS_PER_ACTIVATION
 
     rng = np.random.default_rng(5)
@@ -46,7 +46,7 @@ def main(threads: int, out: Path) -> None:
                     f"activation={activation}",
                     f"optimizer={optimizer}",
                 ],
-                config_dir=ROOT / "conf",
+                config_dir=REPO_ROOT / "conf",
             )
             p = plan(cfg)
             model = build_model(cfg, p, SimpleNamespace(input_shape=(28, 28)))
