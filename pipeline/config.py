@@ -18,6 +18,7 @@ from typing import Any
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
+from pipeline import machine
 from pipeline.io import atomic_write_text
 from pipeline.paths import PARAMS_FILE, layout
 from pipeline.ranges import RANGES, out_of_range
@@ -89,7 +90,8 @@ def validate(cfg: DictConfig | Mapping[str, Any]) -> DictConfig:
         ValueError: an unknown option name (listing the valid ones, :func:`pick`), an
             unknown key (listing the keys valid there; a ``+key`` Hydra appended
             included), a value of the wrong type, or a number out of its range
-            (:data:`pipeline.ranges.RANGES`); :class:`ConfigError` for the last three.
+            (:data:`pipeline.ranges.RANGES`); :class:`ConfigError` for the last three;
+            :class:`~pipeline.machine.MachineError` for a bad ``OPTLAB_CPU_ISA``.
     """
     # As plain containers: a node Hydra typed as the schema would carry a +key
     # through the merge (OmegaConf trusts a source of the schema's own type).
@@ -101,6 +103,7 @@ def validate(cfg: DictConfig | Mapping[str, Any]) -> DictConfig:
     problems = list(_out_of_range(merged))
     if problems:
         raise ConfigError("; ".join(problems))
+    machine.isa_choice()  # the environment's OPTLAB_CPU_ISA, checked with the config
     return merged
 
 

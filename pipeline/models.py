@@ -16,6 +16,7 @@ from typing import Any
 import keras
 
 from pipeline import activations
+from pipeline.layers import Dense
 from pipeline.schemas import OPTION_SCHEMAS, CNNConfig, MLPConfig, pick
 
 
@@ -30,7 +31,7 @@ def _hidden_block(
 
 
 def _dense(initializer: str) -> Callable[[int, str], keras.layers.Layer]:
-    return lambda units, name: keras.layers.Dense(units, kernel_initializer=initializer, name=name)
+    return lambda units, name: Dense(units, kernel_initializer=initializer, name=name)
 
 
 def _assemble(
@@ -42,7 +43,7 @@ def _assemble(
     initializer: str,
 ) -> keras.Model:
     """Input -> layers -> the Dense output layer, as a Sequential model."""
-    output = keras.layers.Dense(
+    output = Dense(
         output_units, activation=output_activation, kernel_initializer=initializer, name="output"
     )
     return keras.Sequential([keras.Input(shape=tuple(input_shape)), *layers, output], name=name)

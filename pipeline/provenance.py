@@ -30,11 +30,13 @@ DATA_DIGEST_TAG = "data.digest"
 # MLflow caps a dataset digest at 36 characters: 32 hex digits of sha256 (128 bits).
 DIGEST_CHARS = 32
 
-# Runtime settings never change results (pipeline.schemas.RuntimeConfig), save this
-# one, which shapes the logged gradient norms: the others stay out of a run's key.
+# Runtime settings never change results (pipeline.schemas.RuntimeConfig), save these:
+# the gradient-norm sample shapes the logged norms, and TensorFlow's intra-op thread
+# count splits its sums (pipeline.runtime.PINNED_THREADS). The others stay out of a
+# run's key.
 RUNTIME_PREFIX = "runtime."
 
-RESULT_RUNTIME_KEYS = ("runtime.grad_norm_samples",)
+RESULT_RUNTIME_KEYS = ("runtime.grad_norm_samples", "runtime.intra_op_threads")
 
 # The format of a data folder's remembered hashes (see folder_hashes).
 STATE_VERSION = 1

@@ -26,9 +26,10 @@ instead (:func:`pipeline.sweep.threads_per_job`).
 Only the fit and the evaluations run many steps per call: a model is compiled, saved
 and predicts with one step per call, so a saved model carries no trace of the setting
 and predicting stays cheap to trace (Keras unrolls ``predict`` over the steps of a call).
-Predictions (the confusion matrix's) take :data:`PREDICT_BATCH` rows per step instead:
-a model predicts each row on its own, so few large steps give the same predictions as
-many small ones, in less time.
+Predictions (the confusion matrix's) of an MLP take :data:`PREDICT_BATCH` rows per step
+instead: its chunked products (:mod:`pipeline.layers`) compute each row alike in any
+batch, so few large steps give the same predictions as many small ones, in less time.
+The CNN's convolutions do not (measured), so it predicts at its training batch.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ import logging
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
+
+from pipeline import machine
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +63,13 @@ ONE_STEP_PER_CALL: dict[str, frozenset[str]] = {"activation": frozenset({"swish"
 # at batch 32: 6.37 against 6.53; 64: 3.80 against 3.74; 128: 2.47 against 2.37. The
 # CNN's convolutions share well between cores (batch 128: 9.7 against 7.3): not chosen.
 ONE_THREAD_MAX_WORK = 64_000_000
+
+# TensorFlow's intra-op threads under the CPU pin, whatever the machine's cores: its
+# products and reductions split their work by the thread count (a 784-long product
+# rounds differently on 1, 2 and 4 threads, measured in docs/reproducibility.md), and
+# past one thread Eigen's split also follows the L3 cache's size. One thread is the
+# only count every machine computes alike.
+PINNED_THREADS = 1
 
 # Rows per predict step. The 10,000 test images of Fashion-MNIST at the training's batch
 # of 32 took 313 calls, 0.35-0.65 s on 2 cores; at 1,024, 0.15 s. A CNN's activations
@@ -93,15 +103,26 @@ def steps_per_execution(
 
 def intra_op_threads(setting: int | None, batch_size: int, mlp_units: Sequence[int] | None) -> int:
     """TensorFlow's intra-op threads for a training: ``setting`` when the config sets it;
-    else 1 for an MLP (``mlp_units``: its layers' sizes, input to output; None: another
-    model) whose step is at most :data:`ONE_THREAD_MAX_WORK` (``batch_size`` x weights);
-    else 0, TensorFlow's default (every core)."""
+    else :data:`PINNED_THREADS` under the CPU pin (:mod:`pipeline.machine`); else 1 for an
+    MLP (``mlp_units``: its layers' sizes, input to output; None: another model) whose
+    step is at most :data:`ONE_THREAD_MAX_WORK` (``batch_size`` x weights); else 0,
+    TensorFlow's default (every core)."""
     if setting is not None:
         return setting
+    if machine.pinned():
+        return PINNED_THREADS
     if mlp_units is None:
         return 0
     weights = sum(a * b for a, b in itertools.pairwise(mlp_units))
     return 1 if batch_size * weights <= ONE_THREAD_MAX_WORK else 0
+
+
+def predict_batch(model: str, batch_size: int) -> int:
+    """Rows per predict step: :data:`PREDICT_BATCH` for a model whose every row's
+    prediction is the same in any batch (the chunked products of
+    :mod:`pipeline.layers`, ``machine.SAME_BITS_MODELS``), else the training's
+    ``batch_size`` (the CNN's convolutions round a row differently in another batch)."""
+    return PREDICT_BATCH if model in machine.SAME_BITS_MODELS else batch_size
 
 
 def steps_for(cfg: Mapping[str, Any], rows: int, batch_size: int) -> int:

@@ -35,6 +35,7 @@ from pipeline import (
     contract,
     interrupt,
     labels,
+    machine,
     provenance,
     recovery,
     tracking,
@@ -257,7 +258,9 @@ def run_job(cfg: DictConfig, hydra_cfg: DictConfig | None = None) -> list[float 
     with open_dict(cfg):
         cfg.mlflow.experiment_name = experiment
         cfg.mlflow.tracking_uri = uri
-        if not cfg.runtime.intra_op_threads:
+        # Under the CPU pin every training runs on one thread (pipeline.runtime), so
+        # parallel jobs cannot oversubscribe the CPU; else each job gets its share.
+        if not cfg.runtime.intra_op_threads and not machine.pinned():
             cfg.runtime.intra_op_threads = threads_per_job(hydra_cfg)
             cfg.runtime.inter_op_threads = 1
     on_ray = cluster.uses_ray(hydra_cfg)

@@ -24,6 +24,7 @@ from pipeline import (
     contract,
     keras_file,
     labels,
+    machine,
     provenance,
     resume,
     runtime,
@@ -68,6 +69,8 @@ def _logged_params(cfg: DictConfig, p: Plan, batch_size: int) -> dict[str, str]:
             "effective.epochs": str(p.epochs),
             "effective.loss": p.loss.loss,
             "effective.output_activation": p.loss.output_activation,
+            # The kernels' instruction set: the pinned avx2 on every machine, else its own.
+            "effective.cpu_isa": machine.kernel_isa(),
         }
     )
     return params
@@ -236,11 +239,22 @@ def run_record(
         contract.RUN_KEY_TAG: provenance.run_key(params, data[provenance.DATA_DIGEST_TAG]),
         contract.TASK_TAG: p.task.value,
         contract.CONFIGURATION_TAG: labels.label(params, labels.param_keys(label_keys, params)),
+        **machine.machine_tags(cfg.runtime.intra_op_threads, _outside_promise(cfg)),
         **extra_tags,
     }
     tags.update(resume.run_tags(tags))
     name = tracking.default_run_name(cfg, p.full_batch) + run_name_suffix
     return RunRecord(uri, experiment_id, name, params, tags)
+
+
+def _outside_promise(cfg: DictConfig) -> list[str]:
+    """What in ``cfg`` the same-bits promise does not cover (docs/reproducibility.md)."""
+    gaps = []
+    if cfg.runtime.intra_op_threads != runtime.PINNED_THREADS:
+        gaps.append(f"runtime.intra_op_threads={cfg.runtime.intra_op_threads}")
+    if cfg.model.name not in machine.SAME_BITS_MODELS:
+        gaps.append(f"model={cfg.model.name} (its convolutions are Eigen's, cache-blocked)")
+    return gaps
 
 
 def planned_run_key(cfg: DictConfig, data_root: str | os.PathLike[str] | None = None) -> str:
@@ -404,7 +418,8 @@ def _write_artifacts(
     plots.learning_curves(history, p.loss.primary_metric, tmp / "learning_curves.png", name)
     history.to_csv(tmp / contract.HISTORY_FILE, index=False)
     if p.task is not Task.regression:
-        test = make_dataset(data.x["test"], data.y["test"], runtime.PREDICT_BATCH, False, 0)
+        batch = runtime.predict_batch(cfg.model.name, cfg.training.batch_size)
+        test = make_dataset(data.x["test"], data.y["test"], batch, False, 0)
         predicted = model.predict(test, verbose=0)
         pred_labels = (
             np.argmax(predicted, axis=1)

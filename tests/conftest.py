@@ -13,6 +13,16 @@ from tests.servers import pg_server, tracking_server  # noqa: F401 - session fix
 DIGITS = [str(i) for i in range(10)]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _pinned_threads() -> None:
+    """In-process trainings run as the CPU pin runs them, on one intra-op thread
+    (pipeline.runtime.PINNED_THREADS), fixed before TensorFlow's first op."""
+    from pipeline import runtime  # lazy, for cost: configure_runtime loads TensorFlow
+    from pipeline.seed import configure_runtime
+
+    configure_runtime(runtime.PINNED_THREADS)
+
+
 @pytest.fixture(autouse=True)
 def _no_mirror(monkeypatch: pytest.MonkeyPatch) -> None:
     """A mirror set in the developer's shell must not leak into tests."""

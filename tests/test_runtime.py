@@ -8,8 +8,6 @@ evaluations and the weights must be identical to the bit.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import zipfile
 
 import keras
@@ -17,13 +15,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pipeline import keras_file, runtime
+from pipeline import keras_file, machine, runtime
 from pipeline.callbacks import ShuffleEpoch
 from pipeline.data.tasks import load_task_data, make_dataset
+from pipeline.layers import Dense
 from pipeline.planning import plan
 from pipeline.schemas import OPTION_SCHEMAS
 from pipeline.training import build_model
-from tests.helpers import REPO_ROOT, tiny_config
+from tests.helpers import tiny_config
 
 ACTIVATIONS = sorted(OPTION_SCHEMAS["activation"])
 # The lecture's optimizers, with and without momentum and per-weight step sizes.
@@ -175,31 +174,53 @@ def test_the_block_restores_one_step_per_call_when_it_fails():
 
 
 def _mlp():
-    return [keras.layers.Dense(256, "relu"), keras.layers.Dense(128, "relu")]
+    return [Dense(256, "relu"), Dense(128, "relu")]
 
 
 def _cnn():
     return [keras.layers.Conv2D(8, 3, activation="relu"), keras.layers.Flatten()]
 
 
-@pytest.mark.parametrize(
-    ("hidden", "shape"), [(_mlp, (784,)), (_cnn, (28, 28, 1))], ids=["mlp-784-256-128", "cnn"]
-)
-def test_predictions_do_not_depend_on_the_predict_batch(hidden, shape):
-    """The confusion matrix predicts PREDICT_BATCH rows per step, not the training's batch:
-    every row's prediction must be the same to the bit."""
+def _predictions_at_both_batches(hidden, shape):
     keras.backend.clear_session()
     keras.utils.set_random_seed(3)
-    model = keras.Sequential([keras.Input(shape), *hidden(), keras.layers.Dense(10, "softmax")])
+    model = keras.Sequential([keras.Input(shape), *hidden(), Dense(10, "softmax")])
     x = np.random.default_rng(3).random((runtime.PREDICT_BATCH + 300, *shape), np.float32)
     small = model.predict(x, batch_size=32, verbose=0)
     large = model.predict(x, batch_size=runtime.PREDICT_BATCH, verbose=0)
     assert small.shape == (len(x), 10)
-    assert small.tobytes() == large.tobytes()
-    assert runtime.PREDICT_BATCH == 1024
+    return small.tobytes(), large.tobytes()
 
 
-def test_a_small_mlp_trains_on_one_thread_unless_the_config_says_otherwise():
+def test_an_mlp_predicts_the_same_bits_at_the_predict_batch():
+    """An MLP's confusion matrix predicts PREDICT_BATCH rows per step, not the training's
+    batch: every row's prediction must be the same to the bit (on the pin's one thread)."""
+    small, large = _predictions_at_both_batches(_mlp, (784,))
+    assert small == large
+    assert runtime.predict_batch("mlp", 32) == runtime.PREDICT_BATCH == 1024
+
+
+def test_the_cnn_predicts_at_its_training_batch():
+    """Its convolutions round a row differently in another batch: the larger predict
+    batch is turned off for it, and fails once they do not."""
+    small, large = _predictions_at_both_batches(_cnn, (28, 28, 1))
+    assert small != large, "the CNN predicts alike now: give it PREDICT_BATCH too"
+    assert runtime.predict_batch("cnn", 32) == 32
+
+
+def test_under_the_pin_every_training_runs_on_one_thread_unless_the_config_says_otherwise():
+    course_mlp = [784, 256, 128, 10]
+    assert machine.pinned()
+    assert runtime.intra_op_threads(None, 32, course_mlp) == 1
+    assert runtime.intra_op_threads(None, 512, course_mlp) == 1
+    assert runtime.intra_op_threads(None, 128, None) == 1  # the CNN too
+    assert runtime.intra_op_threads(0, 32, course_mlp) == 0  # set: used as it is
+    assert runtime.intra_op_threads(2, 32, course_mlp) == 2
+    assert runtime.PINNED_THREADS == 1
+
+
+def test_without_the_pin_a_small_mlp_trains_on_one_thread(monkeypatch):
+    monkeypatch.setitem(machine._state, "mode", machine.NATIVE)
     course_mlp = [784, 256, 128, 10]  # 235,000 weights
     assert runtime.intra_op_threads(None, 32, course_mlp) == 1
     assert runtime.intra_op_threads(None, 256, course_mlp) == 1  # 60 M: still faster
@@ -207,31 +228,4 @@ def test_a_small_mlp_trains_on_one_thread_unless_the_config_says_otherwise():
     assert runtime.intra_op_threads(None, 32, [784, 1024, 512, 10]) == 1  # 43 M
     assert runtime.intra_op_threads(None, 64, [784, 1024, 512, 10]) == 0  # 85 M
     assert runtime.intra_op_threads(None, 32, None) == 0  # not an MLP: the CNN
-    assert runtime.intra_op_threads(0, 32, course_mlp) == 0  # set: used as it is
-    assert runtime.intra_op_threads(2, 32, course_mlp) == 2
     assert runtime.ONE_THREAD_MAX_WORK == 64_000_000
-
-
-@pytest.mark.slow
-def test_one_thread_and_every_core_give_the_same_bits(tmp_path):
-    """Every activation with the lecture's optimizers, on the course's MLP, in two
-    processes: one intra-op thread, and TensorFlow's default (every core)."""
-    jobs = {
-        threads: subprocess.Popen(
-            [sys.executable, "-m", "tests.threads_job", str(threads), str(out)],
-            cwd=REPO_ROOT,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for threads, out in ((1, tmp_path / "one.json"), (0, tmp_path / "all.json"))
-    }
-    for job in jobs.values():
-        _, err = job.communicate(timeout=600)
-        assert job.returncode == 0, err[-3000:]
-    one = json.loads((tmp_path / "one.json").read_text())
-    every = json.loads((tmp_path / "all.json").read_text())
-    assert len(one) == len(ACTIVATIONS) * len(OPTIMIZERS_PER_ACTIVATION)
-    differ = sorted(k for k in one if one[k] != every[k])
-    assert differ == []
-    trained = one["relu/adam"]["history"]["loss"]
-    assert len(trained) == 2 and trained[0] != trained[1]
