@@ -22,7 +22,7 @@ UV_SYNC_FLAGS := --python $(BIN)/python --compile-bytecode
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv install install-dev run test test-fast lint format lock ui server clean bench lessons
+.PHONY: help venv install install-dev run test test-fast lint format lock ui server clean bench lessons check-machine
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -62,6 +62,9 @@ LESSONS_ARGS ?=
 lessons: install ## Test the course's claims on the real data: reports/lessons/ (LESSONS_ARGS="--only step")
 	$(BIN)/dvc repro preprocess
 	$(BIN)/python -m pipeline.lessons $(LESSONS_ARGS)
+
+check-machine: install ## Train the reference runs: does this machine compute the same bits? (docs/reproducibility.md)
+	$(BIN)/python -m pipeline.doctor
 
 ui: install ## Serve the MLflow UI on the project's store and print links (HOST=127.0.0.1 PORT=5000)
 	$(BIN)/python -m pipeline.ui

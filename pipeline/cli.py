@@ -13,6 +13,8 @@
   again and check that its metrics are bit-identical.
 - ``optlab upload FOLDER`` (``python -m pipeline.upload``): log a run kept locally when its
   tracking server went away mid-training into that run (:mod:`pipeline.offline`).
+- ``optlab doctor`` (``make check-machine``, ``python -m pipeline.doctor``): train the
+  reference runs and check that this machine computes their committed bits.
 
 ``dvc repro`` runs the per-stage entry points in :mod:`pipeline.stages` instead.
 """
@@ -43,6 +45,7 @@ COMMAND_HELP = {
     "cleanup": ("[OPTION ...]", "mark the runs a dead process left RUNNING as FAILED"),
     "reproduce": ("RUN_ID", "train a logged run again and compare its metrics bit for bit"),
     "upload": ("FOLDER", "log a run kept locally, when its server went away, into its run"),
+    "doctor": ("[OPTION ...]", "train the reference runs: does this machine compute their bits?"),
 }
 COMMANDS = tuple(COMMAND_HELP)
 
@@ -154,6 +157,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from pipeline import upload  # lazy, for cost
 
         return run(upload.main, rest)
+    if command == "doctor":
+        from pipeline import doctor  # lazy, for cost
+
+        return run(doctor.main, rest)
     if command == "ui":
         from pipeline import ui
 

@@ -197,6 +197,14 @@ def machine_tags(intra_op_threads: int, gaps: Sequence[str] = ()) -> dict[str, s
     return {TAG_PREFIX + key: value for key, value in tags.items()}
 
 
+def unpinned_environ(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """``environ`` for a child process without the pin: ``OPTLAB_CPU_ISA=native`` and none
+    of the pin's variables (a pinned parent has set them in its own environment)."""
+    pinned_names = {**PIN_ENV, **AVX2_ONLY_ENV}
+    kept = {k: v for k, v in environ.items() if k not in pinned_names}
+    return {**kept, ISA_VARIABLE: NATIVE}
+
+
 def _available_cores() -> int:
     if hasattr(os, "sched_getaffinity"):  # Linux: the cores this process may run on
         return len(os.sched_getaffinity(0))

@@ -53,6 +53,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     for line in result.differences:
         print(f"  {line}", file=sys.stderr)
+    print(f"largest difference: {result.largest:.3g}", file=sys.stderr)
+    if result.machines:
+        print("differs: the machines' kernels differ:", file=sys.stderr)
+        for line in result.machines:
+            print(f"  {line}", file=sys.stderr)
+    else:
+        print(
+            "the machines' kernels are alike (same ISA, threads, NumPy, TensorFlow)",
+            file=sys.stderr,
+        )
     return 1
 
 

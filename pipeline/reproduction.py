@@ -20,7 +20,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from pipeline import contract, provenance
+from pipeline import contract, machine, provenance
 from pipeline.config import validate
 from pipeline.paths import layout, project_root
 
@@ -37,6 +37,10 @@ class Reproduction:
     run_id: str
     compared: int
     differences: list[str] = field(default_factory=list)
+    # How the two runs' machines differ where it changes bits (empty: alike), and the
+    # largest difference of a metric value between them.
+    machines: list[str] = field(default_factory=list)
+    largest: float = 0.0
 
     @property
     def identical(self) -> bool:
@@ -115,6 +119,33 @@ def metric_differences(client, original: str, new: str) -> tuple[int, list[str]]
     return compared, differences
 
 
+# The optlab.cpu.* tags whose difference explains different bits (pipeline.machine).
+BITS_TAGS = ("isa", "threads", "numpy_dispatch", "tensorflow", "same_bits")
+
+
+def machine_differences(original: dict[str, str], new: dict[str, str]) -> list[str]:
+    """``isa: this run avx512, the original avx2`` for each of :data:`BITS_TAGS` that
+    differs between two runs' tags."""
+    lines = []
+    for name in BITS_TAGS:
+        key = machine.TAG_PREFIX + name
+        if original.get(key) != new.get(key):
+            was = original.get(key, "not recorded")
+            lines.append(f"{name}: this run {new.get(key, 'not recorded')}, the original {was}")
+    return lines
+
+
+def largest_difference(client, original: str, new: str, keys: list[str]) -> float:
+    """The largest absolute difference between the two runs' values of ``keys``."""
+    largest = 0.0
+    for key in keys:
+        old = {m.step: m.value for m in client.get_metric_history(original, key)}
+        now = {m.step: m.value for m in client.get_metric_history(new, key)}
+        for step in old.keys() & now.keys():
+            largest = max(largest, abs(old[step] - now[step]))
+    return largest
+
+
 def reproduce(
     run_id: str,
     uri: str,
@@ -158,4 +189,7 @@ def reproduce(
         run_name_suffix=RUN_NAME_SUFFIX,
     )
     compared, differences = metric_differences(client, run_id, result.run_id)
-    return Reproduction(run_id, result.run_id, compared, differences)
+    machines = machine_differences(run.data.tags, client.get_run(result.run_id).data.tags)
+    keys = sorted({line.split(":")[0].split(" at epoch")[0] for line in differences})
+    largest = largest_difference(client, run_id, result.run_id, keys)
+    return Reproduction(run_id, result.run_id, compared, differences, machines, largest)

@@ -24,7 +24,7 @@ def optlab(*args: str, cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess:
 def test_an_unknown_command_names_it_and_the_valid_ones():
     done = optlab("trian")
     assert done.returncode == 2
-    valid = "valid: train, compare, ui, server, cleanup, reproduce, upload\n"
+    valid = "valid: train, compare, ui, server, cleanup, reproduce, upload, doctor\n"
     assert done.stderr == f"optlab: unknown command 'trian'; {valid}"
     assert optlab().stderr == f"optlab: unknown command none; {valid}"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from mlflow.tracking import MlflowClient
 
-from pipeline.reproduction import logged_config, metric_differences
+from pipeline.reproduction import logged_config, machine_differences, metric_differences
 from pipeline.tracking import ensure_experiment
 
 
@@ -57,3 +57,21 @@ def test_an_unknown_run_or_one_without_config_is_one_clear_error(client_and_expe
     bare = client.create_run(experiment_id).info.run_id
     with pytest.raises(ValueError, match=f"run {bare} has no config.yaml artifact"):
         logged_config(client, bare, uri)
+
+
+def test_the_machines_that_explain_different_bits_are_named():
+    original = {
+        "optlab.cpu.isa": "avx2",
+        "optlab.cpu.threads": "1",
+        "optlab.cpu.numpy_dispatch": "X86_V3",
+        "optlab.cpu.tensorflow": "2.21.0",
+        "optlab.cpu.same_bits": "yes",
+        "optlab.cpu.model": "AMD EPYC",
+    }
+    assert machine_differences(original, {**original, "optlab.cpu.model": "Intel Xeon"}) == []
+    native = {**original, "optlab.cpu.isa": "avx512", "optlab.cpu.same_bits": "no: native"}
+    assert machine_differences(original, native) == [
+        "isa: this run avx512, the original avx2",
+        "same_bits: this run no: native, the original yes",
+    ]
+    assert machine_differences({}, original)[0] == "isa: this run avx2, the original not recorded"
