@@ -60,7 +60,7 @@ def test_a_ray_sweep_is_one_parent_with_a_child_per_job(project, ray_cluster, tm
         assert c.data.tags["configuration"] in report
 
 
-def test_a_failing_ray_job_is_a_failed_child_and_the_cpus_follow_ray(
+def test_a_failing_ray_job_is_a_failed_child_on_the_pins_one_thread(
     project, ray_cluster, tmp_path
 ):
     repo, env, _ = project
@@ -71,4 +71,5 @@ def test_a_failing_ray_job_is_a_failed_child_and_the_cpus_follow_ray(
         "hydra/launcher=ray",
         "+hydra.launcher.ray.remote.num_cpus=2",
     )
-    assert by_loss["auto"].data.params["runtime.intra_op_threads"] == "2"
+    # Under the CPU pin a job trains on one thread, whatever Ray gives it (runtime.py).
+    assert by_loss["auto"].data.params["runtime.intra_op_threads"] == "1"
