@@ -60,9 +60,7 @@ def test_a_ray_sweep_is_one_parent_with_a_child_per_job(project, ray_cluster, tm
         assert c.data.tags["configuration"] in report
 
 
-def test_a_failing_ray_job_is_a_failed_child_on_the_pins_one_thread(
-    project, ray_cluster, tmp_path
-):
+def test_a_failing_ray_job_is_a_failed_child_on_the_pins_one_thread(project, ray_cluster, tmp_path):
     repo, env, _ = project
     by_loss = failing_job_sweep(
         repo,
