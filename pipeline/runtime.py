@@ -51,10 +51,11 @@ log = logging.getLogger(__name__)
 MAX_STEPS_PER_EXECUTION = 512
 
 # The choices (kind -> names) whose results many steps per call change, so they train
-# with one: TensorFlow's graph optimizer rewrites swish's x * sigmoid(x) differently
-# inside the loop of steps, and the last bits of the weights differ.
-# tests/test_runtime.py finds them, and fails once one trains identically after all.
-ONE_STEP_PER_CALL: dict[str, frozenset[str]] = {"activation": frozenset({"swish"})}
+# with one. Empty under the CPU pin: swish was on it while oneDNN's graph rewrites ran on
+# Intel CPUs (they fused x * sigmoid(x) differently inside the loop of steps); with them
+# off (pipeline/machine.py) every activation trains identically. tests/test_runtime.py
+# checks every activation both ways, and fails once one differs.
+ONE_STEP_PER_CALL: dict[str, frozenset[str]] = {"activation": frozenset()}
 
 # The most work per step (batch rows x weights) of an MLP trained on one thread. Measured
 # on 2 cores (docs/performance.md), seconds per epoch of Fashion-MNIST with Adam, one

@@ -44,7 +44,13 @@ def test_unset_steps_per_execution_runs_an_epoch_per_call_up_to_the_bound():
     assert runtime.steps_per_execution(100, 90, 8, RELU) == 100
 
 
-def test_the_steps_of_a_composed_config(mirror_dir):
+@pytest.fixture
+def swish_inexact(monkeypatch):
+    """The mechanism, with swish on the list as it was before the CPU pin."""
+    monkeypatch.setitem(runtime.ONE_STEP_PER_CALL, "activation", frozenset({"swish"}))
+
+
+def test_the_steps_of_a_composed_config(mirror_dir, swish_inexact):
     cfg = tiny_config(mirror_dir, overrides=["activation=swish"])
     assert runtime.steps_for(cfg, 50_000, 32) == 1
     cfg = tiny_config(mirror_dir, overrides=["activation=tanh"])
@@ -53,7 +59,7 @@ def test_the_steps_of_a_composed_config(mirror_dir):
     assert runtime.steps_for(cfg, 50_000, 32) == 3
 
 
-def test_a_choice_that_many_steps_per_call_change_trains_one_step_per_call(caplog):
+def test_a_choice_that_many_steps_per_call_change_trains_one_step_per_call(caplog, swish_inexact):
     assert runtime.steps_per_execution(None, 50_000, 32, SWISH) == 1
     assert caplog.records == []
     # Set explicitly, the setting is used, with a warning that names the choice.
@@ -130,6 +136,7 @@ def test_every_activation_gives_the_same_bits_with_many_steps_per_call(
         assert not all(same.values()), f"{activation} is exact now: drop it from the list"
     else:
         assert all(same.values()), same
+    assert not runtime.ONE_STEP_PER_CALL["activation"]  # none, under the pin
 
 
 @pytest.mark.slow
