@@ -55,8 +55,9 @@ def store_uri(folder: Path) -> str:
     return uri
 
 
-def pipeline_argv(uri: str, epochs: int, run_dir: Path, slow: bool) -> list[str]:
-    """``python -m pipeline.train`` on the task, logging to ``uri``."""
+def pipeline_argv(uri: str, epochs: int, run_dir: Path, name: str) -> list[str]:
+    """``python -m pipeline.train`` on the task as command ``name`` runs it (``slow``: on
+    :data:`SLOW_PATH`), logging to ``uri``, experiment ``bench-<name>``."""
     return [
         PYTHON,
         "-m",
@@ -64,9 +65,9 @@ def pipeline_argv(uri: str, epochs: int, run_dir: Path, slow: bool) -> list[str]
         *TASK,
         f"training.epochs={epochs}",
         f"mlflow.tracking_uri={uri}",
-        f"mlflow.experiment_name=bench-{'slow' if slow else 'default'}",
+        f"mlflow.experiment_name=bench-{name}",
         f"hydra.run.dir={run_dir}",
-        *(SLOW_PATH if slow else []),
+        *(SLOW_PATH if name == "slow" else []),
     ]
 
 
@@ -83,7 +84,7 @@ def run_once(ctx: Context, name: str, repeat: int, uri: str) -> dict[str, Any]:
         fit, metrics, run_id = out["fit_seconds"], out, None
     else:
         run_dir = ctx.work / "hydra" / f"{name}-{repeat}"
-        m = measure(pipeline_argv(uri, ctx.epochs, run_dir, name == "slow"), project, env)
+        m = measure(pipeline_argv(uri, ctx.epochs, run_dir, name), project, env)
         run_id = RUN_LINE.search(m.stdout)[1]
         metrics = _run_metrics(uri, run_id)
         fit = metrics["train_seconds"]

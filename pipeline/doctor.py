@@ -39,6 +39,7 @@ REFERENCES = Path(__file__).with_name("doctor.json")
 EPOCHS = 2
 IMAGE_ROWS, IMAGE_BATCH = 512, 64
 IRIS_ROWS, IRIS_BATCH = 120, 8
+HIDDEN = (256, 128)  # the course's MLP, every reference's model
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ class Reference:
 def references() -> list[Reference]:
     """The iris baseline's model, then the course's MLP on MNIST's shapes with every
     activation (Adam) and every optimizer (ReLU)."""
-    mlp = ("model=mlp", "model.hidden_units=[256,128]")
+    mlp = ("model=mlp", f"model.hidden_units=[{','.join(map(str, HIDDEN))}]")
     runs = [Reference("iris/relu/adam", ("dataset=iris", *mlp))]
     for activation in sorted(OPTION_SCHEMAS["activation"]):
         runs.append(
@@ -103,7 +104,8 @@ def train_reference(ref: Reference, config_dir: Path | None = None) -> dict[str,
     with runtime.executing(model, runtime.steps_for(cfg, len(x), batch)):
         history = model.fit(x, y, batch_size=batch, epochs=EPOCHS, shuffle=False, verbose=0)
     curves = [np.asarray(v, np.float64) for _, v in sorted(history.history.items())]
-    predictions = model.predict(x, batch_size=runtime.PREDICT_BATCH, verbose=0)
+    rows = runtime.predict_batch(cfg.model.name, batch)
+    predictions = model.predict(x, batch_size=rows, verbose=0)
     return {
         "weights": _sha(model.get_weights()),
         "history": _sha(curves),
@@ -111,22 +113,23 @@ def train_reference(ref: Reference, config_dir: Path | None = None) -> dict[str,
     }
 
 
-def run(only: Sequence[str] | None = None) -> dict[str, dict[str, str]]:
-    """The hashes of the references (those named in ``only``, or all), on this machine."""
+def run(only: str | None = None) -> dict[str, dict[str, str]]:
+    """The hashes of the references (``only``: comma-separated names; None: all), on this
+    machine, each trained on the threads a training of it would get."""
     wanted = references()
     if only:
-        names = pick_many({r.name: r for r in wanted}, ",".join(only), "reference")
+        names = pick_many({r.name: r for r in wanted}, only, "reference")
         wanted = [r for r in wanted if r.name in names]
-    configure_runtime(runtime.intra_op_threads(None, IMAGE_BATCH, None))
+    configure_runtime(runtime.intra_op_threads(None, IMAGE_BATCH, [28 * 28, *HIDDEN, 10]))
     # Each reference is a new model: Keras' retracing warnings say nothing here.
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     return {ref.name: train_reference(ref) for ref in wanted}
 
 
 def this_machine() -> dict[str, str]:
-    """This machine and its settings, as the run tags say them (without ``optlab.cpu.``)."""
-    threads = runtime.intra_op_threads(None, IMAGE_BATCH, None)
-    tags = machine.machine_tags(threads)
+    """This machine and its settings, as the run tags say them (without ``optlab.cpu.``),
+    with TensorFlow's intra-op threads in effect."""
+    tags = machine.machine_tags(configure_runtime())
     return {key.removeprefix(machine.TAG_PREFIX): value for key, value in tags.items()}
 
 
@@ -161,7 +164,7 @@ def verdict(found: dict[str, dict[str, str]], recorded: dict[str, Any]) -> tuple
         f"TensorFlow {here['tensorflow']}",
         f"same bits promised here: {here['same_bits']}",
         "check: OPTLAB_CPU_ISA unset (or avx2), none of "
-        + ", ".join(sorted({**machine.PIN_ENV, **machine.AVX2_ONLY_ENV}))
+        + ", ".join(machine.PIN_NAMES)
         + " set by hand, and the lock file's versions (make install); "
         "see docs/reproducibility.md",
     ]
@@ -180,7 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     machine.isa_choice()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    found = run(args.only.split(",") if args.only else None)
+    found = run(args.only)
     if args.write:
         recorded = {
             "machine": this_machine(),

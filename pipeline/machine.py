@@ -28,6 +28,7 @@ that differ between machines); every run records what was in effect
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import sys
@@ -54,6 +55,8 @@ PIN_ENV: dict[str, str] = {
 }
 # Only where the CPU has AVX2: OpenBLAS' Haswell kernels would crash on an older one.
 AVX2_ONLY_ENV: dict[str, str] = {"OPENBLAS_CORETYPE": "Haswell"}
+# Every variable the pin may set, on any machine.
+PIN_NAMES: tuple[str, ...] = tuple(sorted({**PIN_ENV, **AVX2_ONLY_ENV}))
 
 # The x86-64 microarchitecture levels (psABI), by the /proc/cpuinfo flags each adds.
 _LEVELS: tuple[tuple[str, frozenset[str]], ...] = (
@@ -66,8 +69,8 @@ _LEVELS: tuple[tuple[str, frozenset[str]], ...] = (
 SAME_BITS_MODELS = frozenset({"mlp"})
 PROMISED_LEVEL = "x86-64-v3"  # AVX2 and FMA: the machines the pin promises the same bits on
 
-# What pin() found and did, for the tags.
-_state: dict[str, object] = {"mode": None, "wanted": {}}
+# The mode pin() found (None before it ran), for the tags.
+_state: dict[str, str | None] = {"mode": None}
 
 
 class MachineError(ValueError):
@@ -89,7 +92,8 @@ def isa_choice(environ: Mapping[str, str] = os.environ) -> str:
 
 
 def cpu_flags(cpuinfo: str | None = None) -> frozenset[str]:
-    """The CPU's feature flags (Linux' /proc/cpuinfo; empty where there is none)."""
+    """The CPU's feature flags (``cpuinfo``, else Linux' /proc/cpuinfo; empty where there
+    is none)."""
     return frozenset(_cpuinfo_field(cpuinfo, "flags").split())
 
 
@@ -121,14 +125,17 @@ def pin(environ: MutableMapping[str, str] = os.environ) -> str:
         mode = isa_choice(environ)
     except MachineError:
         mode = NATIVE
-    wanted = dict(PIN_ENV)
-    if "avx2" in cpu_flags():
-        wanted.update(AVX2_ONLY_ENV)
     if mode == PINNED:
-        for name, value in wanted.items():
+        for name, value in settings().items():
             environ.setdefault(name, value)
-    _state.update(mode=mode, wanted=wanted)
+    _state["mode"] = mode
     return mode
+
+
+def settings() -> dict[str, str]:
+    """The pin's variables and values on this machine: :data:`PIN_ENV`, and
+    :data:`AVX2_ONLY_ENV` where the CPU has AVX2."""
+    return {**PIN_ENV, **(AVX2_ONLY_ENV if "avx2" in cpu_flags() else {})}
 
 
 def kernel_isa(level: str | None = None) -> str:
@@ -153,8 +160,7 @@ def numpy_dispatch() -> str:
 
 def overrides(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
     """The pin's variables that hold another value than the pin's (set by the user)."""
-    wanted: dict[str, str] = _state["wanted"]  # type: ignore[assignment]
-    return {k: environ[k] for k, v in wanted.items() if environ.get(k, v) != v}
+    return {k: environ[k] for k, v in settings().items() if environ.get(k, v) != v}
 
 
 def promise_gap(environ: Mapping[str, str] = os.environ) -> str | None:
@@ -167,8 +173,10 @@ def promise_gap(environ: Mapping[str, str] = os.environ) -> str | None:
     changed = overrides(environ)
     if changed:
         return "set by the user: " + " ".join(f"{k}={v}" for k, v in sorted(changed.items()))
-    if "numpy" in sys.modules and numpy_dispatch() not in ("X86_V3", "X86_V2", "baseline"):
-        return f"NumPy was imported before the pin and dispatches to {numpy_dispatch()}"
+    if "numpy" in sys.modules:
+        dispatch = numpy_dispatch()
+        if dispatch in PIN_ENV["NPY_DISABLE_CPU_FEATURES"].split():
+            return f"NumPy was imported before the pin and dispatches to {dispatch}"
     return None
 
 
@@ -200,8 +208,7 @@ def machine_tags(intra_op_threads: int, gaps: Sequence[str] = ()) -> dict[str, s
 def unpinned_environ(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
     """``environ`` for a child process without the pin: ``OPTLAB_CPU_ISA=native`` and none
     of the pin's variables (a pinned parent has set them in its own environment)."""
-    pinned_names = {**PIN_ENV, **AVX2_ONLY_ENV}
-    kept = {k: v for k, v in environ.items() if k not in pinned_names}
+    kept = {k: v for k, v in environ.items() if k not in PIN_NAMES}
     return {**kept, ISA_VARIABLE: NATIVE}
 
 
@@ -219,13 +226,17 @@ _ISA_OF_LEVEL = {
 }
 
 
+@functools.cache
+def _proc_cpuinfo() -> str:
+    # Read once per process: a many-core machine's file is hundreds of KiB.
+    try:
+        return Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return ""
+
+
 def _cpuinfo_field(cpuinfo: str | None, field: str) -> str:
-    if cpuinfo is None:
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text()
-        except OSError:
-            return ""
-    for line in cpuinfo.splitlines():
+    for line in (_proc_cpuinfo() if cpuinfo is None else cpuinfo).splitlines():
         key, _, value = line.partition(":")
         if key.strip() == field:
             return value.strip()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -96,27 +97,36 @@ def mismatches(run, data_dir: Path, root: Path) -> list[str]:
     return problems
 
 
-def metric_differences(client, original: str, new: str) -> tuple[int, list[str]]:
-    """How many metric values were compared, and each that is not bit-identical.
-
-    Every metric of either run, each logged step (epoch) of it; timings and system
-    metrics, which no reproduction can match, are left out.
-    """
+def metric_values(client, original: str, new: str) -> list[tuple[str, int, Any, Any]]:
+    """``(metric, step, original value, reproduced value)`` for every logged step of every
+    metric of either run (None where a run lacks it); timings and system metrics, which
+    no reproduction can match, are left out."""
     keys = set(client.get_run(original).data.metrics) | set(client.get_run(new).data.metrics)
     keys = sorted(
         k for k in keys if k not in contract.TIMING_METRICS and not k.startswith(SYSTEM_PREFIX)
     )
-    compared, differences = 0, []
+    values = []
     for key in keys:
         old = {m.step: m.value for m in client.get_metric_history(original, key)}
         now = {m.step: m.value for m in client.get_metric_history(new, key)}
-        for step in sorted(old.keys() | now.keys()):
-            compared += 1
-            a, b = old.get(step), now.get(step)
-            if a != b or (a is None) != (b is None):
-                at = f" at epoch {step}" if step > 0 else ""  # test metrics are at step 0
-                differences.append(f"{key}{at}: original {a!r}, reproduced {b!r}")
-    return compared, differences
+        values += [(key, step, old.get(step), now.get(step)) for step in sorted(old | now)]
+    return values
+
+
+def differences_of(values: list[tuple[str, int, Any, Any]]) -> tuple[int, list[str]]:
+    """How many metric values were compared (:func:`metric_values`), and each that is not
+    bit-identical."""
+    differences = []
+    for key, step, a, b in values:
+        if a != b or (a is None) != (b is None):
+            at = f" at epoch {step}" if step > 0 else ""  # test metrics are at step 0
+            differences.append(f"{key}{at}: original {a!r}, reproduced {b!r}")
+    return len(values), differences
+
+
+def largest_difference(values: list[tuple[str, int, Any, Any]]) -> float:
+    """The largest absolute difference between two values :func:`metric_values` paired."""
+    return max((abs(a - b) for _, _, a, b in values if None not in (a, b)), default=0.0)
 
 
 # The optlab.cpu.* tags whose difference explains different bits (pipeline.machine).
@@ -133,17 +143,6 @@ def machine_differences(original: dict[str, str], new: dict[str, str]) -> list[s
             was = original.get(key, "not recorded")
             lines.append(f"{name}: this run {new.get(key, 'not recorded')}, the original {was}")
     return lines
-
-
-def largest_difference(client, original: str, new: str, keys: list[str]) -> float:
-    """The largest absolute difference between the two runs' values of ``keys``."""
-    largest = 0.0
-    for key in keys:
-        old = {m.step: m.value for m in client.get_metric_history(original, key)}
-        now = {m.step: m.value for m in client.get_metric_history(new, key)}
-        for step in old.keys() & now.keys():
-            largest = max(largest, abs(old[step] - now[step]))
-    return largest
 
 
 def reproduce(
@@ -188,8 +187,9 @@ def reproduce(
         extra_tags={contract.REPRODUCES_TAG: run_id},
         run_name_suffix=RUN_NAME_SUFFIX,
     )
-    compared, differences = metric_differences(client, run_id, result.run_id)
+    values = metric_values(client, run_id, result.run_id)
+    compared, differences = differences_of(values)
     machines = machine_differences(run.data.tags, client.get_run(result.run_id).data.tags)
-    keys = sorted({line.split(":")[0].split(" at epoch")[0] for line in differences})
-    largest = largest_difference(client, run_id, result.run_id, keys)
-    return Reproduction(run_id, result.run_id, compared, differences, machines, largest)
+    return Reproduction(
+        run_id, result.run_id, compared, differences, machines, largest_difference(values)
+    )

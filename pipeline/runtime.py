@@ -16,12 +16,13 @@ What is not used, because it changes results:
   always enables.
 * Another oneDNN setting (``TF_ENABLE_ONEDNN_OPTS``) or a larger batch.
 
-``runtime.intra_op_threads`` left unset (the default) trains a small MLP on one thread
-(:func:`intra_op_threads`): its matrices are too small to share between cores, and
-one thread computes the same bits faster (``tests/test_runtime.py`` trains every
-activation with the lecture's optimizers on one thread and on all, in two processes,
-and requires identical bits). A sweep gives each parallel job its share of the cores
-instead (:func:`pipeline.sweep.threads_per_job`).
+``runtime.intra_op_threads`` is no speed setting: TensorFlow splits its products and
+reductions by the thread count, so another count gives other bits. Left unset (the
+default), every training runs on :data:`PINNED_THREADS` under the CPU pin
+(:mod:`pipeline.machine`), whatever the machine's cores; a count the config sets is part
+of the run key. Without the pin (``OPTLAB_CPU_ISA=native``) a small MLP trains on one
+thread, where its matrices are too small to share between cores, and a sweep gives each
+parallel job its share of the cores (:func:`pipeline.sweep.threads_per_job`).
 
 Only the fit and the evaluations run many steps per call: a model is compiled, saved
 and predicts with one step per call, so a saved model carries no trace of the setting

@@ -9,7 +9,6 @@ bits; without it (OPTLAB_CPU_ISA=native) they must not, which shows the pin at w
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
@@ -50,12 +49,12 @@ def test_the_verdict_names_what_differs_and_what_to_check():
 
 def test_an_unknown_reference_is_one_line_with_the_valid_names():
     with pytest.raises(ValueError, match=r"unknown reference 'mnist/nope'; valid references: iris"):
-        doctor.run(["mnist/nope"])
+        doctor.run("mnist/nope")
 
 
 def _doctor(env: dict[str, str], prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
-    base = {k: v for k, v in os.environ.items() if k not in machine.PIN_ENV}
-    base.pop(machine.ISA_VARIABLE, None)
+    base = machine.unpinned_environ()  # the child pins itself, or not, as env says
+    del base[machine.ISA_VARIABLE]
     return subprocess.run(
         [*prefix, sys.executable, "-m", "pipeline.doctor", "--only", SOME],
         cwd=REPO_ROOT,

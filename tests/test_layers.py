@@ -1,6 +1,7 @@
 """pipeline.layers: every contraction in chunks of CHUNK, added left to right, checked
 bit for bit against NumPy's float32 arithmetic (each product term rounded, then each
-addition, in order), which every IEEE machine computes alike."""
+addition, in order), which every IEEE machine computes alike. On the pin's one thread
+(tests/conftest.py), as every training runs."""
 
 from __future__ import annotations
 
@@ -34,12 +35,6 @@ def chunked(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def ints(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
     # Small integers over 64: exact in float32, yet their products' sums round.
     return (rng.integers(-200, 200, shape) / 64).astype(np.float32)
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # The pin's count (pipeline.runtime.PINNED_THREADS); set before any op runs.
-    tf.config.threading.set_intra_op_parallelism_threads(1)
 
 
 def test_a_contraction_of_chunk_length_is_one_sweep_in_order():

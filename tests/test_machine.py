@@ -102,8 +102,8 @@ def test_a_process_is_pinned_before_numpy_or_tensorflow_loads():
         "from numpy._core._multiarray_umath import __cpu_features__ as f\n"
         "print(f['X86_V4'])\n"
     )
-    env = {k: v for k, v in os.environ.items() if k not in machine.PIN_ENV}
-    env.pop(machine.ISA_VARIABLE, None)
+    env = machine.unpinned_environ()
+    del env[machine.ISA_VARIABLE]
     out = subprocess.run(
         [sys.executable, "-c", code],
         cwd=REPO_ROOT,

@@ -6,7 +6,13 @@ from __future__ import annotations
 import pytest
 from mlflow.tracking import MlflowClient
 
-from pipeline.reproduction import logged_config, machine_differences, metric_differences
+from pipeline.reproduction import (
+    differences_of,
+    largest_difference,
+    logged_config,
+    machine_differences,
+    metric_values,
+)
 from pipeline.tracking import ensure_experiment
 
 
@@ -31,21 +37,21 @@ def test_identical_metrics_whatever_the_timings(client_and_experiment):
     client, experiment_id, _ = client_and_experiment
     a = _run(client, experiment_id, [0.9, 0.5, 0.25], 0.9333333373069763, seconds=1.5)
     b = _run(client, experiment_id, [0.9, 0.5, 0.25], 0.9333333373069763, seconds=7.0)
-    assert metric_differences(client, a, b) == (4, [])  # 3 epochs of loss, 1 test metric
+    assert differences_of(metric_values(client, a, b)) == (4, [])  # 3 epochs of loss, 1 test metric
 
 
 def test_each_differing_value_is_named_with_its_epoch(client_and_experiment):
     client, experiment_id, _ = client_and_experiment
     a = _run(client, experiment_id, [0.9, 0.5, 0.25], 0.9333333373069763, seconds=1.0)
     b = _run(client, experiment_id, [0.9, 0.5000000000000001, 0.25], 0.9, seconds=1.0)
-    compared, differences = metric_differences(client, a, b)
+    compared, differences = differences_of(metric_values(client, a, b))
     assert compared == 4
     assert differences == [
         "loss at epoch 2: original 0.5, reproduced 0.5000000000000001",
         "test_accuracy: original 0.9333333373069763, reproduced 0.9",
     ]
     shorter = _run(client, experiment_id, [0.9, 0.5], 0.9333333373069763, seconds=1.0)
-    assert metric_differences(client, a, shorter)[1] == [
+    assert differences_of(metric_values(client, a, shorter))[1] == [
         "loss at epoch 3: original 0.25, reproduced None"
     ]
 
@@ -75,3 +81,9 @@ def test_the_machines_that_explain_different_bits_are_named():
         "same_bits: this run no: native, the original yes",
     ]
     assert machine_differences({}, original)[0] == "isa: this run avx2, the original not recorded"
+
+
+def test_the_largest_difference_is_over_the_values_both_runs_have():
+    values = [("loss", 1, 0.5, 0.25), ("acc", 0, 0.75, 0.75), ("loss", 2, None, 3.0)]
+    assert largest_difference(values) == 0.25
+    assert largest_difference([]) == 0.0
