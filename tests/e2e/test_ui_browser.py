@@ -224,6 +224,19 @@ def test_a_training_run_shows_its_curves_and_confusion_matrix(ui, page):
     assert ui_walk.natural_width(matrix) > 0
 
 
+def test_a_training_run_shows_the_machine_and_the_same_bits_promise(ui, page):
+    """Its Tags: the kernels' ISA under the CPU pin, the threads, and whether the run is
+    inside the same-bits promise (docs/reproducibility.md)."""
+    ui_walk.open_runs(page, ui.experiments["iris"], ui.sweep_name)
+    ui_walk.expand(page, ui.sweep_name, "iris-tanh-adam-bs32-s43")
+    page.get_by_role("link", name="iris-tanh-adam-bs32-s43", exact=True).click()
+    expect = playwright.expect
+    expect(page.get_by_role("heading", name="iris-tanh-adam-bs32-s43")).to_be_visible()
+    for key, value in (("same_bits", "yes"), ("isa", "avx2"), ("threads", "1")):
+        chip = page.get_by_text(f"optlab.cpu.{key}", exact=True).locator("xpath=..")
+        expect(chip).to_have_text(f"optlab.cpu.{key}: {value}")
+
+
 DOCS_STORE = os.environ.get("OPTLAB_UI_DOCS_STORE")
 DOCS_IMAGES = REPO_ROOT / "docs" / "images"
 
