@@ -65,6 +65,22 @@ def _doctor(env: dict[str, str], prefix: tuple[str, ...] = ()) -> subprocess.Com
     )
 
 
+def test_a_bad_cpu_choice_is_one_line_before_any_training():
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline.doctor"],
+        cwd=REPO_ROOT,
+        env={**machine.unpinned_environ(), machine.ISA_VARIABLE: "avx9"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert done.stderr.splitlines()[0] == (
+        "error: OPTLAB_CPU_ISA='avx9' is not one of: avx2, native"
+    )
+    assert done.stdout == ""
+
+
 IMITATIONS = {
     "this machine": ({}, ()),
     "oneDNN capped to SSE4.1": ({"ONEDNN_MAX_CPU_ISA": "SSE41"}, ()),
