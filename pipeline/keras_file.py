@@ -6,7 +6,10 @@ trainings with identical results: the save time (``metadata.json``'s
 ``date_saved`` and the weights entry's zip timestamp) and Python object ids
 (``shared_object_id`` in ``config.json``, which only link shared objects within the
 file).  :func:`normalize` rewrites those, so a DVC-tracked model depends only on
-config, data and code.  (The runtime's speed settings never reach the file: a model is
+config, data and code.  It also names :class:`pipeline.layers.Dense` as Keras' own
+``Dense`` (:data:`PORTABLE`): the two compute the same function, ours in an order every
+machine follows, so a saved model loads and predicts with Keras alone, in a process that
+never imported this package (``mlflow models serve``, a notebook).  (The runtime's speed settings never reach the file: a model is
 compiled with Keras' defaults, see :mod:`pipeline.runtime`.)
 
 It imports nothing heavy (zipfile and json only).
@@ -28,26 +31,33 @@ ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 CONFIG_ENTRY = "config.json"
 METADATA_ENTRY = "metadata.json"
 SHARED_ID_KEY = "shared_object_id"
+# A registered class of ours -> the Keras class a saved file names instead (see above).
+PORTABLE = {
+    "optlab>Dense": {"module": "keras.layers", "class_name": "Dense", "registered_name": None}
+}
 
 
-def _renumber_shared_ids(node: Any, ids: dict[int, int]) -> Any:
-    """Replace each ``shared_object_id`` (a Python ``id()``) by its order of appearance."""
+def _normalize_node(node: Any, ids: dict[int, int]) -> Any:
+    """Replace each ``shared_object_id`` (a Python ``id()``) by its order of appearance
+    and each :data:`PORTABLE` class reference by Keras' own."""
     if isinstance(node, dict):
         out = {}
         for key, value in node.items():
             if key == SHARED_ID_KEY and isinstance(value, int):
                 out[key] = ids.setdefault(value, len(ids) + 1)
             else:
-                out[key] = _renumber_shared_ids(value, ids)
+                out[key] = _normalize_node(value, ids)
+        out.update(PORTABLE.get(out.get("registered_name"), {}))  # type: ignore[arg-type]
         return out
     if isinstance(node, list):
-        return [_renumber_shared_ids(v, ids) for v in node]
+        return [_normalize_node(v, ids) for v in node]
     return node
 
 
 def normalized_config(config: dict[str, Any]) -> dict[str, Any]:
-    """A model's ``config.json`` without what differs between identical trainings."""
-    return _renumber_shared_ids(config, {})
+    """A model's ``config.json`` without what differs between identical trainings, its
+    :data:`PORTABLE` classes named as Keras' own."""
+    return _normalize_node(config, {})
 
 
 def normalized_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
@@ -86,3 +96,9 @@ def save(model: Any, path: str | os.PathLike[str]) -> Path:
         return atomic_write_bytes(path, normalize(tmp.read_bytes()))
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def rewrite(path: str | os.PathLike[str]) -> Path:
+    """Normalize a ``.keras`` file another library saved (MLflow's flavor), in place."""
+    path = Path(path)
+    return atomic_write_bytes(path, normalize(path.read_bytes()))

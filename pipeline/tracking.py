@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipeline import contract, provenance
+from pipeline import contract, keras_file, provenance
 from pipeline.paths import project_root
 from pipeline.redact import redact
 
@@ -324,6 +324,9 @@ def _save_keras_model(path: str, validate_serving_input: bool = True, **kwargs: 
     # Model.log hands its own options to the flavor too; the keras flavor takes none.
     del validate_serving_input
     mlflow.keras.save_model(path=path, **kwargs)
+    # Byte-stable, and loadable with Keras alone (pipeline.keras_file.PORTABLE).
+    for saved in Path(path).rglob("*.keras"):
+        keras_file.rewrite(saved)
 
 
 def model_requirements() -> list[str]:

@@ -5,12 +5,15 @@ addition, in order), which every IEEE machine computes alike. On the pin's one t
 
 from __future__ import annotations
 
+import json
+import zipfile
+
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from pipeline import layers
+from pipeline import keras_file, layers
 from pipeline.layers import CHUNK, Dense
 
 
@@ -101,3 +104,23 @@ def test_a_saved_model_loads_the_layer_without_custom_objects(tmp_path):
     assert type(loaded.get_layer("out")) is Dense
     x = np.arange(12, dtype=np.float32).reshape(2, 6)
     np.testing.assert_array_equal(loaded(x).numpy(), model(x).numpy())
+
+
+
+def test_a_file_saved_by_the_pipeline_names_keras_dense_and_loads_with_keras_alone(tmp_path):
+    model = keras.Sequential([keras.Input((6,)), Dense(3, activation="tanh", name="out")])
+    path = keras_file.save(model, tmp_path / "m.keras")
+    with zipfile.ZipFile(path) as saved:
+        config = json.loads(saved.read(keras_file.CONFIG_ENTRY))
+    layer = config["config"]["layers"][-1]
+    # Keras resolves this by its own API name, never through our registrations, so it
+    # loads where the pipeline was never imported (mlflow models serve, a notebook).
+    assert (layer["module"], layer["class_name"], layer["registered_name"]) == (
+        "keras.layers",
+        "Dense",
+        None,
+    )
+    loaded = keras.models.load_model(path)
+    assert type(loaded.get_layer("out")) is keras.layers.Dense
+    x = np.arange(12, dtype=np.float32).reshape(2, 6) / 12
+    np.testing.assert_allclose(loaded(x).numpy(), model(x).numpy(), rtol=1e-6)
