@@ -10,6 +10,8 @@ from tests.helpers import IRIS_CLASSES, LocalServer, make_mirror
 from tests.ray_cluster import ray_cluster  # noqa: F401 - a session fixture for all
 from tests.servers import pg_server, tracking_server  # noqa: F401 - session fixtures for all
 
+# pytester: tests of the time limit's plugin; time_limit: no test phase over a minute.
+pytest_plugins = ["pytester", "tests.time_limit"]
 DIGITS = [str(i) for i in range(10)]
 # The suite runs on every core (pytest-xdist, --dist loadgroup). Each worker builds its
 # own session fixtures, so the tests that share a server run on one worker, which
