@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -369,18 +372,42 @@ def make_fast(repo: Path) -> None:
         OmegaConf.save(OmegaConf.merge(OmegaConf.load(path) or {}, changes), path)
 
 
+# (mirror, target) -> a prepared project this process made once (see prepared_copy).
+_TEMPLATES: dict[tuple[Path, str], Path] = {}
+
+
+def _template(mirror: Path, target: str) -> Path:
+    """A project copy whose data ``dvc repro <target>`` fetched from ``mirror`` (served on
+    127.0.0.1) and prepared, committed: made once per process and target, in a
+    temporary folder removed at exit."""
+    key = (mirror, target)
+    if key not in _TEMPLATES:
+        folder = Path(tempfile.mkdtemp(prefix="optlab-template-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        repo = make_project_copy(folder / "repo", mirror)
+        make_fast(repo)
+        server = LocalServer(mirror)
+        try:
+            dvc(repo, "repro", target, env=tool_env(OPTLAB_DATA_MIRROR=server.url))
+        finally:
+            server.close()
+        git(repo, "add", "-A")
+        git(repo, "commit", "-qm", "data")
+        _TEMPLATES[key] = repo
+    return _TEMPLATES[key]
+
+
 def prepared_copy(
     dest: Path, mirror: Path, server_url: str, target: str = "preprocess"
 ) -> tuple[Path, dict[str, str]]:
-    """A fast project copy whose data ``dvc repro <target>`` fetched from ``server_url``
-    and prepared, committed; and the environment its commands run with."""
-    repo = make_project_copy(dest, mirror)
-    make_fast(repo)
-    env = tool_env(OPTLAB_DATA_MIRROR=server_url)
-    dvc(repo, "repro", target, env=env)
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "data")
-    return repo, env
+    """A fast project copy whose data ``dvc repro <target>`` fetched and prepared,
+    committed; and the environment its commands run with (data from ``server_url``).
+
+    The data stages run once per process and target; each copy is a copy of that
+    repository (git, DVC cache and outputs), which DVC sees as up to date.
+    """
+    shutil.copytree(_template(mirror, target), dest, symlinks=True)
+    return dest, tool_env(OPTLAB_DATA_MIRROR=server_url)
 
 
 @contextmanager
