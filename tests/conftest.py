@@ -13,19 +13,6 @@ from tests.servers import pg_server, tracking_server  # noqa: F401 - session fix
 # pytester: tests of the time limit's plugin; time_limit: no test phase over a minute.
 pytest_plugins = ["pytester", "tests.time_limit"]
 DIGITS = [str(i) for i in range(10)]
-# The suite runs on every core (pytest-xdist, --dist loadgroup). Each worker builds its
-# own session fixtures, so the tests that share a server run on one worker, which
-# starts it once; every other test runs with its module, whose module fixtures are
-# then built once too.
-SHARED_SERVERS = {"ray_cluster": "ray", "pg_server": "postgres", "tracking_server": "mlflow"}
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark each test with its xdist group: the shared server it uses, else its module."""
-    for item in items:
-        servers = [g for f, g in SHARED_SERVERS.items() if f in item.fixturenames]
-        group = servers[0] if servers else item.nodeid.split("::")[0]
-        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session", autouse=True)

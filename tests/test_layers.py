@@ -106,7 +106,6 @@ def test_a_saved_model_loads_the_layer_without_custom_objects(tmp_path):
     np.testing.assert_array_equal(loaded(x).numpy(), model(x).numpy())
 
 
-
 def test_a_file_saved_by_the_pipeline_names_keras_dense_and_loads_with_keras_alone(tmp_path):
     model = keras.Sequential([keras.Input((6,)), Dense(3, activation="tanh", name="out")])
     path = keras_file.save(model, tmp_path / "m.keras")
