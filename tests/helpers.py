@@ -285,6 +285,16 @@ def tool_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def dvc_process(repo: Path, *args: str, env: dict[str, str], log: Path) -> subprocess.Popen:
+    """Start the ``dvc`` CLI of this environment in ``repo``, its output into ``log`` (a
+    file: no pipe to fill while another process is awaited); the caller waits."""
+    with log.open("w") as out:
+        return subprocess.Popen(
+            [str(Path(sys.executable).parent / "dvc"), *args],
+            cwd=repo, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+
+
 def dvc(repo: Path, *args: str, env: dict[str, str], check: bool = True):
     """Run the ``dvc`` CLI of this environment in ``repo``."""
     done = subprocess.run(
@@ -352,10 +362,12 @@ FAST_TRAINING = [
 
 def make_fast(repo: Path) -> None:
     """Shrink a project copy's training settings in ``conf/`` (tiny model, one epoch), and
-    its figures' (few points and steps, a shallow network)."""
+    its figures' (few points and steps, shallow networks)."""
     from omegaconf import OmegaConf
 
     for rel, changes in (
+        # The figures stage trains this preset (its vanishing-gradient panel): 3 layers.
+        ("conf/experiment/vanishing_gradient.yaml", {"model": {"hidden_units": [8, 8, 8]}}),
         ("conf/config.yaml", {"training": {"epochs": 1}}),
         ("conf/config.yaml", {"runtime": {"verbose": 0, "grad_norm_samples": 32}}),
         ("conf/model/mlp.yaml", {"hidden_units": [16]}),
@@ -369,7 +381,12 @@ def make_fast(repo: Path) -> None:
         ),
     ):
         path = repo / rel
-        OmegaConf.save(OmegaConf.merge(OmegaConf.load(path) or {}, changes), path)
+        # A preset's first line (`# @package _global_`) tells Hydra where it goes: kept.
+        header = "".join(
+            line for line in path.read_text().splitlines(True)[:1] if "@package" in line
+        )
+        merged = OmegaConf.to_yaml(OmegaConf.merge(OmegaConf.load(path) or {}, changes))
+        path.write_text(header + merged)
 
 
 # (mirror, target) -> a prepared project this process made once (see prepared_copy).

@@ -1,6 +1,7 @@
-"""Byte-stable DVC outputs (issue 9, item 5): a real ``dvc repro`` in two project copies,
-each in its own processes with other thread counts and ``steps_per_execution``, gives
-byte-identical outputs and ``dvc.lock`` entries; a forced rerun leaves git clean."""
+"""Byte-stable DVC outputs (issue 9, item 5): a real ``dvc repro compare`` (the three
+trainings and the comparison) in two project copies at once, each in its own processes
+with other thread counts and ``steps_per_execution``, gives byte-identical outputs and
+``dvc.lock`` entries; a forced rerun leaves git clean."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 import yaml
 from omegaconf import OmegaConf
 
-from tests.helpers import dvc, git, prepared_copy
+from tests.helpers import dvc, dvc_process, git, prepared_copy
 
 pytestmark = pytest.mark.slow
 # DVC outputs of the train and compare stages, relative to the project.
@@ -48,8 +49,15 @@ def test_two_runs_with_other_runtime_settings_give_identical_bytes(tmp_path, mir
     ):
         repo, env = prepared_copy(tmp_path / name, mirror_dir, server.url)
         with_runtime(repo, **runtime)
-        dvc(repo, "repro", env=env)
         copies.append((repo, env))
+    # Both at once, each in its own processes: the trainings and the comparison.
+    logs = [repo.with_suffix(".log") for repo, _ in copies]
+    running = [
+        dvc_process(repo, "repro", "compare", env=env, log=log)
+        for (repo, env), log in zip(copies, logs, strict=True)
+    ]
+    for process, log in zip(running, logs, strict=True):
+        assert process.wait(timeout=600) == 0, log.read_text()[-5000:]
     (a, env_a), (b, _) = copies
 
     files = outputs(a)

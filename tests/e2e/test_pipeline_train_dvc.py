@@ -94,7 +94,10 @@ def test_exp_run_set_params_reach_training(project):
 
 def test_an_edit_in_conf_reaches_training_on_the_next_repro(project):
     repo, env = project
-    dvc(repo, "repro", env=env)  # back to conf/ as committed (adam, relu)
+    # Back to the committed baselines (adam, relu): their files from git and DVC's cache.
+    git(repo, "checkout", "--", ".")
+    dvc(repo, "checkout", "--force", env=env)
+    assert "Data and pipelines are up to date" in dvc(repo, "status", env=env).stdout
     before = {r.info.run_id for r in runs(repo)}
     path = repo / "conf/config.yaml"  # a project-wide value, as the file's comment shows
     OmegaConf.save(OmegaConf.merge(OmegaConf.load(path), {"training": {"batch_size": 16}}), path)
