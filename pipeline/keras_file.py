@@ -9,8 +9,9 @@ file).  :func:`normalize` rewrites those, so a DVC-tracked model depends only on
 config, data and code.  It also names :class:`pipeline.layers.Dense` as Keras' own
 ``Dense`` (:data:`PORTABLE`): the two compute the same function, ours in an order every
 machine follows, so a saved model loads and predicts with Keras alone, in a process that
-never imported this package (``mlflow models serve``, a notebook).  (The runtime's speed settings never reach the file: a model is
-compiled with Keras' defaults, see :mod:`pipeline.runtime`.)
+never imported this package (``mlflow models serve``, a notebook).  (The runtime's
+speed settings never reach the file: a model is compiled with Keras' defaults, see
+:mod:`pipeline.runtime`.)
 
 It imports nothing heavy (zipfile and json only).
 """

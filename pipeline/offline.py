@@ -320,6 +320,7 @@ def _model(client: Any, uri: str, run_id: str, kept: OfflineRun) -> None:
 
     # Lazy, for cost; imported for its registrations: Step and Maxout load by name.
     import pipeline.activations  # noqa: F401
+
     model = keras.saving.load_model(kept.folder / MODEL_FILE)
     example = np.load(kept.folder / EXAMPLE_FILE)
     with tracking.global_tracking_uri(uri), mlflow.start_run(run_id=run_id):

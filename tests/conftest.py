@@ -10,7 +10,7 @@ from tests.helpers import IRIS_CLASSES, LocalServer, make_mirror
 from tests.ray_cluster import ray_cluster  # noqa: F401 - a session fixture for all
 from tests.servers import pg_server, tracking_server  # noqa: F401 - session fixtures for all
 
-# pytester: tests of the time limit's plugin; time_limit: no test phase over a minute.
+# pytester: tests of the time limit's plugin; time_limit: fails a run with a slow test.
 pytest_plugins = ["pytester", "tests.time_limit"]
 DIGITS = [str(i) for i in range(10)]
 
