@@ -15,12 +15,6 @@ pytest_plugins = ["pytester", "tests.time_limit"]
 DIGITS = [str(i) for i in range(10)]
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The end-to-end modules first: pytest-xdist hands out whole modules in this order,
-    and the longest ones last would leave one worker running them while the other idles."""
-    items.sort(key=lambda item: not item.nodeid.startswith("tests/e2e/"))
-
-
 @pytest.fixture(scope="session", autouse=True)
 def _pinned_threads() -> None:
     """In-process trainings run as the CPU pin runs them, on one intra-op thread
