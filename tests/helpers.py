@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import functools
 import hashlib
 import json
 import os
@@ -285,20 +286,22 @@ def tool_env(**extra: str) -> dict[str, str]:
     return env
 
 
+DVC = str(Path(sys.executable).parent / "dvc")  # this environment's DVC CLI
+
+
 def dvc_process(repo: Path, *args: str, env: dict[str, str], log: Path) -> subprocess.Popen:
     """Start the ``dvc`` CLI of this environment in ``repo``, its output into ``log`` (a
     file: no pipe to fill while another process is awaited); the caller waits."""
     with log.open("w") as out:
         return subprocess.Popen(
-            [str(Path(sys.executable).parent / "dvc"), *args],
-            cwd=repo, env=env, stdout=out, stderr=subprocess.STDOUT,
+            [DVC, *args], cwd=repo, env=env, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
 
 
 def dvc(repo: Path, *args: str, env: dict[str, str], check: bool = True):
     """Run the ``dvc`` CLI of this environment in ``repo``."""
     done = subprocess.run(
-        [str(Path(sys.executable).parent / "dvc"), *args],
+        [DVC, *args],
         cwd=repo,
         env=env,
         capture_output=True,
@@ -389,29 +392,23 @@ def make_fast(repo: Path) -> None:
         path.write_text(header + merged)
 
 
-# (mirror, target) -> a prepared project this process made once (see prepared_copy).
-_TEMPLATES: dict[tuple[Path, str], Path] = {}
-
-
+@functools.cache
 def _template(mirror: Path, target: str) -> Path:
     """A project copy whose data ``dvc repro <target>`` fetched from ``mirror`` (served on
     127.0.0.1) and prepared, committed: made once per process and target, in a
     temporary folder removed at exit."""
-    key = (mirror, target)
-    if key not in _TEMPLATES:
-        folder = Path(tempfile.mkdtemp(prefix="optlab-template-"))
-        atexit.register(shutil.rmtree, folder, ignore_errors=True)
-        repo = make_project_copy(folder / "repo", mirror)
-        make_fast(repo)
-        server = LocalServer(mirror)
-        try:
-            dvc(repo, "repro", target, env=tool_env(OPTLAB_DATA_MIRROR=server.url))
-        finally:
-            server.close()
-        git(repo, "add", "-A")
-        git(repo, "commit", "-qm", "data")
-        _TEMPLATES[key] = repo
-    return _TEMPLATES[key]
+    folder = Path(tempfile.mkdtemp(prefix="optlab-template-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    repo = make_project_copy(folder / "repo", mirror)
+    make_fast(repo)
+    server = LocalServer(mirror)
+    try:
+        dvc(repo, "repro", target, env=tool_env(OPTLAB_DATA_MIRROR=server.url))
+    finally:
+        server.close()
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "data")
+    return repo
 
 
 def prepared_copy(
