@@ -1,34 +1,68 @@
-"""The training stages under real DVC: ``dvc repro``, ``dvc exp run -S`` and a conf/ edit.
+"""The training and figures stages under real DVC: ``dvc repro``, byte-stable outputs, a
+forced rerun, ``dvc exp run -S``, a conf/ edit, and when the figures stage reruns (DVC's
+decision, read from ``dvc repro --dry``).
 
-One temporary project copy (tiny data over local HTTP, one-epoch training) is
-shared by the tests of this module, which run in order.
+Two copies of the project (tiny data over local HTTP, one-epoch training), built once
+for the module: copy A runs the user's ``dvc repro`` as committed; copy B, at the same
+time and in its own processes, runs the trainings and the comparison with other
+runtime settings. Every test leaves copy A as it found it (committed baselines), so
+the tests run in any order.
 """
 
+from __future__ import annotations
+
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
+import yaml
 from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
-from tests.helpers import LocalServer, dvc, git, make_fast, make_project_copy, tool_env
+from tests.figures.pngs import assert_png_not_blank
+from tests.helpers import LocalServer, dvc, dvc_process, git, prepared_copy
 
 pytestmark = pytest.mark.slow
 DATASETS = ("iris", "mnist", "fashion_mnist")
+# DVC outputs of the train and compare stages, relative to the project.
+OUTPUT_DIRS = ("models", "reports/train", "reports/compare")
+# Copy B's runtime settings, against A's defaults (inter-op: TensorFlow's; steps per
+# call: an epoch's). None of them is a DVC param of training; the intra-op count is
+# not among them: it changes results (pipeline/runtime.py).
+OTHER_RUNTIME = {"inter_op_threads": 1, "steps_per_execution": 1}
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory, mirror_dir):
-    server = LocalServer(mirror_dir)
-    repo = make_project_copy(tmp_path_factory.mktemp("train") / "repo", mirror_dir)
-    make_fast(repo)
-    git(repo, "commit", "-qam", "fast training")
-    yield repo, tool_env(OPTLAB_DATA_MIRROR=server.url)
-    server.close()
+@dataclass
+class Projects:
+    a: Path
+    b: Path
+    env: dict[str, str]
+    baselines: list  # A's training runs right after its `dvc repro`
+    comparisons: list[str]  # and the names of its comparison runs
 
 
-def runs(repo, comparisons=False):
+def outputs(repo: Path) -> dict[str, bytes]:
+    """Every file the train and compare stages wrote, by path."""
+    return {
+        path.relative_to(repo).as_posix(): path.read_bytes()
+        for folder in OUTPUT_DIRS
+        for path in sorted((repo / folder).rglob("*"))
+        if path.is_file() and path.name != ".gitignore"
+    }
+
+
+def locked(repo: Path) -> dict:
+    """dvc.lock's entries of the train and compare stages."""
+    stages = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
+    return {k: v for k, v in stages.items() if k.startswith(("train@", "compare"))}
+
+
+def runs(repo: Path, comparisons: bool = False) -> list:
     """The baselines' training runs in the project's store (or, with ``comparisons``, the
     report runs); not the runs the figures stage trains for its vanishing-gradient panel."""
     client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
@@ -38,11 +72,46 @@ def runs(repo, comparisons=False):
     return [r for r in found if (r.data.tags.get("optlab.comparison") == "true") == comparisons]
 
 
-def test_repro_trains_one_baseline_per_dataset(project):
-    repo, env = project
-    dvc(repo, "repro", env=env)
+def merge_into(path: Path, changes: dict) -> None:
+    OmegaConf.save(OmegaConf.merge(OmegaConf.load(path), changes), path)
 
-    logged = runs(repo)
+
+@pytest.fixture(scope="module")
+def projects(tmp_path_factory, mirror_dir) -> Iterator[Projects]:
+    server = LocalServer(mirror_dir)
+    root = tmp_path_factory.mktemp("train")
+    try:
+        (a, env), (b, _) = (prepared_copy(root / n, mirror_dir, server.url) for n in "ab")
+        merge_into(b / "conf" / "config.yaml", {"runtime": OTHER_RUNTIME})
+        # Both at once, each in its own processes.
+        logs = [root / "a.log", root / "b.log"]
+        running = [
+            dvc_process(a, "repro", env=env, log=logs[0]),
+            dvc_process(b, "repro", "compare", env=env, log=logs[1]),
+        ]
+        for process, log in zip(running, logs, strict=True):
+            assert process.wait(timeout=600) == 0, log.read_text()[-5000:]
+        git(a, "add", "-A")
+        git(a, "commit", "-qm", "baselines")
+        names = [r.info.run_name for r in runs(a, comparisons=True)]
+        yield Projects(a, b, env, runs(a), names)
+    finally:
+        server.close()
+
+
+@contextmanager
+def restored(repo: Path, env: dict[str, str]) -> Iterator[None]:
+    """Put the copy back to its committed baselines after the block: the files from git,
+    the models from DVC's cache."""
+    try:
+        yield
+    finally:
+        git(repo, "checkout", "--", ".")
+        dvc(repo, "checkout", "--force", env=env)
+
+
+def test_repro_trains_one_baseline_per_dataset(projects):
+    repo, env, logged = projects.a, projects.env, projects.baselines
     assert sorted(r.data.params["dataset.name"] for r in logged) == sorted(DATASETS)
     assert all(r.info.status == "FINISHED" for r in logged)
     for name in DATASETS:
@@ -64,48 +133,103 @@ def test_repro_trains_one_baseline_per_dataset(project):
     for run in logged:
         assert run.data.tags["optlab.run_key"][:12] in report
         assert run.info.run_id not in report
-    assert [r.info.run_name for r in runs(repo, comparisons=True)] == ["comparison-3-runs"]
+    assert projects.comparisons == ["comparison-3-runs"]
 
     shown = json.loads(dvc(repo, "metrics", "show", "--json", env=env).stdout)
     files = next(iter(shown.values()))["data"]
     assert "test_accuracy" in files["reports/train/mnist/metrics.json"]["data"]
     assert "Data and pipelines are up to date" in dvc(repo, "repro", env=env).stdout
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "baselines")
 
 
-def test_exp_run_set_params_reach_training(project):
-    repo, env = project
+def test_other_runtime_settings_give_identical_bytes(projects):
+    files = outputs(projects.a)
+    assert {"models/iris.keras", "reports/train/mnist/run.json", "reports/compare/runs.csv"} <= (
+        set(files)
+    )
+    assert files == outputs(projects.b)
+    assert locked(projects.a) == locked(projects.b)
+
+
+def test_a_forced_rerun_changes_nothing_git_or_dvc_tracks(projects):
+    a, env = projects.a, projects.env
+    lock, files = (a / "dvc.lock").read_bytes(), outputs(a)
+    with restored(a, env):
+        done = dvc(a, "repro", "-f", "train@iris", "compare", env=env)
+        assert "Running stage 'train@iris'" in done.stdout
+        assert "Running stage 'compare'" in done.stdout
+        assert git(a, "status", "--porcelain") == ""
+        assert (a / "dvc.lock").read_bytes() == lock
+        assert outputs(a) == files
+
+
+def test_exp_run_set_params_reach_training(projects):
+    repo, env = projects.a, projects.env
     before = {r.info.run_id for r in runs(repo)}
-    dvc(repo, "exp", "run", "-S", "optimizer=nag", "-S", "activation=elu", env=env)
+    with restored(repo, env):
+        dvc(repo, "exp", "run", "-S", "optimizer=nag", "-S", "activation=elu", env=env)
 
-    new = [r for r in runs(repo) if r.info.run_id not in before]
-    assert sorted(r.data.params["dataset.name"] for r in new) == sorted(DATASETS)
-    for run in new:
-        assert run.data.params["optimizer.name"] == "nag"
-        assert run.data.params["optimizer.nesterov"] == "True"
-        assert run.data.params["activation.name"] == "elu"
-    shown = dvc(repo, "exp", "show", "--json", env=env).stdout
-    assert '"nag"' in shown and '"elu"' in shown
-    # the experiment's params.yaml kept the -S overrides (the config stage must not undo them)
-    params = OmegaConf.load(repo / "params.yaml")
-    assert params.optimizer.name == "nag" and params.activation.name == "elu"
-
-
-def test_an_edit_in_conf_reaches_training_on_the_next_repro(project):
-    repo, env = project
-    # Back to the committed baselines (adam, relu): their files from git and DVC's cache.
-    git(repo, "checkout", "--", ".")
-    dvc(repo, "checkout", "--force", env=env)
+        new = [r for r in runs(repo) if r.info.run_id not in before]
+        assert sorted(r.data.params["dataset.name"] for r in new) == sorted(DATASETS)
+        for run in new:
+            assert run.data.params["optimizer.name"] == "nag"
+            assert run.data.params["optimizer.nesterov"] == "True"
+            assert run.data.params["activation.name"] == "elu"
+        shown = dvc(repo, "exp", "show", "--json", env=env).stdout
+        assert '"nag"' in shown and '"elu"' in shown
+        # the experiment's params.yaml kept the -S overrides (the config stage must not
+        # undo them)
+        params = OmegaConf.load(repo / "params.yaml")
+        assert params.optimizer.name == "nag" and params.activation.name == "elu"
     assert "Data and pipelines are up to date" in dvc(repo, "status", env=env).stdout
-    before = {r.info.run_id for r in runs(repo)}
-    path = repo / "conf/config.yaml"  # a project-wide value, as the file's comment shows
-    OmegaConf.save(OmegaConf.merge(OmegaConf.load(path), {"training": {"batch_size": 16}}), path)
 
-    out = dvc(repo, "repro", env=env).stdout
-    assert "Running stage 'config'" in out
-    assert "Running stage 'preprocess@mnist'" not in out
-    new = [r for r in runs(repo) if r.info.run_id not in before]
-    assert len(new) == 3
-    assert {r.data.params["training.batch_size"] for r in new} == {"16"}
-    assert {r.data.params["optimizer.name"] for r in new} == {"adam"}
+
+def test_an_edit_in_conf_reaches_training_on_the_next_repro(projects):
+    repo, env = projects.a, projects.env
+    before = {r.info.run_id for r in runs(repo)}
+    with restored(repo, env):
+        # a project-wide value, as the file's comment shows
+        merge_into(repo / "conf/config.yaml", {"training": {"batch_size": 16}})
+        # Up to the comparison: when the figures stage reruns is the next test's.
+        out = dvc(repo, "repro", "compare", env=env).stdout
+        assert "Running stage 'config'" in out
+        assert "Running stage 'preprocess@mnist'" not in out
+        new = [r for r in runs(repo) if r.info.run_id not in before]
+        assert len(new) == 3
+        assert {r.data.params["training.batch_size"] for r in new} == {"16"}
+        assert {r.data.params["optimizer.name"] for r in new} == {"adam"}
+    assert "Data and pipelines are up to date" in dvc(repo, "status", env=env).stdout
+
+
+def _ran(result) -> bool:
+    return "Running stage 'figures'" in result.stdout
+
+
+def _would_run(repo: Path, env: dict[str, str]) -> bool:
+    """Whether ``dvc repro figures`` would run the stage (``--dry``: it says so, runs nothing)."""
+    return _ran(dvc(repo, "repro", "--dry", "figures", env=env))
+
+
+def test_the_figures_stage_draws_then_reruns_only_when_its_code_or_config_changes(projects):
+    repo, env = projects.a, projects.env
+    drawn = sorted((repo / "reports/figures").iterdir())
+    assert "activations.png" in [p.name for p in drawn]
+    for path in drawn:
+        if path.suffix == ".png":
+            assert_png_not_blank(path)
+
+    with restored(repo, env):
+        assert not _ran(dvc(repo, "repro", "figures", env=env))  # nothing changed
+        other = repo / "pipeline/stages/compare.py"  # another stage's code
+        other.write_text(other.read_text() + "\n# an edit\n")
+        assert not _would_run(repo, env)
+
+        merge_into(repo / "conf/figures/default.yaml", {"paths": {"steps": 7}})  # its config
+        # The config stage writes the change into params.yaml: then figures' params differ.
+        dvc(repo, "repro", "config", env=env)
+        assert _would_run(repo, env)
+        git(repo, "checkout", "--", "conf", "params.yaml", "dvc.lock")
+        assert not _would_run(repo, env)
+
+        gallery = repo / "pipeline/figures/gallery.py"  # its code
+        gallery.write_text(gallery.read_text() + "\n# an edit\n")
+        assert _would_run(repo, env)

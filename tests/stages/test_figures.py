@@ -1,6 +1,6 @@
 """The figures stage's command line (pipeline.stages.figures): a bad value in params.yaml
 is one clear line, before Keras, MLflow or matplotlib load. A real `dvc repro figures` is
-in tests/e2e/test_figures_dvc.py, the drawing in tests/figures/."""
+in tests/e2e/test_pipeline_train_dvc.py, the drawing in tests/figures/."""
 
 from __future__ import annotations
 
