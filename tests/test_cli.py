@@ -29,6 +29,7 @@ def test_an_unknown_command_names_it_and_the_valid_ones():
     assert optlab().stderr == f"optlab: unknown command none; {valid}"
 
 
+@pytest.mark.slow
 def test_ui_and_compare_pass_their_arguments_on(tmp_path):
     done = optlab("ui", "--port", "70000")
     assert (done.returncode, done.stderr) == (

@@ -90,6 +90,7 @@ def test_outside_ray_no_cpus_are_assigned():
     assert cluster.assigned_cpus() is None
 
 
+@pytest.mark.slow
 def test_a_ray_sweep_with_a_dead_head_stops_before_any_run(tmp_path: Path):
     port = free_port()
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"

@@ -7,6 +7,7 @@ import zipfile
 
 import keras
 import numpy as np
+import pytest
 
 from pipeline import keras_file, models
 
@@ -25,6 +26,7 @@ def _model() -> keras.Model:
     return model
 
 
+@pytest.mark.slow
 def test_identical_models_give_identical_bytes(tmp_path):
     first = keras_file.save(_model(), tmp_path / "a.keras")
     # Another object (other Python ids), saved a second later.
@@ -35,6 +37,7 @@ def test_identical_models_give_identical_bytes(tmp_path):
     assert (tmp_path / "plain.keras").read_bytes() != first.read_bytes()
 
 
+@pytest.mark.slow
 def test_the_rewritten_file_is_the_same_model(tmp_path):
     model = _model()
     path = keras_file.save(model, tmp_path / "m.keras")

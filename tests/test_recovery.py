@@ -32,6 +32,7 @@ def a_dead_pid() -> tuple[int, dict[str, str]]:
     return int(tags[contract.PID_TAG]), tags
 
 
+@pytest.mark.slow
 def test_a_dead_process_is_marked_failed_a_live_one_and_another_hosts_are_left(client):
     _, dead_tags = a_dead_pid()
     dead = running_run(client, dead_tags)
@@ -64,6 +65,7 @@ def test_a_dead_process_is_marked_failed_a_live_one_and_another_hosts_are_left(c
     assert tags[contract.ERROR_TAG] == f"process died: {verdicts[dead].reason}"
 
 
+@pytest.mark.slow
 def test_a_reused_pid_is_not_taken_for_the_runs_process(client):
     # This process's pid, but recorded as started long before it: another process.
     tags = {**recovery.process_tags(), contract.PID_START_TAG: "1000.00"}
@@ -73,6 +75,7 @@ def test_a_reused_pid_is_not_taken_for_the_runs_process(client):
     assert client.get_run(run).info.status == "FAILED"
 
 
+@pytest.mark.slow
 def test_force_marks_what_cannot_be_judged_and_dry_run_marks_nothing(client):
     run = running_run(client, {**recovery.process_tags(), contract.HOST_TAG: "gpu-node-7"})
     [seen] = recovery.close_dead_runs(

@@ -19,6 +19,7 @@ def _python(repo, *argv, env):
     )
 
 
+@pytest.mark.slow
 def test_an_unknown_run_is_one_line_before_tensorflow(tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     code = (

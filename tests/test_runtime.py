@@ -7,6 +7,8 @@ evaluations and the weights must be identical to the bit.
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 import zipfile
 
@@ -14,6 +16,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from omegaconf import DictConfig
 
 from pipeline import keras_file, machine, runtime
 from pipeline.callbacks import ShuffleEpoch
@@ -70,12 +73,22 @@ def test_a_choice_that_many_steps_per_call_change_trains_one_step_per_call(caplo
     ]
 
 
+@functools.cache
+def _composition(mirror_dir, overrides: tuple[str, ...]) -> DictConfig:
+    return tiny_config(mirror_dir, overrides=list(overrides))
+
+
+def _composed(mirror_dir, overrides: tuple[str, ...]) -> DictConfig:
+    """The composed config, composed once for both fits of a comparison (a copy each)."""
+    return copy.deepcopy(_composition(mirror_dir, overrides))
+
+
 def _fit(mirror_dir, data_root, overrides: list[str], steps: int | None, dataset="iris"):
     """Build the configured model as training does, fit it 2 epochs on tiny data with the
     seeded per-epoch shuffle, evaluate it; ``steps``: steps per call (None: compiled)."""
     model = ["model.hidden_units=[6,5]"] if "model=cnn" not in overrides else []
     common = [f"dataset={dataset}", *model, f"training.batch_size={BATCH}"]
-    cfg = tiny_config(mirror_dir, overrides=common + overrides)
+    cfg = _composed(mirror_dir, tuple(common + overrides))
     p = plan(cfg)
     data = load_task_data(p, data_root / dataset)
     model = build_model(cfg, p, data)
@@ -114,6 +127,7 @@ def _assert_same_bits(mirror_dir, data_root, overrides: list[str], steps: int, *
     assert _same_bits(mirror_dir, data_root, overrides, steps, **kw), overrides
 
 
+@pytest.mark.slow
 def test_many_steps_per_call_give_the_same_bits_relu_adam(mirror_dir, data_root):
     # 12 steps per epoch: one call per epoch; 5: calls that end mid-epoch too.
     for steps in (runtime.steps_per_execution(None, 90, BATCH, RELU), 5):
@@ -155,6 +169,7 @@ def test_every_other_optimizer_gives_the_same_bits_with_many_steps_per_call(
     _assert_same_bits(mirror_dir, data_root, ["activation=tanh", f"optimizer={optimizer}"], 5)
 
 
+@pytest.mark.slow
 def test_the_model_predicts_and_saves_with_one_step_per_call(mirror_dir, data_root, tmp_path):
     """Predict traces one graph per call (unrolled over its steps), and a saved model
     keeps its compile settings: after the block the model is as compiled."""
@@ -199,6 +214,7 @@ def _predictions_at_both_batches(hidden, shape):
     return small.tobytes(), large.tobytes()
 
 
+@pytest.mark.slow
 def test_an_mlp_predicts_the_same_bits_at_the_predict_batch():
     """An MLP's confusion matrix predicts PREDICT_BATCH rows per step, not the training's
     batch: every row's prediction must be the same to the bit (on the pin's one thread)."""
@@ -207,6 +223,7 @@ def test_an_mlp_predicts_the_same_bits_at_the_predict_batch():
     assert runtime.predict_batch("mlp", 32) == runtime.PREDICT_BATCH == 1024
 
 
+@pytest.mark.slow
 def test_the_cnn_predicts_at_its_training_batch():
     """Its convolutions round a row differently in another batch: the larger predict
     batch is turned off for it, and fails once they do not."""

@@ -229,6 +229,7 @@ def test_an_out_of_range_value_is_rejected(schema, path, overrides):
     check_numeric_key(schema, path, overrides)
 
 
+@pytest.mark.slow
 def test_every_numeric_key_is_rejected_without_tensorflow():
     """The whole walk in a fresh interpreter: no check imports TensorFlow."""
     code = (

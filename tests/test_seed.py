@@ -69,6 +69,7 @@ def test_hidden_makes_a_module_unimportable_inside_the_block_only(tmp_path, monk
     del sys.modules["optlab_probe_module"]
 
 
+@pytest.mark.slow
 def test_tensorflow_loads_keras_without_scikit_learn():
     """A fresh process: configure_runtime imports TensorFlow (and so Keras) without
     scikit-learn, Keras' wrappers say it is missing, and it imports as usual after."""

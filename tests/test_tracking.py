@@ -108,6 +108,7 @@ def test_flatten_and_run_name():
     assert run_name("mnist", "relu", "adam", 32) == "mnist-relu-adam-bs32"
 
 
+@pytest.mark.slow
 def test_concurrent_first_writers_share_one_schema(tmp_path):
     """Four processes opening a fresh SQLite store at once: no corruption, one experiment."""
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
@@ -130,6 +131,7 @@ def test_concurrent_first_writers_share_one_schema(tmp_path):
     assert len(MlflowClient(uri).search_experiments()) == 2  # Default + iris
 
 
+@pytest.mark.slow
 def test_only_a_new_store_is_migrated(tmp_path):
     """MLflow creates a store's schema (every migration) when its tables are missing; a
     later process opening the up-to-date store, as each training does, migrates nothing:

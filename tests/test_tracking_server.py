@@ -76,6 +76,7 @@ def test_limit_client_bounds_mlflow_requests_but_keeps_the_users_values(monkeypa
     assert os.environ[tracking_server.BACKOFF_ENV] == "3"
 
 
+@pytest.mark.slow
 def test_the_train_stage_fails_within_15_s_before_loading_data(silent, tmp_path):
     """The issue's case: a hung server, the default timeout, no data loaded, no model built."""
     code = TRAIN_STAGE_WITHOUT_TENSORFLOW

@@ -20,6 +20,9 @@ from pipeline.tracking import artifact_files
 from pipeline.training import train
 from tests.helpers import FAST_TRAINING, REPO_ROOT, tiny_config, tool_env
 
+# Every test here trains real models: not in the edit loop (make test-fast).
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def store(tmp_path):

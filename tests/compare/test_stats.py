@@ -68,6 +68,7 @@ def test_holm_adjusts_the_p_values_of_one_family():
     assert adjusted[0] == pytest.approx(0.04) and math.isnan(adjusted[1]) and adjusted[2] == 0.5
 
 
+@pytest.mark.slow
 def test_a_rerun_seed_counts_once_so_rerunning_never_narrows_the_interval(store, tmp_path):
     client = MlflowClient(store["uri"])
     experiment = ensure_experiment(store["uri"], "reruns")

@@ -86,6 +86,7 @@ SMOOTH = ["linear", "sigmoid", "tanh", "elu", "softplus", "swish", "gelu", "mish
 KINKED = ["relu", "leaky_relu", "selu"]
 
 
+@pytest.mark.slow
 def test_every_activation_of_the_group_is_drawn_and_step_twice(data, settings):
     assert list(data) == [
         *NAMES[: NAMES.index("step") + 1],

@@ -229,6 +229,7 @@ def test_the_check_loads_neither_tensorflow_nor_matplotlib():
 
 
 # ------------------------------------------------------------------ the files
+@pytest.mark.slow
 def test_draw_writes_one_valid_non_blank_png_per_function_even_when_a_path_diverges(tmp_path):
     s = settings(optimizers=["gd", "sgd", "adam"], steps=6)
     s["learning_rates"]["rosenbrock"]["gd"] = 0.01  # diverges at step 2 or 3
@@ -249,6 +250,7 @@ def test_the_png_check_fails_on_a_blank_image(tmp_path):
         assert_png_not_blank(blank)
 
 
+@pytest.mark.slow
 def test_draw_writes_an_animated_gif_when_asked(tmp_path):
     from PIL import Image
 

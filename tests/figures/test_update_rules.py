@@ -33,6 +33,7 @@ def config(name: str, **changes):
     return cfg
 
 
+@pytest.mark.slow
 def test_every_lecture_optimizer_agrees_with_its_course_formula(rows, settings):
     assert [r["optimizer"] for r in rows] == [
         "gd", "sgd", "momentum", "nag", "adagrad", "rmsprop", "adam",
@@ -44,6 +45,7 @@ def test_every_lecture_optimizer_agrees_with_its_course_formula(rows, settings):
         assert np.max(np.abs(np.subtract(r["keras_w"], rules.W0))) > 0.1
 
 
+@pytest.mark.slow
 def test_the_table_compares_real_keras_steps_with_the_settings():
     one = OmegaConf.create({"steps": 1, "learning_rate": 0.05})
     gd = rules.compare_rules(one)[0]

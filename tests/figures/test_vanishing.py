@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
@@ -12,6 +13,9 @@ from pipeline.figures import vanishing
 from pipeline.training import train
 from tests.figures.pngs import assert_png_not_blank
 from tests.helpers import FAST_TRAINING
+
+# Every test here trains real models: not in the edit loop (make test-fast).
+pytestmark = pytest.mark.slow
 
 DEEP = OmegaConf.create(
     {"activations": ["sigmoid", "relu"], "depth": 6, "width": 16, "samples": 32}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from mlflow.tracking import MlflowClient
 
 from pipeline import contract, tracking
@@ -9,6 +10,9 @@ from pipeline.lessons import gradients
 from pipeline.lessons.runner import Runner
 from pipeline.lessons.verdicts import Verdict
 from tests.helpers import FAST_TRAINING, REPO_ROOT
+
+# Every test here trains real models: not in the edit loop (make test-fast).
+pytestmark = pytest.mark.slow
 
 
 def test_the_step_lesson_on_tiny_data_finds_step_s_gradient_exactly_zero(tmp_path, fashion_root):

@@ -13,6 +13,9 @@ from pipeline.lessons.measure import PROCESS_PEAK, Probe
 from pipeline.lessons.runner import Runner
 from tests.helpers import FAST_TRAINING, REPO_ROOT
 
+# Every test here trains real models: not in the edit loop (make test-fast).
+pytestmark = pytest.mark.slow
+
 IRIS = ["dataset=iris", "training.batch_size=16"]
 
 

@@ -17,6 +17,7 @@ from pipeline.tracking import ensure_experiment
 from tests.fake_runs import ids_of, params_of, training_run
 
 
+@pytest.mark.slow
 def test_selection_by_run_ids_and_run_files(store, tmp_path):
     ids = list(store["mnist"].values())
     assert ids_of(select_runs(store["uri"], Selection(run_ids=ids))) == set(ids)
@@ -82,6 +83,7 @@ def _keyed_run(client, experiment_id, name, key, acc, status="FINISHED"):
     return run_id
 
 
+@pytest.mark.slow
 def test_run_files_with_run_keys_give_a_stable_report(tmp_path, capsys):
     """The compare stage's way: run.json holds a run key; the latest finished run of each
     key is compared, and with --stable the files are the same however often it runs."""
