@@ -20,12 +20,24 @@ from tests.e2e import ui_walk  # noqa: E402 - needs playwright
 pytestmark = pytest.mark.slow
 
 
-def _run(repo, env, *args: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", *args], cwd=repo, env=env, capture_output=True, text=True,
-        timeout=600,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+def _run_together(repo, env, *commands: list[str]) -> None:
+    """Run ``python -m <command>`` for each command at once (one store, as two users
+    would), each with its output in a file; all must succeed."""
+    logs = [repo.parent / f"{i}.log" for i in range(len(commands))]
+    running = []
+    for command, log in zip(commands, logs, strict=True):
+        with log.open("w") as out:
+            running.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", *command],
+                    cwd=repo,
+                    env=env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )  # fmt: skip
+            )
+    for process, log in zip(running, logs, strict=True):
+        assert process.wait(timeout=600) == 0, log.read_text()[-5000:]
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +50,12 @@ def lecture_store(tmp_path_factory, mirror_dir):
         server.close()
     store = f"sqlite:///{repo / 'mlflow.db'}"
     env = {**env, "MLFLOW_TRACKING_URI": store}
-    _run(repo, env, "pipeline.lessons", "--only", "step", "--seeds", "2")
-    _run(repo, env, "pipeline.figures", f"hydra.run.dir={repo / 'outputs'}")
+    _run_together(
+        repo,
+        env,
+        ["pipeline.lessons", "--only", "step", "--seeds", "2"],
+        ["pipeline.figures", f"hydra.run.dir={repo / 'outputs'}"],
+    )
     return repo, store, env
 
 
