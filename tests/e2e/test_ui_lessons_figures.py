@@ -34,7 +34,7 @@ def _run_together(repo, env, *commands: list[str]) -> None:
                     env=env,
                     stdout=out,
                     stderr=subprocess.STDOUT,
-                )  # fmt: skip
+                )
             )
     for process, log in zip(running, logs, strict=True):
         assert process.wait(timeout=600) == 0, log.read_text()[-5000:]
