@@ -20,7 +20,6 @@ def project(tmp_path_factory, mirror_dir):
 def test_a_ray_sweep_is_one_parent_with_a_child_per_job(project, ray_cluster, tmp_path):
     repo, env, server = project
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    hits = dict(server.hits)
     sweep(
         repo,
         {**env, "RAY_ADDRESS": ray_cluster},
@@ -44,11 +43,14 @@ def test_a_ray_sweep_is_one_parent_with_a_child_per_job(project, ray_cluster, tm
     # Ray's default task takes 1 CPU: TensorFlow gets one thread, not the machine's cores.
     assert {c.data.params["runtime.intra_op_threads"] for c in children} == {"1"}
     # No shared filesystem: the code ran from Ray's copy of the project, which holds no
-    # data, so the worker fetched the raw file through the mirror and split it itself,
-    # byte for byte as the pipeline did (the same DVC hash).
+    # data, so a worker fetched the raw file through the mirror and split it itself,
+    # byte for byte as the pipeline did (the same DVC hash). The project's own copy has
+    # its data: only a Ray worker asks this module's server. Ray keeps its copy (by the
+    # project's content) for the module's next sweep, so the fetch may have been the
+    # other test's, whichever ran first.
     paths = {c.data.tags["data.path"] for c in children}
     assert all("runtime_resources" in p and str(repo) not in p for p in paths), paths
-    assert server.hits["/iris/iris.data"] > hits.get("/iris/iris.data", 0)
+    assert server.hits["/iris/iris.data"] >= 1
     lock = (repo / "dvc.lock").read_text()
     assert {c.data.tags["data.dvc_md5"] for c in children} <= {
         line.split("md5: ")[1] for line in lock.splitlines() if "md5: " in line
