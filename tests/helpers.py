@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -289,13 +290,30 @@ def tool_env(**extra: str) -> dict[str, str]:
 DVC = str(Path(sys.executable).parent / "dvc")  # this environment's DVC CLI
 
 
-def dvc_process(repo: Path, *args: str, env: dict[str, str], log: Path) -> subprocess.Popen:
-    """Start the ``dvc`` CLI of this environment in ``repo``, its output into ``log`` (a
-    file: no pipe to fill while another process is awaited); the caller waits."""
+class Logged(NamedTuple):
+    """A started process and the file its output goes to."""
+
+    process: subprocess.Popen
+    log: Path
+
+
+def start_logged(command: list[str], cwd: Path, env: dict[str, str], log: Path) -> Logged:
+    """Start ``command`` in ``cwd``, its output into ``log`` (a file: no pipe to fill while
+    another process is awaited); :func:`all_succeed` waits."""
     with log.open("w") as out:
-        return subprocess.Popen(
-            [DVC, *args], cwd=repo, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
+    return Logged(process, log)
+
+
+def dvc_process(repo: Path, *args: str, env: dict[str, str], log: Path) -> Logged:
+    """Start the ``dvc`` CLI of this environment in ``repo``, its output into ``log``."""
+    return start_logged([DVC, *args], repo, env, log)
+
+
+def all_succeed(*started: Logged, timeout: float = 600) -> None:
+    """Wait for processes started together; each must exit 0 (else: its log's tail)."""
+    for process, log in started:
+        assert process.wait(timeout=timeout) == 0, log.read_text()[-5000:]
 
 
 def dvc(repo: Path, *args: str, env: dict[str, str], check: bool = True):

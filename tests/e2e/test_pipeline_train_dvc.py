@@ -25,7 +25,7 @@ from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
 from tests.figures.pngs import assert_png_not_blank
-from tests.helpers import LocalServer, dvc, dvc_process, git, prepared_copy
+from tests.helpers import LocalServer, all_succeed, dvc, dvc_process, git, prepared_copy
 
 pytestmark = pytest.mark.slow
 DATASETS = ("iris", "mnist", "fashion_mnist")
@@ -84,13 +84,10 @@ def projects(tmp_path_factory, mirror_dir) -> Iterator[Projects]:
         (a, env), (b, _) = (prepared_copy(root / n, mirror_dir, server.url) for n in "ab")
         merge_into(b / "conf" / "config.yaml", {"runtime": OTHER_RUNTIME})
         # Both at once, each in its own processes.
-        logs = [root / "a.log", root / "b.log"]
-        running = [
-            dvc_process(a, "repro", env=env, log=logs[0]),
-            dvc_process(b, "repro", "compare", env=env, log=logs[1]),
-        ]
-        for process, log in zip(running, logs, strict=True):
-            assert process.wait(timeout=600) == 0, log.read_text()[-5000:]
+        all_succeed(
+            dvc_process(a, "repro", env=env, log=root / "a.log"),
+            dvc_process(b, "repro", "compare", env=env, log=root / "b.log"),
+        )
         git(a, "add", "-A")
         git(a, "commit", "-qm", "baselines")
         names = [r.info.run_name for r in runs(a, comparisons=True)]

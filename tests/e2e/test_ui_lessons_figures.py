@@ -4,7 +4,6 @@ checked in a real Chromium: a tiny `python -m pipeline.lessons --only step` and
 
 from __future__ import annotations
 
-import subprocess
 import sys
 
 import pytest
@@ -12,32 +11,12 @@ from mlflow.tracking import MlflowClient
 
 from pipeline import contract, ui
 from tests.e2e.test_ui_browser import browser, chromium_path, free_port, page  # noqa: F401
-from tests.helpers import LocalServer, prepared_copy
+from tests.helpers import LocalServer, all_succeed, prepared_copy, start_logged
 
 playwright = pytest.importorskip("playwright.sync_api")
 from tests.e2e import ui_walk  # noqa: E402 - needs playwright
 
 pytestmark = pytest.mark.slow
-
-
-def _run_together(repo, env, *commands: list[str]) -> None:
-    """Run ``python -m <command>`` for each command at once (one store, as two users
-    would), each with its output in a file; all must succeed."""
-    logs = [repo.parent / f"{i}.log" for i in range(len(commands))]
-    running = []
-    for command, log in zip(commands, logs, strict=True):
-        with log.open("w") as out:
-            running.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", *command],
-                    cwd=repo,
-                    env=env,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                )
-            )
-    for process, log in zip(running, logs, strict=True):
-        assert process.wait(timeout=600) == 0, log.read_text()[-5000:]
 
 
 @pytest.fixture(scope="module")
@@ -50,11 +29,14 @@ def lecture_store(tmp_path_factory, mirror_dir):
         server.close()
     store = f"sqlite:///{repo / 'mlflow.db'}"
     env = {**env, "MLFLOW_TRACKING_URI": store}
-    _run_together(
-        repo,
-        env,
-        ["pipeline.lessons", "--only", "step", "--seeds", "2"],
-        ["pipeline.figures", f"hydra.run.dir={repo / 'outputs'}"],
+    # At once, on one store, as two users would.
+    lessons = ["pipeline.lessons", "--only", "step", "--seeds", "2"]
+    figures = ["pipeline.figures", f"hydra.run.dir={repo / 'outputs'}"]
+    all_succeed(
+        *(
+            start_logged([sys.executable, "-m", *command], repo, env, repo.parent / f"{i}.log")
+            for i, command in enumerate((lessons, figures))
+        )
     )
     return repo, store, env
 
