@@ -18,7 +18,6 @@ import argparse
 import hashlib
 import json
 import logging
-import os
 import platform
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -182,7 +181,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--write", action="store_true", help="record this machine's hashes")
     args = parser.parse_args(argv)
     machine.isa_choice()
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     found = run(args.only)
     if args.write:
         recorded = {

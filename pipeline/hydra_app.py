@@ -3,7 +3,6 @@ pipeline.train`` and ``python -m pipeline.figures`` share."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -19,7 +18,6 @@ def run_app(task: Callable[[DictConfig], Any]) -> None:
     with status 130 and 143 (:mod:`pipeline.interrupt`)."""
     import hydra  # lazy, for cost
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ chatter out
     register_configs()
     entry = hydra.main(
         config_path=str(default_config_dir()),

@@ -35,7 +35,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     uri = check_tracking(args.tracking_uri, MLflowConfig.timeout)
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one small file
     from pipeline.reproduction import reproduce  # lazy, for cost: it leads to TensorFlow
 

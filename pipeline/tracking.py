@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipeline import contract, keras_file, provenance
+from pipeline import contract, keras_file, provenance, quiet
 from pipeline.paths import project_root
 from pipeline.redact import redact
 
@@ -358,19 +358,21 @@ def log_model(model: Any, example: Any) -> None:
     from mlflow.models import Model, infer_signature
 
     example = np.asarray(example, np.float32)
-    signature = infer_signature(example, model.predict(example, verbose=0))
-    # What mlflow.keras.log_model does, with a flavor whose save_model has the fix above.
-    flavor = SimpleNamespace(__name__="mlflow.keras", save_model=_save_keras_model)
-    Model.log(
-        artifact_path=None,
-        name="model",
-        flavor=flavor,
-        model=model,
-        signature=signature,
-        input_example=example,
-        pip_requirements=model_requirements(),
-        validate_serving_input=False,
-    )
+    # Saving makes TensorFlow print a NodeDef line that means nothing (pipeline/quiet.py).
+    with quiet.held_back():
+        signature = infer_signature(example, model.predict(example, verbose=0))
+        # What mlflow.keras.log_model does, with a flavor whose save_model has the fix above.
+        flavor = SimpleNamespace(__name__="mlflow.keras", save_model=_save_keras_model)
+        Model.log(
+            artifact_path=None,
+            name="model",
+            flavor=flavor,
+            model=model,
+            signature=signature,
+            input_example=example,
+            pip_requirements=model_requirements(),
+            validate_serving_input=False,
+        )
 
 
 def artifact_files(client: MlflowClient, run_id: str, path: str = "") -> Iterable[str]:

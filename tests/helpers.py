@@ -7,6 +7,7 @@ import functools
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -285,6 +286,16 @@ def tool_env(**extra: str) -> dict[str, str]:
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.update(extra)
     return env
+
+
+# A line TensorFlow or CUDA prints: absl's prefix (level, date), or a mention of CUDA or
+# absl. pipeline.quiet holds TensorFlow's start-up lines back: a run shows none.
+_TENSORFLOW_LINE = re.compile(r"^[IWEF]\d{4} \d|absl::|cuda", re.IGNORECASE)
+
+
+def tensorflow_lines(text: str) -> list[str]:
+    """The lines of ``text`` (a process's stderr) that TensorFlow or CUDA printed."""
+    return [line for line in text.splitlines() if _TENSORFLOW_LINE.search(line)]
 
 
 DVC = str(Path(sys.executable).parent / "dvc")  # this environment's DVC CLI

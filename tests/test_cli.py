@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.stages.entry import DEBUG_ENV
+from pipeline.quiet import DEBUG_ENV
 from tests.helpers import REPO_ROOT, run_listing_loaded, tool_env
 
 OPTLAB = str(Path(sys.executable).parent / "optlab")

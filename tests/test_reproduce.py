@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.helpers import REPO_ROOT, dvc, git, prepared_copy, tool_env
+from tests.helpers import REPO_ROOT, dvc, git, prepared_copy, tensorflow_lines, tool_env
 
 
 def _python(repo, *argv, env):
@@ -39,12 +39,14 @@ def test_reproduce_checks_data_and_code_then_compares_bit_for_bit(tmp_path, mirr
     argv = ["-m", "pipeline.train", "dataset=iris", "mlflow.log_model=false"]
     trained = _python(repo, *argv, env=env)
     assert trained.returncode == 0, trained.stderr
+    assert tensorflow_lines(trained.stderr) == []  # TensorFlow's start-up lines held back
     client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
     (original,) = client.search_runs([client.get_experiment_by_name("iris").experiment_id])
     run_id = original.info.run_id
 
     done = _python(repo, "-m", "pipeline.reproduce", run_id, env=env)
     assert done.returncode == 0, done.stderr
+    assert tensorflow_lines(done.stderr) == []
     assert f"reproduces run {run_id}: all " in done.stdout
     assert "metric values bit-identical" in done.stdout
     (copy,) = client.search_runs(

@@ -16,7 +16,7 @@ import pytest
 
 from pipeline import ui
 from tests import interrupt_job as job
-from tests.helpers import REPO_ROOT, free_port, tool_env
+from tests.helpers import REPO_ROOT, free_port, tensorflow_lines, tool_env
 
 EPOCHS = 30
 
@@ -73,6 +73,7 @@ def test_a_server_gone_mid_training_keeps_the_run_and_upload_completes_it(
 
     # It fails, with one line saying what was not logged and how to upload it.
     assert process.returncode == 1, output
+    assert tensorflow_lines(output) == []  # the stage saved its model: no NodeDef line
     errors = [line for line in output.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1, output
     error = errors[0]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -13,6 +12,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from pipeline.interrupt import handling_signals
 from pipeline.paths import PARAMS_FILE
+from pipeline.quiet import DEBUG_ENV, debug
 from pipeline.redact import redact, redact_logs
 
 # Errors caused by input a user can fix: shown as one clear message, no traceback.
@@ -45,18 +45,15 @@ def dataset_parser(description: str) -> argparse.ArgumentParser:
     return parser
 
 
-DEBUG_ENV = "OPTLAB_DEBUG"
-
-
 def report(error: BaseException) -> int:
     """Show a user error as one line, ``error: ...`` (its traceback first under
     ``OPTLAB_DEBUG=1``), on stderr, without the secrets of a URL it quotes; return the
     exit status, 1."""
-    debug = bool(os.environ.get(DEBUG_ENV))
-    if debug:
+    shown = debug()
+    if shown:
         print(redact("".join(traceback.format_exception(error))), end="", file=sys.stderr)
     print(f"error: {redact(str(error))}", file=sys.stderr)
-    if not debug:
+    if not shown:
         print(f"(set {DEBUG_ENV}=1 to see the traceback)", file=sys.stderr)
     return 1
 

@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Sequence
 
 from omegaconf import DictConfig
@@ -34,8 +33,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     check(cfg.figures)  # every name, before anything heavy
     # A dead tracking server fails here, in seconds, before the heavy imports below.
     check_tracking(cfg.mlflow.tracking_uri, cfg.mlflow.timeout)
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
     where = layout()
     files = make_figures(cfg, args.out or where.figures, args.data or where.processed)

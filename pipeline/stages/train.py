@@ -10,7 +10,6 @@ dataset; ``baselines.<dataset>`` holds the dataset's own settings.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 from pipeline.config import load_params
@@ -36,7 +35,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     # A dead tracking server fails here, in seconds, before the heavy imports below.
     check_tracking(cfg.mlflow.tracking_uri, cfg.mlflow.timeout)
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # lazy, for cost: TensorFlow loads only once the arguments are good
     from pipeline.training import train
 

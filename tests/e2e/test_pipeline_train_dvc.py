@@ -25,7 +25,15 @@ from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
 from tests.figures.pngs import assert_png_not_blank
-from tests.helpers import LocalServer, all_succeed, dvc, dvc_process, git, prepared_copy
+from tests.helpers import (
+    LocalServer,
+    all_succeed,
+    dvc,
+    dvc_process,
+    git,
+    prepared_copy,
+    tensorflow_lines,
+)
 
 pytestmark = pytest.mark.slow
 DATASETS = ("iris", "mnist", "fashion_mnist")
@@ -123,6 +131,8 @@ def test_repro_trains_one_baseline_per_dataset(projects):
     # the iris baseline keeps its own settings (baselines.iris) beside the shared ones
     iris = next(r for r in logged if r.data.params["dataset.name"] == "iris")
     assert iris.info.run_name == "iris-relu-adam-bs32"
+    # Every stage ran, and none printed TensorFlow's start-up lines (pipeline.quiet).
+    assert tensorflow_lines((repo.parent / "a.log").read_text()) == []
 
     # the last stage compares the three baselines, read back from MLflow
     # (found by the run keys in reports/train/<dataset>/run.json; no run id in the files)

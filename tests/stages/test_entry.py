@@ -6,13 +6,8 @@ from __future__ import annotations
 import pytest
 
 from pipeline.data.download import DownloadError
-from pipeline.stages.entry import (
-    DEBUG_ENV,
-    LAZY_USER_ERRORS,
-    dataset_parser,
-    run,
-    user_errors,
-)
+from pipeline.quiet import DEBUG_ENV
+from pipeline.stages.entry import LAZY_USER_ERRORS, dataset_parser, run, user_errors
 
 
 def _failing(error: BaseException):

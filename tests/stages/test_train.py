@@ -9,7 +9,7 @@ import time
 
 from omegaconf import OmegaConf
 
-from pipeline.stages.entry import DEBUG_ENV
+from pipeline.quiet import DEBUG_ENV
 from tests.helpers import REPO_ROOT, TRAIN_STAGE_WITHOUT_TENSORFLOW, tool_env
 
 
