@@ -29,7 +29,7 @@ from collections.abc import Sequence
 
 from omegaconf import DictConfig
 
-from pipeline import contract, recovery, search, sweep
+from pipeline import contract, planning, recovery, search, sweep
 from pipeline.config import validate
 from pipeline.hydra_app import run_app
 from pipeline.redact import redact_logs
@@ -82,6 +82,7 @@ def hydra_task(cfg: DictConfig) -> float | None:
         return statistics.fmean(values) if values else None
     try:
         cfg = validate(cfg)  # every value checked before TensorFlow loads
+        planning.check(cfg)  # and every combination
         from pipeline.training import train  # lazy, for cost: training loads TensorFlow
 
         result = train(cfg)

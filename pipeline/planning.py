@@ -39,14 +39,18 @@ def _positive_index(value: Any, classes: list[str], dataset: str) -> int:
     )
 
 
-def plan(cfg: DictConfig) -> Plan:
-    """Check every choice and combination before any data is read or any run starts.
+@dataclass
+class _Choices:
+    """The config's choices, checked together, without Keras."""
 
-    Raises:
-        ValueError: naming the bad value and the valid ones.
-    """
-    from pipeline import activations, models  # lazy, for cost: they import Keras
+    classes: list[str]
+    image: bool
+    task: Task
+    loss: Any  # pipeline.losses.LossPlan
+    positive_index: int | None
 
+
+def _checked(cfg: DictConfig) -> _Choices:
     name = cfg.dataset.name
     source = pick(cfg.data.datasets, name, "dataset")
     classes = list(source.classes)
@@ -61,24 +65,46 @@ def plan(cfg: DictConfig) -> Plan:
         raise ValueError("task 'regression' needs dataset.target (the feature to predict)")
     n_outputs = len(classes) if task is Task.multiclass else 1
     loss_plan = losses.resolve(task, cfg.loss.name, n_outputs, cfg.model.get("output_activation"))
-    models.get(cfg.model.name)
     if cfg.model.name == "cnn" and not image:
         raise ValueError(f"model 'cnn' needs image data; {name} is tabular. Valid models: mlp")
+    positive = (
+        _positive_index(cfg.dataset.positive_class, classes, name) if task is Task.binary else None
+    )
+    return _Choices(classes, image, task, loss_plan, positive)
+
+
+def check(cfg: DictConfig) -> None:
+    """Check the combinations of a validated config (dataset and model, task and loss,
+    output activation, positive class) without loading Keras: what entry points call
+    before TensorFlow loads.
+
+    Raises:
+        ValueError: naming the bad value and the valid ones.
+    """
+    _checked(cfg)
+
+
+def plan(cfg: DictConfig) -> Plan:
+    """Check every choice and combination before any data is read or any run starts.
+
+    Raises:
+        ValueError: naming the bad value and the valid ones.
+    """
+    from pipeline import activations, models  # lazy, for cost: they import Keras
+
+    choices = _checked(cfg)
+    models.get(cfg.model.name)
     activations.get(cfg.activation.name)
     optimizer = optimizers.get(cfg.optimizer)  # building it is Keras' own check
     # Ranges (batch size, epochs, ...) are the schemas', checked by config.validate.
     epochs = cfg.training.epochs if cfg.training.epochs is not None else cfg.dataset.epochs
     return Plan(
-        dataset=name,
-        task=task,
-        classes=classes,
-        image=image,
-        loss=loss_plan,
-        positive_index=(
-            _positive_index(cfg.dataset.positive_class, classes, name)
-            if task is Task.binary
-            else None
-        ),
+        dataset=cfg.dataset.name,
+        task=choices.task,
+        classes=choices.classes,
+        image=choices.image,
+        loss=choices.loss,
+        positive_index=choices.positive_index,
         epochs=int(epochs),
         full_batch=optimizers.is_full_batch(cfg.optimizer),
         optimizer=optimizer,

@@ -85,6 +85,26 @@ def _train(*overrides: str, run_dir: Path) -> tuple[subprocess.CompletedProcess,
             "unknown top-level key 'some_typo'; valid top-level keys: data, dataset, baselines, "
             "model, activation, loss, optimizer, training, runtime, mlflow, sweep, figures",
         ),
+        # Combinations (pipeline.planning.check): also before TensorFlow.
+        (
+            ["dataset=iris", "model=cnn"],
+            "model 'cnn' needs image data; iris is tabular. Valid models: mlp",
+        ),
+        (
+            ["dataset=iris", "dataset.task=binary", "dataset.positive_class=daisy"],
+            "dataset.positive_class='daisy' is not a class of iris; valid: an index 0..2 or one of "
+            "['Iris-setosa', 'Iris-versicolor', 'Iris-virginica']",
+        ),
+        (
+            ["dataset.task=regression"],
+            "task 'regression' needs tabular data; fashion_mnist is images. "
+            "Valid tasks for fashion_mnist: multiclass, binary",
+        ),
+        (
+            ["model.output_activation=tanh", "loss=categorical_crossentropy"],
+            "loss 'categorical_crossentropy' expects probabilities, but output activation 'tanh' "
+            "does not produce them; use one of hard_sigmoid, sigmoid, softmax",
+        ),
     ],
 )
 def test_a_bad_value_is_one_line_within_3_seconds_without_tensorflow(tmp_path, overrides, message):

@@ -90,5 +90,7 @@ def make_dataset(
 
         indices = tf.data.Dataset.from_tensors(0).map(order).unbatch().batch(batch_size)
         data = indices.map(lambda i: (tf.gather(xs, i), tf.gather(ys, i)))
-    data = data.map(lambda a, b: (tf.cast(a, tf.float32), b), num_parallel_calls=tf.data.AUTOTUNE)
+    # Sequential: under op determinism (pipeline/seed.py) tf.data rewrites a parallel map
+    # into this one anyway, and the rewrite printed a NodeDef error line on every run.
+    data = data.map(lambda a, b: (tf.cast(a, tf.float32), b))
     return data.prefetch(tf.data.AUTOTUNE)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from pipeline import planning
 from pipeline.config import load_params
 from pipeline.exiting import exit_now
 from pipeline.paths import layout
@@ -32,6 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     where = layout() if None in (args.data, args.reports, args.model) else None
     cfg = load_params(args.params)
     cfg.dataset = pick(cfg.baselines, args.dataset, "baseline dataset")
+    planning.check(cfg)  # the combinations too, before TensorFlow loads
     # A dead tracking server fails here, in seconds, before the heavy imports below.
     check_tracking(cfg.mlflow.tracking_uri, cfg.mlflow.timeout)
 

@@ -57,3 +57,16 @@ def test_a_bad_value_in_params_yaml_is_one_line_within_3_seconds(tmp_path):
         f"(set {DEBUG_ENV}=1 to see the traceback)\n"
     )
     assert elapsed < 3
+
+
+def test_a_bad_combination_in_params_yaml_is_one_line_before_tensorflow(tmp_path):
+    """Checked from the config alone (pipeline.planning.check): a CNN on iris's table."""
+    params = OmegaConf.load(REPO_ROOT / "params.yaml")
+    params.model = {"name": "cnn"}
+    OmegaConf.save(params, tmp_path / "params.yaml")
+    done = _stage("iris", "--params", str(tmp_path / "params.yaml"))
+    assert done.returncode == 1, done.stderr
+    assert done.stderr == (
+        "error: model 'cnn' needs image data; iris is tabular. Valid models: mlp\n"
+        f"(set {DEBUG_ENV}=1 to see the traceback)\n"
+    )
