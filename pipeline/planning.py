@@ -40,8 +40,8 @@ def _positive_index(value: Any, classes: list[str], dataset: str) -> int:
 
 
 @dataclass
-class _Choices:
-    """The config's choices, checked together, without Keras."""
+class Choices:
+    """The config's choices, checked together, without Keras (:func:`check`)."""
 
     classes: list[str]
     image: bool
@@ -50,7 +50,14 @@ class _Choices:
     positive_index: int | None
 
 
-def _checked(cfg: DictConfig) -> _Choices:
+def check(cfg: DictConfig) -> Choices:
+    """Check the combinations of a validated config (dataset and model, task and loss,
+    output activation, positive class) without loading Keras: what entry points call
+    before TensorFlow loads, and :func:`plan` builds on.
+
+    Raises:
+        ValueError: naming the bad value and the valid ones.
+    """
     name = cfg.dataset.name
     source = pick(cfg.data.datasets, name, "dataset")
     classes = list(source.classes)
@@ -70,18 +77,7 @@ def _checked(cfg: DictConfig) -> _Choices:
     positive = (
         _positive_index(cfg.dataset.positive_class, classes, name) if task is Task.binary else None
     )
-    return _Choices(classes, image, task, loss_plan, positive)
-
-
-def check(cfg: DictConfig) -> None:
-    """Check the combinations of a validated config (dataset and model, task and loss,
-    output activation, positive class) without loading Keras: what entry points call
-    before TensorFlow loads.
-
-    Raises:
-        ValueError: naming the bad value and the valid ones.
-    """
-    _checked(cfg)
+    return Choices(classes, image, task, loss_plan, positive)
 
 
 def plan(cfg: DictConfig) -> Plan:
@@ -92,7 +88,7 @@ def plan(cfg: DictConfig) -> Plan:
     """
     from pipeline import activations, models  # lazy, for cost: they import Keras
 
-    choices = _checked(cfg)
+    choices = check(cfg)
     models.get(cfg.model.name)
     activations.get(cfg.activation.name)
     optimizer = optimizers.get(cfg.optimizer)  # building it is Keras' own check

@@ -49,9 +49,9 @@ NOISE = tuple(
 )
 
 
-def debug(environ: dict[str, str] | os._Environ = os.environ) -> bool:
+def debug() -> bool:
     """Whether ``OPTLAB_DEBUG`` asks for everything: tracebacks and TensorFlow's lines."""
-    return bool(environ.get(DEBUG_ENV))
+    return bool(os.environ.get(DEBUG_ENV))
 
 
 def is_noise(line: str) -> bool:

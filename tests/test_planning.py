@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.planning import plan
+from pipeline.planning import check, plan
 from pipeline.schemas import Task
 from tests.helpers import tiny_config
 
@@ -42,6 +42,15 @@ def test_binary_names_its_positive_class_by_name_or_index(compose, positive, ind
         1,
         "sigmoid",
     )
+
+
+def test_check_decides_the_choices_plan_builds_on_without_keras(compose):
+    cfg = compose("dataset=iris", "dataset.task=binary", "dataset.positive_class=Iris-virginica")
+    choices = check(cfg)
+    assert (choices.task, choices.image, choices.positive_index) == (Task.binary, False, 2)
+    assert choices.loss.loss == "binary_crossentropy"
+    with pytest.raises(ValueError, match="model 'cnn' needs image data; iris is tabular"):
+        check(compose("dataset=iris", "model=cnn"))
 
 
 def test_gd_is_full_batch(compose):
