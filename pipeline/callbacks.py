@@ -1,6 +1,7 @@
 """The Keras callbacks of a training: per-epoch metrics, timing and gradient norms
 (:class:`EpochLogger`); the epoch the shuffle reads (:class:`ShuffleEpoch`); the backup
-an interrupted training resumes from (:class:`RunBackup`).
+an interrupted training resumes from (:class:`RunBackup`); where a signal stops it
+(:class:`StopOnSignal`).
 
 Imports Keras and TensorFlow at module level: import it only where a model is
 being trained (pipeline.training does so lazily, for start-up cost).
@@ -17,6 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from pipeline.interrupt import check as raise_held_signal
 from pipeline.io import atomic_directory, atomic_write_text
 from pipeline.optimizers import effective_step
 from pipeline.tracking import log_metrics
@@ -127,3 +129,19 @@ class RunBackup(keras.callbacks.BackupAndRestore):
             metadata = {"epoch": self._current_epoch, "batch": 0, "rows": self.logger.rows}
             # Unsorted: the rows' keys keep their order, the history's columns.
             atomic_write_text(tmp / self.METADATA, json.dumps(metadata))
+
+
+class StopOnSignal(keras.callbacks.Callback):
+    """Raise a SIGINT or SIGTERM that :func:`pipeline.interrupt.deferred` held back, at
+    the end of a batch (an execution of ``steps_per_execution`` of them) or an epoch:
+    between TensorFlow's calls, never inside one. Place it last, so that an epoch's end
+    logs and backs the epoch up before it stops."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        raise_held_signal()
+
+    def on_test_batch_end(self, batch, logs=None):
+        raise_held_signal()
+
+    def on_epoch_end(self, epoch, logs=None):
+        raise_held_signal()

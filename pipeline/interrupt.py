@@ -7,11 +7,19 @@ so no ``except Exception`` on the way (Hydra's, a sweep job's) swallows them; th
 training marks its MLflow run KILLED with the reason (:func:`reason`), context
 managers on the way clean up their temporary files, and the process then exits
 with the status a shell expects: 130 after SIGINT, 143 after SIGTERM.
+
+Inside :func:`deferred` (a training's ``fit``) the first signal is only recorded, and
+raised at the next safe point, :func:`check` (a batch's or an epoch's end, from a Keras
+callback): Python raises a handler's exception at whatever bytecode runs, and during a
+fit that is often a callback from TensorFlow's or h5py's C code, which must not be left
+half done. An interruption there once ended a training with ``free(): invalid next
+size`` (SIGABRT) instead of a KILLED run. A second signal raises at once.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import sys
 from collections.abc import Iterator
@@ -24,6 +32,9 @@ class Terminated(BaseException):
 # The signal received last in this process (None: none), for code that runs after the
 # exception was handled, e.g. a sweep's exit handler deciding how to close its parent.
 received: signal.Signals | None = None
+# Inside deferred(): how deep, and the signal waiting for check() (None: none).
+_deferring = 0
+pending: signal.Signals | None = None
 
 
 def reason(error: BaseException) -> str:
@@ -38,12 +49,42 @@ def reason(error: BaseException) -> str:
 INTERRUPTIONS = (KeyboardInterrupt, Terminated)
 
 
+def _interruption(sig: signal.Signals) -> BaseException:
+    return Terminated() if sig == signal.SIGTERM else KeyboardInterrupt()
+
+
 def _on_signal(signum: int, frame) -> None:
-    global received
+    global received, pending
     received = signal.Signals(signum)
-    if signum == signal.SIGTERM:
-        raise Terminated()
-    raise KeyboardInterrupt()
+    if _deferring and pending is None:
+        pending = received
+        # os.write: print() is not safe here, the handler may interrupt another print.
+        name = received.name
+        said = f"{name}: the training stops at its next step's end ({name} again: at once)\n"
+        os.write(2, said.encode())
+        return
+    raise _interruption(received)
+
+
+def check() -> None:
+    """Raise the interruption :func:`deferred` held back, if any: call it where stopping
+    leaves nothing half done."""
+    global pending
+    if pending is not None:
+        sig, pending = pending, None
+        raise _interruption(sig)
+
+
+@contextlib.contextmanager
+def deferred() -> Iterator[None]:
+    """Hold the first SIGINT or SIGTERM back until :func:`check` (or the block's end)."""
+    global _deferring
+    _deferring += 1
+    try:
+        yield
+    finally:
+        _deferring -= 1
+    check()
 
 
 def exit_status(error: BaseException) -> int:

@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from pipeline import (
     contract,
+    interrupt,
     keras_file,
     labels,
     machine,
@@ -351,7 +352,7 @@ def fit(
     import keras
 
     # lazy, for cost: they import TensorFlow
-    from pipeline.callbacks import EpochLogger, RunBackup, ShuffleEpoch
+    from pipeline.callbacks import EpochLogger, RunBackup, ShuffleEpoch, StopOnSignal
 
     n_grad = min(cfg.runtime.grad_norm_samples, len(data.x["train"]))
     logged = resuming.resumed.logged_steps if resuming.resumed else ()
@@ -376,16 +377,18 @@ def fit(
                 restore_best_weights=es.restore_best_weights,
             )
         )
+    callbacks.append(StopOnSignal())  # last: an epoch is logged and backed up first
     started = time.perf_counter()
     # shuffle=False: tf.data already shuffles, with the run's seed.
-    model.fit(
-        datasets["train"],
-        validation_data=datasets["validation"],
-        epochs=p.epochs,
-        callbacks=callbacks,
-        shuffle=False,
-        verbose=cfg.runtime.verbose,
-    )
+    with interrupt.deferred():  # a signal stops the fit between steps (pipeline.interrupt)
+        model.fit(
+            datasets["train"],
+            validation_data=datasets["validation"],
+            epochs=p.epochs,
+            callbacks=callbacks,
+            shuffle=False,
+            verbose=cfg.runtime.verbose,
+        )
     if backup.restored_epochs:
         client.set_tag(run_id, contract.RESUMED_TAG, str(backup.restored_epochs))
     return pd.DataFrame(logger.rows), time.perf_counter() - started

@@ -45,6 +45,64 @@ def test_a_signal_unwinds_the_block_and_exits_with_the_shells_status(sig, status
     assert f"stopped: interrupted by {said}" in err
 
 
+# Inside deferred(), a signal waits for check(): the program goes on reading stdin
+# after the first signal, and check() raises it once "go" arrives.
+DEFERRING = """
+import sys
+from pipeline.interrupt import check, deferred, handling_signals
+with handling_signals():
+    try:
+        with deferred():
+            print("ready", flush=True)
+            sys.stdin.readline()
+            print("went on", flush=True)
+            check()
+            print("after check", flush=True)
+    finally:
+        print("cleaned up", flush=True)
+"""
+
+
+def start_deferring() -> subprocess.Popen:
+    process = subprocess.Popen(
+        [sys.executable, "-c", DEFERRING],
+        cwd=REPO_ROOT,
+        env=tool_env(),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout.readline() == "ready\n"
+    return process
+
+
+@pytest.mark.parametrize(("sig", "status"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_deferred_signal_is_raised_at_the_next_check(sig, status):
+    process = start_deferring()
+    process.send_signal(sig)
+    said = process.stderr.readline()  # bounded: the handler writes it, or the process ends
+    assert (
+        said
+        == f"{sig.name}: the training stops at its next step's end ({sig.name} again: at once)\n"
+    )
+    out, err = process.communicate("go\n", timeout=30)
+    assert process.returncode == status
+    assert out == "went on\ncleaned up\n"  # on after the signal, stopped by check()
+    assert "stopped: interrupted by SIG" in err
+
+
+def test_a_second_signal_while_one_is_held_stops_at_once():
+    process = start_deferring()
+    process.send_signal(signal.SIGINT)
+    assert "stops at its next step's end" in process.stderr.readline()
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=30)  # stdin still open: only the signal ends it
+    assert process.returncode == 130
+    assert out == "cleaned up\n"
+    assert "stopped: interrupted by SIGINT (Ctrl-C)" in err
+
+
 def test_reasons_and_statuses():
     assert reason(Terminated()) == "interrupted by SIGTERM"
     assert reason(KeyboardInterrupt()) == "interrupted by SIGINT (Ctrl-C)"

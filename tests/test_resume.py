@@ -72,6 +72,8 @@ def test_a_signal_ends_the_run_killed_and_a_rerun_resumes_it_bit_identically(
     output = process.communicate(timeout=120)[0]
 
     assert process.returncode == status, output
+    # Held back to the end of a step (pipeline.interrupt.deferred), then raised there.
+    assert f"{sig.name}: the training stops at its next step's end" in output
     assert f"stopped: {reason}" in output
     client, run = only_run(store)
     assert run.info.status == "KILLED"
