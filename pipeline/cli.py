@@ -29,7 +29,7 @@ from collections.abc import Sequence
 
 from omegaconf import DictConfig
 
-from pipeline import contract, planning, recovery, search, sweep
+from pipeline import contract, planning, recovery, search, sweep, tracking_server
 from pipeline.config import validate
 from pipeline.hydra_app import run_app
 from pipeline.redact import redact_logs
@@ -83,6 +83,7 @@ def hydra_task(cfg: DictConfig) -> float | None:
     try:
         cfg = validate(cfg)  # every value checked before TensorFlow loads
         planning.check(cfg)  # and every combination
+        tracking_server.check_tracking(cfg.mlflow.tracking_uri, cfg.mlflow.timeout)
         from pipeline.training import train  # lazy, for cost: training loads TensorFlow
 
         result = train(cfg)

@@ -18,7 +18,7 @@ from typing import Any
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
-from pipeline import machine
+from pipeline import keras_names, machine
 from pipeline.io import atomic_write_text
 from pipeline.paths import PARAMS_FILE, layout
 from pipeline.ranges import RANGES, out_of_range
@@ -100,7 +100,7 @@ def validate(cfg: DictConfig | Mapping[str, Any]) -> DictConfig:
     for group, options in OPTION_SCHEMAS.items():
         schema = pick(options, OmegaConf.select(merged, f"{group}.name"), group)
         merged[group] = _merge(schema, OmegaConf.to_container(merged[group]), group)
-    problems = list(_out_of_range(merged))
+    problems = list(_invalid_values(merged))
     if problems:
         raise ConfigError("; ".join(problems))
     machine.isa_choice()  # the environment's OPTLAB_CPU_ISA, checked with the config
@@ -122,8 +122,9 @@ def _merge(schema: type, values: Any, path: str) -> DictConfig:
         raise ConfigError(f"{where}: {message}" if where else message) from error
 
 
-def _out_of_range(node: DictConfig, path: str = "") -> Iterator[str]:
-    """The numbers of ``node`` (recursively) outside their keys' ranges, one line each."""
+def _invalid_values(node: DictConfig, path: str = "") -> Iterator[str]:
+    """The values of ``node`` (recursively) outside their keys' ranges, or not a name Keras
+    resolves where the key is one (:data:`pipeline.keras_names.KEYS`), one line each."""
     schema = OmegaConf.get_type(node)
     own = {f.name for f in dataclasses.fields(schema)} if dataclasses.is_dataclass(schema) else ()
     for key in node:
@@ -136,10 +137,14 @@ def _out_of_range(node: DictConfig, path: str = "") -> Iterator[str]:
             continue
         value = node[key]
         if isinstance(value, DictConfig):
-            yield from _out_of_range(value, where)
+            yield from _invalid_values(value, where)
         elif numeric:
             plain = OmegaConf.to_container(value) if isinstance(value, ListConfig) else value
             problem = out_of_range(where, plain)
+            if problem:
+                yield problem
+        elif key in own and key in keras_names.KEYS:
+            problem = keras_names.unknown(where, value)
             if problem:
                 yield problem
 

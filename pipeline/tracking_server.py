@@ -13,6 +13,7 @@ it runs before MLflow, TensorFlow or the data are loaded.
 from __future__ import annotations
 
 import base64
+import logging
 import math
 import os
 import urllib.error
@@ -36,6 +37,13 @@ FIX = (
     "MLFLOW_TRACKING_URI (or mlflow.tracking_uri) at a running server, or unset "
     "MLFLOW_TRACKING_URI to log to the project's own store (mlflow.db)"
 )
+
+
+log = logging.getLogger(__name__)
+SERVER_SCHEMES = ("http", "https")
+LOCAL_SCHEMES = ("sqlite", "file", "")  # "": a plain path, a file store as file: is
+# The file stores already warned about in this process (a sweep checks once per job).
+_warned: set[str] = set()
 
 
 class TrackingUnavailable(ConnectionError):
@@ -66,17 +74,51 @@ def check_store(uri: str, timeout: float) -> None:
     A server (``http(s)://``) must answer an HTTP request (any status but 5xx: a
     server without ``/health`` still answers 404); a local store (``sqlite:///``,
     ``file:``, a path) must be in a folder that exists or can be created, and is
-    writable.  Other schemes (``databricks``) are left to MLflow.
+    writable (a file store gets a warning: MLflow deprecates it).  Any other scheme
+    must be one MLflow has a tracking store for (``postgresql``, ``databricks``, ...).
 
     Raises:
         TrackingUnavailable: One line naming the store (credentials redacted), what
             went wrong and how to fix it.
     """
     scheme = urllib.parse.urlsplit(uri).scheme
-    if scheme in ("http", "https"):
+    if scheme in SERVER_SCHEMES:
         _check_server(uri, timeout)
-    elif scheme in ("sqlite", "file", ""):
+    elif scheme in LOCAL_SCHEMES:
         _check_local(uri)
+        if scheme != "sqlite":
+            _warn_file_store(uri)
+    else:
+        _check_scheme(uri, scheme)
+
+
+def _check_scheme(uri: str, scheme: str) -> None:
+    """MLflow's own answer to "is there a tracking store for this URI?", before anything
+    has loaded MLflow's stores (at run creation it would be a traceback)."""
+    # lazy, for cost: MLflow's store registry (about 1 s), only for a scheme not above
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking._tracking_service.utils import _tracking_store_registry
+
+    try:
+        _tracking_store_registry.get_store_builder(uri)
+    except MlflowException:
+        valid = ", ".join(sorted(s for s in _tracking_store_registry._registry if s))
+        raise TrackingUnavailable(
+            f"tracking URI {redact(uri)} (mlflow.tracking_uri or MLFLOW_TRACKING_URI): "
+            f"MLflow has no tracking store for scheme {scheme!r}; valid schemes: {valid}, "
+            "or a path"
+        ) from None
+
+
+def _warn_file_store(uri: str) -> None:
+    if uri not in _warned:
+        _warned.add(uri)
+        log.warning(
+            "MLflow tracking store %s is a file store, which MLflow deprecates; prefer "
+            "sqlite:///mlflow.db or a server (`mlflow migrate-filestore --source <folder> "
+            "--target sqlite:///mlflow.db` moves its runs)",
+            redact(uri),
+        )
 
 
 def _health_request(uri: str) -> urllib.request.Request:

@@ -105,6 +105,20 @@ def _train(*overrides: str, run_dir: Path) -> tuple[subprocess.CompletedProcess,
             "loss 'categorical_crossentropy' expects probabilities, but output activation 'tanh' "
             "does not produce them; use one of hard_sigmoid, sigmoid, softmax",
         ),
+        # Names Keras resolves (pipeline.keras_names), and the tracking URI's scheme.
+        (
+            ["model.kernel_initializer=he_norml"],
+            "model.kernel_initializer='he_norml': not a Keras initializer name; valid: "
+            "glorot_normal, glorot_uniform, he_normal, he_uniform, identity, lecun_normal, "
+            "lecun_uniform, normal, one, ones, orthogonal, random_normal, random_uniform, "
+            "truncated_normal, uniform, variance_scaling, zero, zeros",
+        ),
+        (
+            ["mlflow.tracking_uri=foo://host/x"],
+            "tracking URI foo://host/x (mlflow.tracking_uri or MLFLOW_TRACKING_URI): MLflow has "
+            "no tracking store for scheme 'foo'; valid schemes: databricks, databricks-uc, file, "
+            "http, https, mssql, mysql, postgresql, sqlite, uc, or a path",
+        ),
     ],
 )
 def test_a_bad_value_is_one_line_within_3_seconds_without_tensorflow(tmp_path, overrides, message):

@@ -66,6 +66,37 @@ def test_a_local_store_needs_a_writable_folder(tmp_path):
         check_store(f"sqlite:///{blocker / 'mlflow.db'}", timeout=1.0)
 
 
+def test_a_scheme_mlflow_has_no_store_for_is_one_line():
+    with pytest.raises(TrackingUnavailable) as caught:
+        check_store("foo://alice:s3cret@host/x", timeout=1.0)
+    assert str(caught.value) == (
+        "tracking URI foo://alice:***@host/x (mlflow.tracking_uri or MLFLOW_TRACKING_URI): MLflow "
+        "has no tracking store for scheme 'foo'; valid schemes: databricks, databricks-uc, file, "
+        "http, https, mssql, mysql, postgresql, sqlite, uc, or a path"
+    )
+    # Schemes MLflow knows pass (a database is reached at the run's first request).
+    check_store("postgresql://u:pw@127.0.0.1:1/db", timeout=1.0)
+    check_store("mysql+pymysql://u:pw@127.0.0.1:1/db", timeout=1.0)
+
+
+def test_a_file_store_works_with_one_warning(tmp_path, caplog):
+    for uri in (
+        f"file://{tmp_path / 'mlruns'}",
+        str(tmp_path / "runs"),
+        f"file://{tmp_path / 'mlruns'}",
+    ):
+        check_store(uri, timeout=1.0)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [
+        f"MLflow tracking store {uri} is a file store, which MLflow deprecates; prefer "
+        "sqlite:///mlflow.db or a server (`mlflow migrate-filestore --source <folder> --target "
+        "sqlite:///mlflow.db` moves its runs)"
+        for uri in (f"file://{tmp_path / 'mlruns'}", str(tmp_path / "runs"))
+    ]  # once per store and process
+    check_store(f"sqlite:///{tmp_path / 'm.db'}", timeout=1.0)
+    assert len([r for r in caplog.records if r.levelname == "WARNING"]) == 2  # none for SQLite
+
+
 def test_limit_client_bounds_mlflow_requests_but_keeps_the_users_values(monkeypatch):
     for name in (tracking_server.TIMEOUT_ENV, tracking_server.RETRIES_ENV):
         monkeypatch.delenv(name, raising=False)
