@@ -32,6 +32,7 @@ from omegaconf import DictConfig
 from pipeline import contract, planning, recovery, search, sweep, tracking_server
 from pipeline.config import validate
 from pipeline.hydra_app import run_app
+from pipeline.paths import layout
 from pipeline.redact import redact_logs
 from pipeline.stages.entry import report, run, user_errors
 from pipeline.tracking import tracking_uri
@@ -82,8 +83,8 @@ def hydra_task(cfg: DictConfig) -> float | None:
         return statistics.fmean(values) if values else None
     try:
         cfg = validate(cfg)  # every value checked before TensorFlow loads
-        planning.check(cfg)  # and every combination
         tracking_server.check_tracking(cfg.mlflow.tracking_uri, cfg.mlflow.timeout)
+        planning.check(cfg, layout().processed / cfg.dataset.name)  # and every combination
         from pipeline.training import train  # lazy, for cost: training loads TensorFlow
 
         result = train(cfg)

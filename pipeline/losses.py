@@ -95,6 +95,12 @@ class LossPlan:
         return self.labels != "real"
 
     @property
+    def metric_names(self) -> tuple[str, ...]:
+        """The names of :meth:`metrics`, as a fit logs them (``val_`` before each for the
+        validation split): known without loading Keras."""
+        return ("accuracy",) if self.is_classification else ("mae", "rmse")
+
+    @property
     def primary_metric(self) -> str:
         """The metric that ranks runs: ``accuracy`` for classification, else ``rmse``."""
         return "accuracy" if self.is_classification else "rmse"

@@ -4,11 +4,13 @@ any data is read or any run is created."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig
 
 from pipeline import losses, optimizers
+from pipeline.data.preprocess import load_meta
 from pipeline.schemas import Task, pick
 
 
@@ -50,10 +52,12 @@ class Choices:
     positive_index: int | None
 
 
-def check(cfg: DictConfig) -> Choices:
+def check(cfg: DictConfig, data_dir: Path | None = None) -> Choices:
     """Check the combinations of a validated config (dataset and model, task and loss,
-    output activation, positive class) without loading Keras: what entry points call
-    before TensorFlow loads, and :func:`plan` builds on.
+    output activation, positive class, the metric early stopping watches) without loading
+    Keras: what entry points call before TensorFlow loads, and :func:`plan` builds on.
+    With ``data_dir`` (the dataset's processed folder) also what its ``meta.json`` says:
+    that the data is there, and a regression's target among its features.
 
     Raises:
         ValueError: naming the bad value and the valid ones.
@@ -77,18 +81,44 @@ def check(cfg: DictConfig) -> Choices:
     positive = (
         _positive_index(cfg.dataset.positive_class, classes, name) if task is Task.binary else None
     )
+    _check_monitor(cfg.training.early_stopping.monitor, loss_plan)
+    if data_dir is not None:
+        _check_data(Path(data_dir), task, cfg.dataset.target)
     return Choices(classes, image, task, loss_plan, positive)
 
 
-def plan(cfg: DictConfig) -> Plan:
-    """Check every choice and combination before any data is read or any run starts.
+def _check_monitor(monitor: str, loss_plan: Any) -> None:
+    """Early stopping watches a metric the fit logs (Keras would only warn, and never stop)."""
+    logged = ("loss", *loss_plan.metric_names)
+    valid = [*logged, *(f"val_{m}" for m in logged)]
+    if monitor not in valid:
+        raise ValueError(
+            f"training.early_stopping.monitor={monitor!r} is not a metric this run logs; "
+            f"valid: {', '.join(valid)}"
+        )
+
+
+def _check_data(data_dir: Path, task: Task, target: str | None) -> None:
+    """The processed data is there (its ``meta.json``), and holds a regression's target."""
+    meta = load_meta(data_dir)
+    features = meta.get("features", [])  # tabular data only
+    if task is Task.regression and target not in features:
+        raise ValueError(
+            f"dataset.target={target!r} is not a feature of {data_dir.name}; "
+            f"valid: {', '.join(features)}"
+        )
+
+
+def plan(cfg: DictConfig, data_dir: Path | None = None) -> Plan:
+    """Check every choice and combination (with ``data_dir``, against the data's
+    ``meta.json`` too) before any data is read or any run starts.
 
     Raises:
         ValueError: naming the bad value and the valid ones.
     """
     from pipeline import activations, models  # lazy, for cost: they import Keras
 
-    choices = check(cfg)
+    choices = check(cfg, data_dir)
     models.get(cfg.model.name)
     activations.get(cfg.activation.name)
     optimizer = optimizers.get(cfg.optimizer)  # building it is Keras' own check

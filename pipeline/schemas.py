@@ -480,6 +480,10 @@ OPTION_SCHEMAS: dict[str, dict[str, type]] = {
 }
 
 
+def _plural(what: str) -> str:
+    return f"{what}es" if what.endswith("s") else f"{what}s"  # losses, not losss
+
+
 @overload
 def pick(choices: Mapping[str, T], name: Any, what: str) -> T: ...
 @overload
@@ -492,7 +496,7 @@ def pick(choices: Mapping[str, T] | Collection[str], name: Any, what: str) -> T 
         ValueError: ``unknown <what> <name>; valid <what>s: <the names, in order>``.
     """
     if not isinstance(name, Hashable) or name not in choices:
-        raise ValueError(f"unknown {what} {name!r}; valid {what}s: {', '.join(choices)}")
+        raise ValueError(f"unknown {what} {name!r}; valid {_plural(what)}: {', '.join(choices)}")
     return choices[name] if isinstance(choices, Mapping) else name
 
 
@@ -508,5 +512,5 @@ def pick_many(choices: Collection[str], text: str, what: str) -> list[str]:
     unknown = [n for n in names if n not in choices]
     if unknown or not names:
         shown = ", ".join(map(repr, unknown)) or repr(text)
-        raise ValueError(f"unknown {what} {shown}; valid {what}s: {', '.join(choices)}")
+        raise ValueError(f"unknown {what} {shown}; valid {_plural(what)}: {', '.join(choices)}")
     return names

@@ -34,6 +34,7 @@ from pipeline import (
     cluster,
     contract,
     interrupt,
+    keras_names,
     labels,
     machine,
     provenance,
@@ -44,6 +45,8 @@ from pipeline import (
 from pipeline.config import validate
 from pipeline.data.build import ensure_processed
 from pipeline.paths import layout, project_root
+from pipeline.ranges import out_of_range
+from pipeline.schemas import pick
 from pipeline.search import record_study
 
 log = logging.getLogger(__name__)
@@ -103,6 +106,37 @@ def planned_jobs(hydra_cfg: DictConfig) -> list[list[str]] | None:
     return [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
 
 
+def check_jobs(jobs: list[list[str]], conf: Path) -> None:
+    """Check every planned job's overrides before the sweep creates anything: an option
+    that ``conf`` lacks (Hydra would fail the whole sweep once it started, its parent
+    run made), and each value against its key's range or Keras' names (by key name,
+    as :func:`~pipeline.config.validate` checks them in the job). Composing each job
+    would check the rest too, at 0.3 s a job: that is left to the jobs.
+
+    Raises:
+        ValueError: the first bad value, naming its job's own overrides.
+    """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    shared = set.intersection(*(set(job) for job in jobs)) if jobs else set()
+    for number, job in enumerate(jobs):
+        for override in parser.parse_overrides(job):
+            key, value = override.key_or_group, override.value()
+            if key.startswith("hydra"):
+                continue
+            try:
+                if "." not in key:  # a config group: its option is a file of conf/
+                    pick([f.stem for f in sorted((conf / key).glob("*.yaml"))], value, key)
+                    continue
+                problem = out_of_range(key, value) or keras_names.unknown(key, value)
+                if problem:
+                    raise ValueError(problem)
+            except ValueError as error:
+                swept = " ".join(o for o in job if o not in shared)
+                raise ValueError(f"{error} (job {number}: {swept})") from None
+
+
 class MlflowSweepCallback(Callback):
     """Parent run before the jobs, report and cleanup after them (see module docstring)."""
 
@@ -112,8 +146,10 @@ class MlflowSweepCallback(Callback):
         self.jobs: list[list[str]] | None = None
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        jobs = planned_jobs(config.hydra)
         try:  # every value checked before anything is created (or imported)
             cfg = validate(_plain(config))
+            check_jobs(jobs or [], layout().conf)  # and each job's, where they are known
         except ValueError as error:
             # Hydra would turn a callback's exception into a warning and run the jobs.
             raise SystemExit(f"error: {error}") from error
@@ -158,7 +194,7 @@ class MlflowSweepCallback(Callback):
         os.environ[EXPERIMENT_ENV] = experiment
         os.environ[URI_ENV] = self.uri
         os.environ[KEYS_ENV] = ",".join(sorted(swept_keys(config.hydra)))
-        self.jobs = planned_jobs(config.hydra)
+        self.jobs = jobs
         # Hydra skips on_multirun_end when the launcher raises (a joblib worker killed)
         # or the sweep is interrupted: the parent must be closed all the same.
         atexit.register(self.on_multirun_end, config)

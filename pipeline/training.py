@@ -176,7 +176,7 @@ def prepare(
         cfg.runtime.intra_op_threads, cfg.training.batch_size, _mlp_units(cfg, data_dir)
     )
     cfg.runtime.intra_op_threads = configure_runtime(threads, cfg.runtime.inter_op_threads)
-    p = plan(cfg)  # every choice checked before any data is read or run created
+    p = plan(cfg, data_dir)  # every choice checked before any data is read or run created
     return cfg, p, data_dir, load_task_data(p, data_dir, cfg.dataset.target)
 
 

@@ -321,3 +321,18 @@ def test_compiled_model_trains_on_the_plan(task: str, loss: str) -> None:
         predicted, truth = np.argmax(scores, axis=1), np.arange(8) % C
     evaluated = model.evaluate(x, y, verbose=0, return_dict=True)
     assert evaluated["accuracy"] == pytest.approx(np.mean(predicted == truth), abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("task", "loss"),
+    [
+        ("multiclass", "categorical_crossentropy"),
+        ("multiclass", "sparse_categorical_crossentropy"),
+        ("binary", "binary_crossentropy"),
+        ("regression", "mse"),
+    ],
+)
+def test_metric_names_are_the_names_of_the_metrics_compiled(task, loss):
+    """Early stopping's monitor is checked against metric_names before Keras loads."""
+    p = resolve(task, loss, 3)
+    assert [m.name for m in p.metrics()] == list(p.metric_names)

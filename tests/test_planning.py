@@ -53,6 +53,43 @@ def test_check_decides_the_choices_plan_builds_on_without_keras(compose):
         check(compose("dataset=iris", "model=cnn"))
 
 
+@pytest.mark.parametrize(
+    ("overrides", "valid"),
+    [
+        (["dataset=iris"], "loss, accuracy, val_loss, val_accuracy"),
+        (
+            ["dataset=iris", "dataset.task=regression", "dataset.target=petal_width"],
+            "loss, mae, rmse, val_loss, val_mae, val_rmse",
+        ),
+    ],
+)
+def test_early_stopping_must_watch_a_metric_the_run_logs(compose, overrides, valid):
+    """Keras would only warn about one it never sees, and never stop."""
+    check(compose(*overrides, "training.early_stopping.monitor=val_loss"))
+    with pytest.raises(ValueError) as info:
+        check(compose(*overrides, "training.early_stopping.monitor=val_acc"))
+    assert str(info.value) == (
+        f"training.early_stopping.monitor='val_acc' is not a metric this run logs; valid: {valid}"
+    )
+
+
+def test_with_the_data_folder_its_meta_json_is_checked_too(compose, data_root, tmp_path):
+    regression = ["dataset=iris", "dataset.task=regression"]
+    check(compose(*regression, "dataset.target=petal_width"), data_root / "iris")
+    with pytest.raises(ValueError) as info:
+        check(compose(*regression, "dataset.target=petal_area"), data_root / "iris")
+    assert str(info.value) == (
+        "dataset.target='petal_area' is not a feature of iris; valid: sepal_length, "
+        "sepal_width, petal_length, petal_width"
+    )
+    check(compose(*regression, "dataset.target=petal_area"))  # without the folder: not read
+    with pytest.raises(ValueError) as info:
+        check(compose("dataset=mnist"), tmp_path / "mnist")
+    assert str(info.value) == (
+        f"no preprocessed data in {tmp_path / 'mnist'}; run `dvc repro preprocess@mnist` first"
+    )
+
+
 def test_gd_is_full_batch(compose):
     assert plan(compose("optimizer=gd")).full_batch is True
 

@@ -91,6 +91,11 @@ def test_pick_names_the_bad_value_and_lists_the_valid_ones_in_registry_order():
     assert pick(OPTION_SCHEMAS["model"], "cnn", "model").__name__ == "CNNConfig"
 
 
+def test_pick_names_the_plural_of_a_word_ending_in_s():
+    with pytest.raises(ValueError, match="^unknown loss 'x'; valid losses: mse, mae$"):
+        pick(["mse", "mae"], "x", "loss")
+
+
 def test_pick_many_keeps_the_order_given_and_names_every_bad_value():
     models = OPTION_SCHEMAS["model"]
     assert pick_many(models, " cnn, mlp ", "model") == ["cnn", "mlp"]

@@ -4,9 +4,10 @@
 import subprocess
 import sys
 
+import pytest
 from omegaconf import OmegaConf
 
-from pipeline.sweep import planned_jobs, sweep_params, swept_keys, threads_per_job
+from pipeline.sweep import check_jobs, planned_jobs, sweep_params, swept_keys, threads_per_job
 from tests.helpers import REPO_ROOT, tool_env
 
 BASIC = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
@@ -80,4 +81,63 @@ def test_a_sweep_with_a_bad_value_stops_before_any_run(tmp_path):
         timeout=120,
     )
     assert (done.returncode, done.stderr) == (1, "error: training.batch_size=0: must be ≥ 1\n")
+    assert not store.exists() and not (tmp_path / "sweep").exists()
+
+
+def test_every_planned_jobs_overrides_are_checked_naming_the_job():
+    jobs = planned_jobs(hydra(["dataset=iris", "training.batch_size=16,0", "activation=relu,tanh"]))
+    with pytest.raises(ValueError) as info:
+        check_jobs(jobs, REPO_ROOT / "conf")
+    assert str(info.value) == (
+        "training.batch_size=0: must be ≥ 1 (job 2: training.batch_size=0 activation=relu)"
+    )
+    good = planned_jobs(
+        hydra(["dataset=iris", "+experiment=activations"], {"activation": "relu,elu"})
+    )
+    check_jobs(good, REPO_ROOT / "conf")  # options, presets and values all valid
+    check_jobs([], REPO_ROOT / "conf")
+
+
+@pytest.mark.parametrize(
+    ("swept", "message"),
+    [
+        (
+            "activation=relu,nope",
+            "unknown activation 'nope'; valid activations: elu, gelu, leaky_relu, linear, maxout, "
+            "mish, relu, selu, sigmoid, softplus, step, swish, tanh (job 1: activation=nope)",
+        ),
+        (
+            "training.batch_size=32,0",
+            "training.batch_size=0: must be ≥ 1 (job 1: training.batch_size=0)",
+        ),
+        (
+            "model.kernel_initializer=he_normal,he_norml",
+            "model.kernel_initializer='he_norml': not a Keras initializer name; valid: "
+            "glorot_normal,",
+        ),
+    ],
+)
+def test_a_bad_value_in_a_swept_list_stops_the_sweep_before_any_run(tmp_path, swept, message):
+    """Hydra would run the good jobs first (or, for an option conf/ lacks, fail the whole
+    sweep after its parent run was made)."""
+    store = tmp_path / "mlflow.db"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline.train",
+            "-m",
+            swept,
+            "dataset=iris",
+            f"hydra.sweep.dir={tmp_path / 'sweep'}",
+            f"mlflow.tracking_uri=sqlite:///{store}",
+        ],
+        cwd=REPO_ROOT,
+        env=tool_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"error: {message}") and done.stderr.count("\n") == 1, done.stderr
     assert not store.exists() and not (tmp_path / "sweep").exists()

@@ -245,8 +245,12 @@ def test_impossible_combinations_fail_before_any_run(
 
 
 def test_missing_data_is_reported_before_any_run(mirror_dir, tmp_path, store):
-    with pytest.raises(FileNotFoundError, match=r"run `dvc repro preprocess@mnist` first"):
+    with pytest.raises(DataError) as info:
         train(config(mirror_dir, store, "dataset=mnist"), tmp_path / "empty")
+    assert str(info.value) == (
+        f"no preprocessed data in {tmp_path / 'empty' / 'mnist'}; "
+        "run `dvc repro preprocess@mnist` first"
+    )
     assert not (tmp_path / "mlflow.db").exists()
 
 

@@ -296,6 +296,27 @@ def rebuild_command(dataset: str) -> str:
     return f"dvc repro preprocess@{dataset}"
 
 
+def load_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The ``meta.json`` of a folder written by :func:`save_splits`, with the keys every
+    reader needs.
+
+    Raises:
+        DataError: the folder holds no data (run the command that builds it), or its
+            ``meta.json`` is unreadable (the command that rebuilds it).
+    """
+    path = Path(path)
+    if not (path / "meta.json").is_file():
+        raise DataError(f"no preprocessed data in {path}; run `{rebuild_command(path.name)}` first")
+    try:
+        meta = json.loads((path / "meta.json").read_text())
+        for key in ("shapes", "dtypes", "classes"):
+            meta[key]  # noqa: B018 - a KeyError names the missing key
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        rebuild = f"rebuild it with `{rebuild_command(path.name)}`"
+        raise DataError(f"{path / 'meta.json'}: unreadable ({error!r}); {rebuild}") from error
+    return meta
+
+
 def load_splits(path: str | os.PathLike[str], mmap: bool = True) -> Splits:
     """Load a folder written by :func:`save_splits` (memory-mapped by default), checked
     against its ``meta.json``: each array's shape and dtype, and as many labels as rows.
@@ -305,11 +326,8 @@ def load_splits(path: str | os.PathLike[str], mmap: bool = True) -> Splits:
     """
     path = Path(path)
     rebuild = f"rebuild it with `{rebuild_command(path.name)}`"
-    try:
-        meta = json.loads((path / "meta.json").read_text())
-        shapes, dtypes = meta["shapes"], meta["dtypes"]
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise DataError(f"{path / 'meta.json'}: unreadable ({error!r}); {rebuild}") from error
+    meta = load_meta(path)
+    shapes, dtypes = meta["shapes"], meta["dtypes"]
     splits = Splits(name=meta.get("dataset", path.name), meta=meta)
     for split in SPLITS:
         x_file, y_file = path / f"x_{split}.npy", path / f"y_{split}.npy"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.data.preprocess import load_splits, rebuild_command
+from pipeline.data.preprocess import load_splits
 from pipeline.losses import encode_labels
 from pipeline.planning import Plan
 from pipeline.schemas import Task
@@ -30,11 +30,7 @@ class TaskData:
 
 def load_task_data(p: Plan, data_dir: Path, target: str | None = None) -> TaskData:
     """Load the preprocessed splits and encode the targets the way the loss needs."""
-    if not (data_dir / "meta.json").is_file():
-        raise FileNotFoundError(
-            f"no preprocessed data in {data_dir}; run `{rebuild_command(p.dataset)}` first"
-        )
-    splits = load_splits(data_dir, mmap=False)
+    splits = load_splits(data_dir, mmap=False)  # a missing folder names its DVC stage
     x, y, labels = {}, {}, {}
     for split in SPLITS:
         features, classes = splits.x[split], splits.y[split]

@@ -11,6 +11,7 @@ dataset; ``baselines.<dataset>`` holds the dataset's own settings.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from pipeline import planning
 from pipeline.config import load_params
@@ -33,16 +34,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     where = layout() if None in (args.data, args.reports, args.model) else None
     cfg = load_params(args.params)
     cfg.dataset = pick(cfg.baselines, args.dataset, "baseline dataset")
-    planning.check(cfg)  # the combinations too, before TensorFlow loads
     # A dead tracking server fails here, in seconds, before the heavy imports below.
     check_tracking(cfg.mlflow.tracking_uri, cfg.mlflow.timeout)
+    data_root = Path(args.data) if args.data else where.processed
+    planning.check(cfg, data_root / args.dataset)  # combinations and data, before TensorFlow
 
     # lazy, for cost: TensorFlow loads only once the arguments are good
     from pipeline.training import train
 
     result = train(
         cfg,
-        data_root=args.data or where.processed,
+        data_root=data_root,
         reports_dir=args.reports or where.train_reports / args.dataset,
         model_path=args.model or where.models / f"{args.dataset}.keras",
     )

@@ -1,3 +1,4 @@
+import json
 import shutil
 from pathlib import Path
 
@@ -9,6 +10,7 @@ from pipeline.data.preprocess import (
     DataError,
     Splits,
     describe_splits,
+    load_meta,
     load_splits,
     preprocess,
     read_iris,
@@ -296,17 +298,27 @@ def test_labels_of_the_wrong_dtype_are_named(saved_mnist):
         load_splits(saved_mnist)
 
 
-@pytest.mark.parametrize("damage", ["missing", "not json", "no shapes"])
+@pytest.mark.parametrize("damage", ["not json", "no shapes", "no classes"])
 def test_a_bad_meta_json_is_named(saved_mnist, damage):
     meta = saved_mnist / "meta.json"
-    if damage == "missing":
-        meta.unlink()
+    if damage == "no classes":
+        written = json.loads(meta.read_text())
+        del written["classes"]
+        meta.write_text(json.dumps(written))
     else:
         meta.write_text("{" if damage == "not json" else '{"dataset": "mnist"}')
     with pytest.raises(DataError) as info:
         load_splits(saved_mnist)
     assert str(info.value).startswith(f"{meta}: unreadable (")
     assert str(info.value).endswith(REBUILD)
+
+
+def test_a_folder_without_data_names_the_stage_that_builds_it(tmp_path):
+    with pytest.raises(DataError) as info:
+        load_meta(tmp_path / "mnist")
+    assert str(info.value) == (
+        f"no preprocessed data in {tmp_path / 'mnist'}; run `dvc repro preprocess@mnist` first"
+    )
 
 
 def test_summary_matches_the_arrays(tmp_path):

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from pipeline.data.preprocess import DataError
 from pipeline.data.tasks import load_task_data, make_dataset
 from pipeline.planning import plan
 from tests.helpers import IRIS_CLASSES, tiny_config
@@ -58,8 +59,11 @@ def test_a_bad_target_and_missing_data_are_named(task_data, mirror_dir, tmp_path
     with pytest.raises(ValueError, match=r"dataset.target='petal_area'; valid features: \["):
         task_data("dataset.task=regression", "dataset.target=petal_area")
     p = plan(tiny_config(mirror_dir, overrides=["dataset=iris"]))
-    with pytest.raises(FileNotFoundError, match="run `dvc repro preprocess@iris` first"):
+    with pytest.raises(DataError) as info:
         load_task_data(p, tmp_path / "iris")
+    assert str(info.value) == (
+        f"no preprocessed data in {tmp_path / 'iris'}; run `dvc repro preprocess@iris` first"
+    )
 
 
 def test_make_dataset_batches_float32_and_shuffles_by_seed():
