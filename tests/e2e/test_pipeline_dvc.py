@@ -41,9 +41,10 @@ def test_repro_builds_every_dataset_then_has_nothing_to_do(project, server):
     assert "Data and pipelines are up to date" in again.stdout
     assert sum(server.hits.values()) == fetched
 
+    # A plain output: as a metric it would add its class counts and feature ranges to
+    # every `dvc exp show` (138 columns before the test metrics).
     shown = json.loads(dvc(repo, "metrics", "show", "--json", env=env).stdout)
-    metrics = next(iter(shown.values()))["data"]
-    assert metrics["reports/data/iris.json"]["data"]["rows"]["total"] == 60
+    assert not any("reports/data" in path for v in shown.values() for path in v.get("data", {}))
 
 
 def test_an_edit_in_conf_reaches_the_next_repro(project, server):

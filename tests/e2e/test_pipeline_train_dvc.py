@@ -183,6 +183,13 @@ def test_exp_run_set_params_reach_training(projects):
             assert run.data.params["activation.name"] == "elu"
         shown = dvc(repo, "exp", "show", "--json", env=env).stdout
         assert '"nag"' in shown and '"elu"' in shown
+        # What a user compares comes first: each baseline's test accuracy among the
+        # first 15 columns, after DVC's own five; no data summary among them.
+        header = dvc(repo, "exp", "show", "--csv", env=env).stdout.splitlines()[0].split(",")
+        first = header[:15]
+        for name in DATASETS:
+            assert f"reports/train/{name}/metrics.json:test_accuracy" in first, first
+        assert not [c for c in header if c.startswith(("class_counts.", "features."))]
         # the experiment's params.yaml kept the -S overrides (the config stage must not
         # undo them)
         params = OmegaConf.load(repo / "params.yaml")
