@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
-from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from pipeline import keras_names, machine
 from pipeline.io import atomic_write_text
@@ -112,14 +112,39 @@ def _merge(schema: type, values: Any, path: str) -> DictConfig:
     try:
         return OmegaConf.merge(OmegaConf.structured(schema), values)
     except OmegaConfBaseException as error:
-        where = ".".join(p for p in (path, error.full_key) if p)
-        owner = error.object_type
-        if isinstance(error, ConfigKeyError) and dataclasses.is_dataclass(owner):
-            parent = where.rpartition(".")[0]
-            valid = [f.name for f in dataclasses.fields(owner)]
+        raise ConfigError(_one_line(error, path)) from error
+
+
+def _one_line(error: OmegaConfBaseException, path: str = "") -> str:
+    """An OmegaConf error as validate() words it: an unknown key with the keys valid
+    there (:func:`pick`), else ``<key>: <OmegaConf's first line>``."""
+    where = ".".join(p for p in (path, error.full_key) if p)
+    owner = error.object_type
+    if isinstance(error, ConfigKeyError | ConfigAttributeError) and dataclasses.is_dataclass(owner):
+        parent = where.rpartition(".")[0]
+        valid = [f.name for f in dataclasses.fields(owner)]
+        try:
             pick(valid, error.key, f"{parent} key" if parent else "top-level key")
-        message = str(error.msg).splitlines()[0] if error.msg else type(error).__name__
-        raise ConfigError(f"{where}: {message}" if where else message) from error
+        except ValueError as unknown:
+            return str(unknown)
+    message = str(error.msg).splitlines()[0] if error.msg else type(error).__name__
+    return f"{where}: {message}" if where else message
+
+
+def composition_error(error: BaseException) -> str | None:
+    """Hydra's composition error in validate()'s words, one line: an option ``conf/``
+    lacks (with the valid ones), an unknown key (with the keys valid there), a value
+    of the wrong type; None for an error that is not one of these."""
+    from hydra.errors import MissingConfigException  # lazy, for cost: raised by Hydra only
+
+    if isinstance(error, MissingConfigException) and error.options is not None:
+        group, _, option = (error.missing_cfg_file or "").rpartition("/")
+        try:
+            pick(error.options, option, group)
+        except ValueError as unknown:
+            return str(unknown)
+    cause = error.__cause__
+    return _one_line(cause) if isinstance(cause, OmegaConfBaseException) else None
 
 
 def _invalid_values(node: DictConfig, path: str = "") -> Iterator[str]:

@@ -10,7 +10,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from pipeline import losses, optimizers
-from pipeline.data.preprocess import load_meta
+from pipeline.data.preprocess import get_format, load_meta
 from pipeline.schemas import Task, pick
 
 
@@ -65,6 +65,7 @@ def check(cfg: DictConfig, data_dir: Path | None = None) -> Choices:
     name = cfg.dataset.name
     source = pick(cfg.data.datasets, name, "dataset")
     classes = list(source.classes)
+    get_format(source.format)  # a format the data stages lack never made this data
     image = source.format == "idx"
     task = Task(cfg.dataset.task)
     if task is Task.regression and image:

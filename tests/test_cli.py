@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import resource
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -48,13 +48,19 @@ def test_ui_and_compare_pass_their_arguments_on(tmp_path):
 def test_train_is_the_hydra_app_and_rejects_a_bad_choice_before_training(tmp_path):
     done = optlab("train", "optimizer=adma", f"hydra.run.dir={tmp_path}")
     assert done.returncode == 1
-    assert "Could not find 'optimizer/adma'" in done.stderr
-    assert "adam" in done.stderr  # Hydra lists the available options
+    assert done.stderr.startswith(
+        "error: unknown optimizer 'adma'; valid optimizers: adadelta, adagrad, adam, "
+    )
 
 
 def _train(*overrides: str, run_dir: Path) -> tuple[subprocess.CompletedProcess, float]:
     """``python -m pipeline.train OVERRIDES`` (as runpy runs it), which reports on stdout
-    whether TensorFlow was imported by the time it exited; and its seconds."""
+    whether TensorFlow was imported by the time it exited; and the seconds of CPU it took.
+
+    CPU, not wall-clock: under the suite's load (two workers, their servers and trainings)
+    a process waits for a core, and wall time measures the neighbours. On an idle machine
+    a process that runs one thread takes as long as its CPU time.
+    """
     # atexit: the entry point ends its process through pipeline.exiting.exit_now, which
     # runs atexit handlers but no code after the module.
     code = (
@@ -62,7 +68,7 @@ def _train(*overrides: str, run_dir: Path) -> tuple[subprocess.CompletedProcess,
         "atexit.register(lambda: print('tensorflow imported:', 'tensorflow' in sys.modules))\n"
         "runpy.run_module('pipeline.train', run_name='__main__', alter_sys=True)\n"
     )
-    started = time.monotonic()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(
         [sys.executable, "-c", code, *overrides, f"hydra.run.dir={run_dir}"],
         cwd=REPO_ROOT,
@@ -71,7 +77,8 @@ def _train(*overrides: str, run_dir: Path) -> tuple[subprocess.CompletedProcess,
         text=True,
         timeout=120,
     )
-    return done, time.monotonic() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return done, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 @pytest.mark.parametrize(
@@ -143,12 +150,15 @@ def test_debug_shows_the_traceback_of_a_bad_value(tmp_path):
     assert done.stderr.endswith("error: model.dropout=1.5: must be in [0, 1)\n")
 
 
-def test_a_hydra_composition_error_has_no_traceback(tmp_path):
-    """Hydra prints its own message for a key no schema has: no traceback, within 3 s."""
+def test_a_hydra_composition_error_is_one_line_in_our_words(tmp_path):
+    """A key no schema has is one line in the project's words, as validate() words it, within
+    3 s: not Hydra's message."""
     done, seconds = _train("training.batchsize=64", run_dir=tmp_path)
     assert done.returncode == 1
-    assert done.stderr.startswith("Could not override 'training.batchsize'.\n")
-    assert "Traceback" not in done.stderr
+    assert done.stderr == (
+        "error: unknown training key 'batchsize'; valid training keys: batch_size, epochs, seed, "
+        f"shuffle, early_stopping\n(set {DEBUG_ENV}=1 to see the traceback)\n"
+    )  # not Hydra's message, nor its HYDRA_FULL_ERROR hint
     assert done.stdout == "tensorflow imported: False\n"
     assert seconds < 3
 
@@ -189,8 +199,9 @@ def test_every_entry_points_help_loads_no_heavy_library(command):
 @pytest.mark.parametrize(
     ("command", "message"),
     [
-        (("pipeline.train", "optimizer=nope"), "Could not find 'optimizer/nope'"),
-        (("optlab", "train", "optimizer=nope"), "Could not find 'optimizer/nope'"),
+        (("pipeline.train", "optimizer=nope"), "error: unknown optimizer 'nope'; valid"),
+        (("optlab", "train", "optimizer=nope"), "error: unknown optimizer 'nope'; valid"),
+        (("pipeline.figures", "figures.paths.steps=x"), "error: figures.paths.steps: Value 'x'"),
         (("pipeline.train", "training.epochs=-1"), "error: training.epochs=-1: must be ≥ 1"),
         (("optlab", "train", "training.epochs=-1"), "error: training.epochs=-1: must be ≥ 1"),
         (("pipeline.stages.config", "training.epochs=-1"), "error: training.epochs=-1: must be"),

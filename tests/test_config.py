@@ -8,7 +8,7 @@ from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
 from pipeline import activations, losses, models, optimizers
-from pipeline.config import compose_config, load_params, validate
+from pipeline.config import compose_config, composition_error, load_params, validate
 from pipeline.planning import plan
 from tests.helpers import REPO_ROOT
 
@@ -78,6 +78,39 @@ def test_option_composes_and_builds(group, option):
     else:  # data: the catalogue of raw files
         assert set(node.datasets) == {"iris", "mnist", "fashion_mnist"}
         assert node.datasets.mnist.format == "idx"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "said"),
+    [
+        (
+            ["optimizer=adma"],
+            "unknown optimizer 'adma'; valid optimizers: adadelta, adagrad, adam, adamax, "
+            "adamw, gd, lion, momentum, nadam, nag, rmsprop, sgd",
+        ),
+        (
+            ["activation=relu", "activation.alpha=0.3"],
+            "unknown activation key 'alpha'; valid activation keys: name",
+        ),
+        (
+            ["optimizer=adam", "optimizer.momentum=0.9"],
+            "unknown optimizer key 'momentum'; valid optimizer keys: name, learning_rate, "
+            "clipnorm, beta_1, beta_2, epsilon, amsgrad",
+        ),
+        (
+            ["training.batch_size=abc"],
+            "training.batch_size: Value 'abc' of type 'str' could not be converted to Integer",
+        ),
+        (["+experiment=nope"], "unknown experiment 'nope'; valid experiments: activation_x_opt"),
+    ],
+)
+def test_a_composition_error_is_one_line_in_validates_words(overrides, said):
+    """What python -m pipeline.train and pipeline.figures print instead of Hydra's message."""
+    with pytest.raises(ConfigCompositionException) as info:
+        compose(*overrides)
+    assert composition_error(info.value).startswith(said)
+    assert "\n" not in composition_error(info.value)
+    assert composition_error(ValueError("other")) is None  # not Hydra's: left as it is
 
 
 @pytest.mark.parametrize(
