@@ -18,6 +18,7 @@ from pipeline.config import validate
 from pipeline.figures import gallery, softmax, trajectories, update_rules
 from pipeline.io import atomic_directory
 from pipeline.schemas import OPTION_SCHEMAS, pick
+from pipeline.tracking_server import check_tracking
 
 Draw = Callable[[DictConfig, Path, int], list[Path]]
 RUN_NAME = "figures"
@@ -56,7 +57,8 @@ def make_figures(
     to MLflow; the files, in ``out``."""
     cfg, out = validate(cfg), Path(out)
     check(cfg.figures)
-    uri = tracking.tracking_uri(cfg.mlflow.tracking_uri)
+    # A dead or unknown store fails here, in seconds, before anything is drawn.
+    uri = check_tracking(cfg.mlflow.tracking_uri, cfg.mlflow.timeout)
     drawn = []
     with atomic_directory(out) as tmp:
         for section, draw in drawers(data_root).items():

@@ -16,11 +16,10 @@ from omegaconf import DictConfig
 
 from pipeline.config import load_params
 from pipeline.exiting import exit_now
-from pipeline.figures.app import check, make_figures
+from pipeline.figures.app import make_figures
 from pipeline.hydra_app import run_app
 from pipeline.paths import PARAMS_FILE, layout
 from pipeline.stages.entry import report, run, user_errors
-from pipeline.tracking_server import check_tracking
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -30,11 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", help="the figures' folder (default: figures)")
     args = parser.parse_args(argv)
     cfg = load_params(args.params)
-    check(cfg.figures)  # every name, before anything heavy
-    # A dead tracking server fails here, in seconds, before the heavy imports below.
-    check_tracking(cfg.mlflow.tracking_uri, cfg.mlflow.timeout)
-
-    where = layout()
+    where = layout()  # make_figures checks every name and the store before drawing
     files = make_figures(cfg, args.out or where.figures, args.data or where.processed)
     print(f"figures: {len(files)} files in {args.out or where.figures}")
     return 0

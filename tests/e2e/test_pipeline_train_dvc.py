@@ -190,6 +190,12 @@ def test_exp_run_set_params_reach_training(projects):
         for name in DATASETS:
             assert f"reports/train/{name}/metrics.json:test_accuracy" in first, first
         assert not [c for c in header if c.startswith(("class_counts.", "features."))]
+        # The README's command: only what differs between the experiments, a few dozen.
+        changed = dvc(repo, "exp", "show", "--csv", "--only-changed", env=env).stdout
+        columns = changed.splitlines()[0].split(",")
+        assert len(columns) < 60, columns
+        assert {"optimizer.name", "activation.name"} <= set(columns)
+        assert f"reports/train/{DATASETS[0]}/metrics.json:test_accuracy" in columns[:15]
         # the experiment's params.yaml kept the -S overrides (the config stage must not
         # undo them)
         params = OmegaConf.load(repo / "params.yaml")

@@ -76,3 +76,17 @@ def test_a_bad_setting_is_one_line_before_any_heavy_import(tmp_path, override, m
     assert len([line for line in done.stderr.splitlines() if line.startswith("error:")]) == 1
     assert [m for m in loaded if m in HEAVY] == []
     assert not (tmp_path / "figures").exists()
+
+
+def test_a_store_mlflow_cannot_open_fails_before_anything_is_drawn(tmp_path):
+    """python -m pipeline.figures checks the store as the stage does: before drawing."""
+    done, loaded = run_listing_loaded(
+        "pipeline.figures", "mlflow.tracking_uri=foo://host", f"hydra.run.dir={tmp_path}"
+    )
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.startswith(
+        "error: tracking URI foo://host (mlflow.tracking_uri or MLFLOW_TRACKING_URI): MLflow "
+        "has no tracking store for scheme 'foo'"
+    )
+    assert {"tensorflow", "keras", "matplotlib"} & set(loaded) == set()
+    assert not (tmp_path / "figures").exists()
