@@ -24,19 +24,25 @@ with handling_signals():
 """
 
 
+def start(program: str) -> subprocess.Popen:
+    """``program`` in a Python process of its own, its three streams piped."""
+    return subprocess.Popen(
+        [sys.executable, "-c", program],
+        cwd=REPO_ROOT,
+        env=tool_env(),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 @pytest.mark.parametrize(
     ("sig", "status", "said"),
     [(signal.SIGTERM, 143, "SIGTERM"), (signal.SIGINT, 130, "SIGINT (Ctrl-C)")],
 )
 def test_a_signal_unwinds_the_block_and_exits_with_the_shells_status(sig, status, said):
-    process = subprocess.Popen(
-        [sys.executable, "-c", PROGRAM],
-        cwd=REPO_ROOT,
-        env=tool_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = start(PROGRAM)
     assert process.stdout.readline() == "ready\n"  # bounded: the program sleeps 60 s at most
     process.send_signal(sig)
     out, err = process.communicate(timeout=30)
@@ -64,15 +70,7 @@ with handling_signals():
 
 
 def start_deferring() -> subprocess.Popen:
-    process = subprocess.Popen(
-        [sys.executable, "-c", DEFERRING],
-        cwd=REPO_ROOT,
-        env=tool_env(),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = start(DEFERRING)
     assert process.stdout.readline() == "ready\n"
     return process
 

@@ -59,20 +59,17 @@ def test_the_planned_jobs_are_numbered_as_hydras_basic_sweeper_numbers_them():
     assert planned_jobs(hydra(["optimizer=sgd,adam"], sweeper="hydra_plugins.x.Optuna")) is None
 
 
-def test_a_sweep_with_a_bad_value_stops_before_any_run(tmp_path):
-    """Hydra turns a callback's exception into a warning and would run every job without
-    a parent: a bad value must stop the sweep itself, in one line, before the store."""
-    store = tmp_path / "mlflow.db"
-    done = subprocess.run(
+def sweep(tmp_path, *overrides: str) -> subprocess.CompletedProcess:
+    """``python -m pipeline.train -m OVERRIDES`` into a store and sweep folder in ``tmp_path``."""
+    return subprocess.run(
         [
             sys.executable,
             "-m",
             "pipeline.train",
             "-m",
-            "training.batch_size=0",
-            "optimizer=sgd,adam",
+            *overrides,
             f"hydra.sweep.dir={tmp_path / 'sweep'}",
-            f"mlflow.tracking_uri=sqlite:///{store}",
+            f"mlflow.tracking_uri=sqlite:///{tmp_path / 'mlflow.db'}",
         ],
         cwd=REPO_ROOT,
         env=tool_env(),
@@ -80,8 +77,14 @@ def test_a_sweep_with_a_bad_value_stops_before_any_run(tmp_path):
         text=True,
         timeout=120,
     )
+
+
+def test_a_sweep_with_a_bad_value_stops_before_any_run(tmp_path):
+    """Hydra turns a callback's exception into a warning and would run every job without
+    a parent: a bad value must stop the sweep itself, in one line, before the store."""
+    done = sweep(tmp_path, "training.batch_size=0", "optimizer=sgd,adam")
     assert (done.returncode, done.stderr) == (1, "error: training.batch_size=0: must be ≥ 1\n")
-    assert not store.exists() and not (tmp_path / "sweep").exists()
+    assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "sweep").exists()
 
 
 def test_every_planned_jobs_overrides_are_checked_naming_the_job():
@@ -120,24 +123,7 @@ def test_every_planned_jobs_overrides_are_checked_naming_the_job():
 def test_a_bad_value_in_a_swept_list_stops_the_sweep_before_any_run(tmp_path, swept, message):
     """Hydra would run the good jobs first (or, for an option conf/ lacks, fail the whole
     sweep after its parent run was made)."""
-    store = tmp_path / "mlflow.db"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pipeline.train",
-            "-m",
-            swept,
-            "dataset=iris",
-            f"hydra.sweep.dir={tmp_path / 'sweep'}",
-            f"mlflow.tracking_uri=sqlite:///{store}",
-        ],
-        cwd=REPO_ROOT,
-        env=tool_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = sweep(tmp_path, swept, "dataset=iris")
     assert done.returncode == 1
     assert done.stderr.startswith(f"error: {message}") and done.stderr.count("\n") == 1, done.stderr
-    assert not store.exists() and not (tmp_path / "sweep").exists()
+    assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "sweep").exists()
