@@ -126,7 +126,7 @@ def check_jobs(jobs: list[list[str]], conf: Path) -> None:
             if key.startswith("hydra"):
                 continue
             try:
-                if "." not in key:  # a config group: its option is a file of conf/
+                if "." not in key and (conf / key).is_dir():  # a group: its options are files
                     pick([f.stem for f in sorted((conf / key).glob("*.yaml"))], value, key)
                     continue
                 problem = out_of_range(key, value) or keras_names.unknown(key, value)
