@@ -20,7 +20,7 @@ import tensorflow as tf
 
 from pipeline.interrupt import check as raise_held_signal
 from pipeline.io import atomic_directory, atomic_write_text
-from pipeline.optimizers import effective_step
+from pipeline.kinds.optimizers import effective_step
 from pipeline.tracking import log_metrics
 
 

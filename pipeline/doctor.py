@@ -91,7 +91,7 @@ def train_reference(ref: Reference, config_dir: Path | None = None) -> dict[str,
     """Train ``ref`` as the pipeline trains (its builders, steps per call, predict batch)
     and return the sha256 of its weights, history and predictions."""
     from pipeline.config import compose_config
-    from pipeline.losses import encode_labels
+    from pipeline.kinds.losses import encode_labels
     from pipeline.planning import plan
     from pipeline.training import build_model
 

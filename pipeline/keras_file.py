@@ -6,7 +6,7 @@ trainings with identical results: the save time (``metadata.json``'s
 ``date_saved`` and the weights entry's zip timestamp) and Python object ids
 (``shared_object_id`` in ``config.json``, which only link shared objects within the
 file).  :func:`normalize` rewrites those, so a DVC-tracked model depends only on
-config, data and code.  It also names :class:`pipeline.layers.Dense` as Keras' own
+config, data and code.  It also names :class:`pipeline.kinds.layers.Dense` as Keras' own
 ``Dense`` (:data:`PORTABLE`): the two compute the same function, ours in an order every
 machine follows, so a saved model loads and predicts with Keras alone, in a process that
 never imported this package (``mlflow models serve``, a notebook).  (The runtime's

@@ -19,7 +19,7 @@ process that imports the project (stages, ``python -m`` entry points, sweep work
 lessons, benchmarks, tests) is pinned before anything else loads. Two more sources of
 machine-dependent rounding are handled where the computation is set up, not here: the
 thread count (:mod:`pipeline.runtime`) and Eigen's cache-sized blocking of long
-products (:mod:`pipeline.layers`).
+products (:mod:`pipeline.kinds.layers`).
 
 ``OPTLAB_CPU_ISA=native`` turns the pin off (each machine's fastest kernels, results
 that differ between machines); every run records what was in effect
@@ -64,7 +64,7 @@ _LEVELS: tuple[tuple[str, frozenset[str]], ...] = (
     ("x86-64-v3", frozenset({"avx", "avx2", "bmi1", "bmi2", "f16c", "fma", "movbe", "abm"})),
     ("x86-64-v4", frozenset({"avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"})),
 )
-# The models built from pipeline.layers' chunked products alone. The CNN's convolutions
+# The models built from pipeline.kinds.layers' chunked products alone. The CNN's convolutions
 # are Eigen's own, their contractions blocked by the cache's size: not pinned.
 SAME_BITS_MODELS = frozenset({"mlp"})
 PROMISED_LEVEL = "x86-64-v3"  # AVX2 and FMA: the machines the pin promises the same bits on

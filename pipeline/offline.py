@@ -319,7 +319,7 @@ def _model(client: Any, uri: str, run_id: str, kept: OfflineRun) -> None:
     import numpy as np
 
     # Lazy, for cost; imported for its registrations: Step and Maxout load by name.
-    import pipeline.activations  # noqa: F401
+    import pipeline.kinds.activations  # noqa: F401
 
     model = keras.saving.load_model(kept.folder / MODEL_FILE)
     example = np.load(kept.folder / EXAMPLE_FILE)

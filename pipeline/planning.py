@@ -9,8 +9,8 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from pipeline import losses, optimizers
 from pipeline.data.preprocess import get_format, load_meta
+from pipeline.kinds import losses, optimizers
 from pipeline.schemas import Task, pick
 
 
@@ -22,7 +22,7 @@ class Plan:
     task: Task
     classes: list[str]
     image: bool
-    loss: Any  # pipeline.losses.LossPlan
+    loss: Any  # pipeline.kinds.losses.LossPlan
     positive_index: int | None = None
     epochs: int = 1
     full_batch: bool = False
@@ -48,7 +48,7 @@ class Choices:
     classes: list[str]
     image: bool
     task: Task
-    loss: Any  # pipeline.losses.LossPlan
+    loss: Any  # pipeline.kinds.losses.LossPlan
     positive_index: int | None
 
 
@@ -117,7 +117,7 @@ def plan(cfg: DictConfig, data_dir: Path | None = None) -> Plan:
     Raises:
         ValueError: naming the bad value and the valid ones.
     """
-    from pipeline import activations, models  # lazy, for cost: they import Keras
+    from pipeline.kinds import activations, models  # lazy, for cost: they import Keras
 
     choices = check(cfg, data_dir)
     models.get(cfg.model.name)

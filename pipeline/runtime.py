@@ -28,7 +28,7 @@ Only the fit and the evaluations run many steps per call: a model is compiled, s
 and predicts with one step per call, so a saved model carries no trace of the setting
 and predicting stays cheap to trace (Keras unrolls ``predict`` over the steps of a call).
 Predictions (the confusion matrix's) of an MLP take :data:`PREDICT_BATCH` rows per step
-instead: its chunked products (:mod:`pipeline.layers`) compute each row alike in any
+instead: its chunked products (:mod:`pipeline.kinds.layers`) compute each row alike in any
 batch, so few large steps give the same predictions as many small ones, in less time.
 The CNN's convolutions do not (measured), so it predicts at its training batch.
 """
@@ -122,7 +122,7 @@ def intra_op_threads(setting: int | None, batch_size: int, mlp_units: Sequence[i
 def predict_batch(model: str, batch_size: int) -> int:
     """Rows per predict step: :data:`PREDICT_BATCH` for a model whose every row's
     prediction is the same in any batch (the chunked products of
-    :mod:`pipeline.layers`, ``machine.SAME_BITS_MODELS``), else the training's
+    :mod:`pipeline.kinds.layers`, ``machine.SAME_BITS_MODELS``), else the training's
     ``batch_size`` (the CNN's convolutions round a row differently in another batch)."""
     return PREDICT_BATCH if model in machine.SAME_BITS_MODELS else batch_size
 

@@ -135,7 +135,7 @@ class LossConfig:
 
 # Optimizers: the lecture's update rules with its defaults (momentum 0.9). Each
 # schema's fields are its optimizer's hyperparameters (Keras constructor arguments,
-# ``name`` aside) and ``keras_class`` the class pipeline.optimizers builds.
+# ``name`` aside) and ``keras_class`` the class pipeline.kinds.optimizers builds.
 @dataclass
 class OptimizerConfig:
     keras_class: ClassVar[str]
@@ -441,11 +441,12 @@ class Config:
 
 
 # The registry of each choice kind whose options take different keys: name ->
-# schema.  pipeline.activations, pipeline.optimizers and pipeline.models take their
-# names from here; adding an optimizer is its conf/optimizer/<name>.yaml and one
-# entry here (and a schema if it takes new hyperparameters).
+# schema.  pipeline.kinds.activations, pipeline.kinds.optimizers and
+# pipeline.kinds.models take their names from here; adding an optimizer is its
+# conf/optimizer/<name>.yaml and one entry here (and a schema if it takes new
+# hyperparameters).
 OPTION_SCHEMAS: dict[str, dict[str, type]] = {
-    # In the lecture's order, then modern ones. pipeline.activations defines step,
+    # In the lecture's order, then modern ones. pipeline.kinds.activations defines step,
     # leaky_relu, elu and maxout itself; the others are Keras' functions of that name.
     "activation": {
         "linear": ActivationConfig,

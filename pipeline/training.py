@@ -197,7 +197,7 @@ def build_model(cfg: DictConfig, p: Plan, data: TaskData):
     """The compiled model, its weights drawn under the run's seed."""
     import keras  # lazy: seconds to import
 
-    from pipeline import models  # lazy, for cost: it imports Keras
+    from pipeline.kinds import models  # lazy, for cost: it imports Keras
 
     keras.backend.clear_session()
     apply_seed(cfg.training.seed)

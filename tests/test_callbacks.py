@@ -69,7 +69,7 @@ def test_the_gradient_norm_is_that_of_the_loss_on_the_fixed_slice(client_run):
 
 
 def test_adagrad_s_effective_step_is_logged_each_epoch_and_shrinks(client_run):
-    """Only for optimizers with accumulated squares (pipeline.optimizers.effective_step)."""
+    """Only for optimizers with accumulated squares (pipeline.kinds.optimizers.effective_step)."""
     client, run_id = client_run
     rng = np.random.default_rng(2)
     x, y = rng.normal(size=(16, 3)).astype("float32"), rng.normal(size=(16, 2)).astype("float32")

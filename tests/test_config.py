@@ -7,8 +7,8 @@ import pytest
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
-from pipeline import activations, losses, models, optimizers
 from pipeline.config import compose_config, composition_error, load_params, validate
+from pipeline.kinds import activations, losses, models, optimizers
 from pipeline.planning import plan
 from tests.helpers import REPO_ROOT
 

@@ -9,7 +9,8 @@ import keras
 import numpy as np
 import pytest
 
-from pipeline import keras_file, models
+from pipeline import keras_file
+from pipeline.kinds import models
 
 MLP = {"name": "mlp", "hidden_units": [8], "dropout": 0.0, "kernel_initializer": "glorot_uniform"}
 

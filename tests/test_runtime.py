@@ -21,7 +21,7 @@ from omegaconf import DictConfig
 from pipeline import keras_file, machine, runtime
 from pipeline.callbacks import ShuffleEpoch
 from pipeline.data.tasks import load_task_data, make_dataset
-from pipeline.layers import Dense
+from pipeline.kinds.layers import Dense
 from pipeline.planning import plan
 from pipeline.schemas import OPTION_SCHEMAS
 from pipeline.training import build_model

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.data.preprocess import load_splits
-from pipeline.losses import encode_labels
+from pipeline.kinds.losses import encode_labels
 from pipeline.planning import Plan
 from pipeline.schemas import Task
 

@@ -13,10 +13,11 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from pipeline import optimizers, tracking
+from pipeline import tracking
 from pipeline.config import validate
 from pipeline.figures import gallery, softmax, trajectories, update_rules
 from pipeline.io import atomic_directory
+from pipeline.kinds import optimizers
 from pipeline.schemas import OPTION_SCHEMAS, pick
 from pipeline.tracking_server import check_tracking
 

@@ -3,7 +3,7 @@ derivative, both from the registry's own Keras layer.
 
 Each option of the ``activation`` group is composed from ``conf/activation/`` (so
 leaky_relu's and elu's ``alpha`` are the project's), built with
-:func:`pipeline.activations.build`, applied to a grid of points, and differentiated by
+:func:`pipeline.kinds.activations.build`, applied to a grid of points, and differentiated by
 TensorFlow's autodiff: no formula is written here. The activations are elementwise, so
 the gradient of the sum of the outputs is each point's derivative.
 
@@ -102,7 +102,7 @@ def maxout_function(cfg: DictConfig, slopes: list[float], intercepts: list[float
     """
     import keras  # lazy, for cost
 
-    from pipeline import activations  # lazy, for cost: Keras
+    from pipeline.kinds import activations  # lazy, for cost: Keras
 
     cfg = OmegaConf.create(OmegaConf.to_container(cfg))  # a copy: the caller's is kept
     with open_dict(cfg):
@@ -115,11 +115,11 @@ def maxout_function(cfg: DictConfig, slopes: list[float], intercepts: list[float
 
 
 def curves(settings: Mapping[str, Any]) -> dict[str, Curve]:
-    """``{name: (x, f(x), f'(x))}`` for every name of :data:`pipeline.activations.NAMES`,
+    """``{name: (x, f(x), f'(x))}`` for every name of :data:`pipeline.kinds.activations.NAMES`,
     in its order, and :data:`STRAIGHT_THROUGH` (step with ``straight_through=true``:
     step's values, the identity's gradient). Maxout is over the configured pieces.
     """
-    from pipeline import activations  # lazy, for cost: Keras
+    from pipeline.kinds import activations  # lazy, for cost: Keras
 
     check(settings)
     x = grid(settings)
@@ -132,7 +132,7 @@ def curves(settings: Mapping[str, Any]) -> dict[str, Curve]:
 
 def _layers(name: str, settings: Mapping[str, Any]) -> list[tuple[str, Callable[[Any], Any]]]:
     """The registry's layer(s) drawn for activation ``name``, each with its key in curves()."""
-    from pipeline import activations  # lazy, for cost: Keras
+    from pipeline.kinds import activations  # lazy, for cost: Keras
 
     cfg = activation_config(name)
     if name == "maxout":

@@ -28,7 +28,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from pipeline.io import atomic_write_text
-from pipeline.losses import OUTPUT_ACTIVATIONS, Task
+from pipeline.kinds.losses import OUTPUT_ACTIVATIONS, Task
 
 FILES = ("softmax.png", "softmax.md", "softmax.csv")
 DTYPE = np.float32  # Keras' floatx: the logits a network computes

@@ -1,7 +1,7 @@
 """The optimizers' paths on 2-D test functions, from a common start (the course's
 optimizer pictures, drawn by the real Keras optimizers).
 
-Each optimizer of ``figures.paths.optimizers`` is built by :func:`pipeline.optimizers.get`
+Each optimizer of ``figures.paths.optimizers`` is built by :func:`pipeline.kinds.optimizers.get`
 from ``conf/optimizer/<name>.yaml`` (momentum 0.9, Nesterov, Adam's betas ...) with its
 learning rate from ``figures.paths.learning_rates``, and minimises each function of
 ``figures.paths.functions`` (:data:`FUNCTIONS`) for ``figures.paths.steps`` steps, with
@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, open_dict
 
-from pipeline import optimizers
 from pipeline.io import atomic_write_bytes
+from pipeline.kinds import optimizers
 from pipeline.ranges import RANGES
 from pipeline.schemas import pick
 

@@ -1,7 +1,7 @@
 """The course's update rules, one Keras step beside one step of the formula in numpy.
 
 For each lecture optimizer (GD, SGD, Momentum, NAG, Adagrad, RMSProp, Adam) the Keras
-optimizer the project trains with (:func:`pipeline.optimizers.get`, from
+optimizer the project trains with (:func:`pipeline.kinds.optimizers.get`, from
 ``conf/optimizer/<name>.yaml``, the learning rate from ``figures.update_rules``) takes
 ``steps`` steps on the small quadratic
 
@@ -184,7 +184,7 @@ def keras_steps(cfg: DictConfig, steps: int) -> np.ndarray:
     import keras  # lazy, for cost
     import tensorflow as tf  # lazy, for cost
 
-    from pipeline import optimizers  # lazy, for cost: Keras
+    from pipeline.kinds import optimizers  # lazy, for cost: Keras
 
     optimizer = optimizers.get(cfg)
     w = keras.Variable(W0, dtype=DTYPE, name="w")

@@ -16,7 +16,7 @@ from pipeline.training import TrainResult
 PROBE_PREFIX = "probe."  # the metrics a lesson adds to a run start with it
 NEVER_ACTIVE = f"{PROBE_PREFIX}never_active"  # + "/<layer>" per hidden layer
 PROCESS_PEAK = f"{PROBE_PREFIX}process_peak_rss_mb"  # of a training in a process of its own
-HIDDEN = re.compile(r"hidden_\d+")  # the hidden linear layers (pipeline.models)
+HIDDEN = re.compile(r"hidden_\d+")  # the hidden linear layers (pipeline.kinds.models)
 _STATUS = Path("/proc/self/status")
 
 

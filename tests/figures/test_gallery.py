@@ -11,9 +11,9 @@ import pytest
 from omegaconf import OmegaConf
 from scipy.special import erf
 
-from pipeline.activations import NAMES
 from pipeline.config import compose_config
 from pipeline.figures import gallery
+from pipeline.kinds.activations import NAMES
 from tests.figures.pngs import assert_png_not_blank
 from tests.helpers import COSTLY_IMPORTS, REPO_ROOT, tool_env
 

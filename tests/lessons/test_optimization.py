@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from pipeline import optimizers
+from pipeline.kinds import optimizers
 from pipeline.lessons import optimization
 
 

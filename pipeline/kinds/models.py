@@ -1,9 +1,9 @@
 """Model builders: an MLP for every dataset and a small CNN for the image datasets.
 
 Every hidden layer is a linear layer followed by the configured hidden
-activation (``pipeline.activations``); maxout widens the linear layer by its
+activation (``pipeline.kinds.activations``); maxout widens the linear layer by its
 number of pieces.  The output layer's size and activation come from the task
-(``pipeline.losses.LossPlan``) unless the model config overrides the activation.
+(``pipeline.kinds.losses.LossPlan``) unless the model config overrides the activation.
 Image models take raw pixel values (0-255, as stored) and rescale inside the
 model, so a saved model needs no preprocessing code.
 """
@@ -15,8 +15,8 @@ from typing import Any
 
 import keras
 
-from pipeline import activations
-from pipeline.layers import Dense
+from pipeline.kinds import activations
+from pipeline.kinds.layers import Dense
 from pipeline.schemas import OPTION_SCHEMAS, CNNConfig, MLPConfig, pick
 
 

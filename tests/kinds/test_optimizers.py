@@ -1,4 +1,4 @@
-"""pipeline.optimizers: every conf/optimizer option builds the intended Keras optimizer,
+"""pipeline.kinds.optimizers: every conf/optimizer option builds the intended Keras optimizer,
 and Keras' update rules match numpy references of the lecture's formulas."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from omegaconf import DictConfig, OmegaConf
 
-from pipeline import optimizers
 from pipeline.config import compose_config, validate
+from pipeline.kinds import optimizers
 from pipeline.planning import plan
 from pipeline.schemas import OPTION_SCHEMAS, SGDConfig
 from tests.helpers import REPO_ROOT

@@ -1,4 +1,4 @@
-"""The model builders (pipeline.models): layers, widths and the errors of a bad choice."""
+"""The model builders (pipeline.kinds.models): layers, widths and the errors of a bad choice."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from pipeline import models
+from pipeline.kinds import models
 
 MLP = {"name": "mlp", "hidden_units": [8, 4], "dropout": 0.0, "kernel_initializer": "ones"}
 CNN = {

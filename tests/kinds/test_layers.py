@@ -1,4 +1,4 @@
-"""pipeline.layers: every contraction in chunks of CHUNK, added left to right, checked
+"""pipeline.kinds.layers: every contraction in chunks of CHUNK, added left to right, checked
 bit for bit against NumPy's float32 arithmetic (each product term rounded, then each
 addition, in order), which every IEEE machine computes alike. On the pin's one thread
 (tests/conftest.py), as every training runs."""
@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pipeline import keras_file, layers
-from pipeline.layers import CHUNK, Dense
+from pipeline import keras_file
+from pipeline.kinds import layers
+from pipeline.kinds.layers import CHUNK, Dense
 
 
 def sequential(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -26,7 +27,7 @@ def sequential(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def chunked(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """The reference of pipeline.layers: chunks of CHUNK, each in one sweep, then
+    """The reference of pipeline.kinds.layers: chunks of CHUNK, each in one sweep, then
     their sums added left to right."""
     parts = [sequential(a[:, s : s + CHUNK], b[s : s + CHUNK]) for s in range(0, a.shape[1], CHUNK)]
     total = parts[0]

@@ -1,4 +1,4 @@
-"""pipeline.losses: the lecture's task / output / loss table, label encodings, metrics."""
+"""pipeline.kinds.losses: the lecture's task / output / loss table, label encodings, metrics."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from pipeline.config import compose_config
-from pipeline.losses import AUTO, LOSSES, LossPlan, encode_labels, resolve, valid_losses
+from pipeline.kinds.losses import AUTO, LOSSES, LossPlan, encode_labels, resolve, valid_losses
 from pipeline.schemas import Task
 from tests.helpers import REPO_ROOT
 
@@ -17,7 +17,7 @@ LOSS_FILES = sorted(p.stem for p in (REPO_ROOT / "conf" / "loss").glob("*.yaml")
 C = 3  # classes in the multiclass cases
 
 # Every allowed (task, loss) -> (units, output activation, labels), written out here
-# independently of pipeline.losses.
+# independently of pipeline.kinds.losses.
 ALLOWED = {
     ("multiclass", "categorical_crossentropy"): (C, "softmax", "onehot"),
     ("multiclass", "sparse_categorical_crossentropy"): (C, "softmax", "int"),

@@ -1,4 +1,4 @@
-"""pipeline.activations: values and derivatives against numpy, step, maxout, saving."""
+"""pipeline.kinds.activations: values and derivatives against numpy, step, maxout, saving."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 import tensorflow as tf
 from omegaconf import OmegaConf
 
-from pipeline import activations
-from pipeline.activations import NAMES, Maxout, Step, build, get, width_factor
+from pipeline.kinds import activations
+from pipeline.kinds.activations import NAMES, Maxout, Step, build, get, width_factor
 from pipeline.schemas import OPTION_SCHEMAS
 
 # ---------------------------------------------------------------- numpy references
