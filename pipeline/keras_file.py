@@ -7,7 +7,8 @@ trainings with identical results: the save time (``metadata.json``'s
 (``shared_object_id`` in ``config.json``, which only link shared objects within the
 file).  :func:`normalize` rewrites those, so a DVC-tracked model depends only on
 config, data and code.  It also names :class:`pipeline.kinds.layers.Dense` as Keras' own
-``Dense`` (:data:`PORTABLE`): the two compute the same function, ours in an order every
+``Dense`` (:data:`PORTABLE`), and the output's softmax and a hidden gelu as Keras' own
+(:data:`PORTABLE_FUNCTIONS`): each pair computes the same function, ours in an order every
 machine follows, so a saved model loads and predicts with Keras alone, in a process that
 never imported this package (``mlflow models serve``, a notebook).  (The runtime's
 speed settings never reach the file: a model is compiled with Keras' defaults, see
@@ -36,12 +37,19 @@ SHARED_ID_KEY = "shared_object_id"
 PORTABLE = {
     "optlab>Dense": {"module": "keras.layers", "class_name": "Dense", "registered_name": None}
 }
+# A registered function of ours -> the Keras function a saved file names instead: the same
+# math, ours with an exact division where Keras' rounds by CPU vendor
+# (pipeline.kinds.activations).
+PORTABLE_FUNCTIONS = {"optlab>softmax": "softmax", "optlab>gelu": "gelu"}
 
 
 def _normalize_node(node: Any, ids: dict[int, int]) -> Any:
-    """Replace each ``shared_object_id`` (a Python ``id()``) by its order of appearance
-    and each :data:`PORTABLE` class reference by Keras' own."""
+    """Replace each ``shared_object_id`` (a Python ``id()``) by its order of appearance,
+    each :data:`PORTABLE` class reference by Keras' own and each
+    :data:`PORTABLE_FUNCTIONS` function by the name of Keras' own."""
     if isinstance(node, dict):
+        if node.get("class_name") == "function" and node.get("config") in PORTABLE_FUNCTIONS:
+            return PORTABLE_FUNCTIONS[node["config"]]  # as Keras names its own
         out = {}
         for key, value in node.items():
             if key == SHARED_ID_KEY and isinstance(value, int):

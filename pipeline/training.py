@@ -197,7 +197,7 @@ def build_model(cfg: DictConfig, p: Plan, data: TaskData):
     """The compiled model, its weights drawn under the run's seed."""
     import keras  # lazy: seconds to import
 
-    from pipeline.kinds import models  # lazy, for cost: it imports Keras
+    from pipeline.kinds import crossentropy, models  # lazy, for cost: they import Keras
 
     keras.backend.clear_session()
     apply_seed(cfg.training.seed)
@@ -211,7 +211,7 @@ def build_model(cfg: DictConfig, p: Plan, data: TaskData):
     )
     model.compile(
         optimizer=p.optimizer,  # built once, by plan()
-        loss=p.loss.loss,
+        loss=crossentropy.get(p.loss.loss),
         metrics=p.loss.metrics(),
         jit_compile=False,  # XLA rounds differently (pipeline.runtime)
     )

@@ -53,9 +53,15 @@ def test_the_rewritten_file_is_the_same_model(tmp_path):
         config = json.loads(archive.read("config.json"))
     assert config["class_name"] == "Sequential"
     assert "date_saved" not in metadata and metadata["keras_version"] == keras.__version__
+    # Our softmax is named as Keras' own (the same math; ours divides exactly).
+    assert config["config"]["layers"][-1]["config"]["activation"] == "softmax"
     loaded = keras.models.load_model(path)
+    for got, want in zip(loaded.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(got, want)
     x = np.random.default_rng(0).normal(size=(5, 4)).astype("float32")
-    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    np.testing.assert_allclose(
+        loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6, atol=1e-7
+    )
     assert loaded.optimizer.__class__.__name__ == "Adam"
     assert list(tmp_path.iterdir()) == [path]  # no temporary file left
 
@@ -71,3 +77,19 @@ def test_shared_object_ids_are_numbered_in_order_of_appearance():
         "b": {"shared_object_id": 1},
         "compile_config": {"steps_per_execution": 1, "loss": "mse"},
     }
+
+
+def test_our_gelu_and_softmax_are_named_as_keras_own():
+    """So that a saved model loads with Keras alone, in a process without this package."""
+    keras.backend.clear_session()
+    model = models.build(MLP, {"name": "gelu"}, (4,), 3, "softmax", image=False)
+    normalized = keras_file.normalized_config(
+        json.loads(json.dumps(model.get_config(), default=str))
+    )
+    activations = [
+        layer["config"]["activation"]
+        for layer in normalized["layers"]
+        if "activation" in layer["config"]
+    ]
+    assert activations == ["linear", "gelu", "softmax"]
+    assert "optlab>" not in json.dumps(normalized)

@@ -52,7 +52,9 @@ def keras_softmax(x: np.ndarray) -> np.ndarray:
     """The project's output activation for a multiclass task, on one row of logits."""
     import keras  # lazy, for cost
 
-    activation = keras.activations.get(OUTPUT_ACTIVATIONS[Task.multiclass])
+    from pipeline.kinds import activations  # lazy, for cost: it imports Keras
+
+    activation = activations.output(OUTPUT_ACTIVATIONS[Task.multiclass])
     return np.asarray(activation(keras.ops.convert_to_tensor(x[None, :])))[0]
 
 

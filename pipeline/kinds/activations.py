@@ -1,8 +1,9 @@
 """Hidden-layer activations: a registry of names, and the Keras layers that apply them.
 
 The names are the options of ``conf/activation/`` (``OPTION_SCHEMAS["activation"]`` in
-:mod:`pipeline.schemas`). Most are Keras built-ins; two are defined here because Keras
-has neither:
+:mod:`pipeline.schemas`). Most are Keras built-ins; ``gelu`` (and the output layer's
+``softmax``, :func:`output`) are written here so that they round the same on Intel and
+AMD CPUs; two are defined here because Keras has neither:
 
 * ``step`` (Heaviside): 1 where ``x > 0``, else 0. Its derivative is zero almost
   everywhere, so the gradient below a step layer is exactly zero: the network runs and
@@ -26,6 +27,7 @@ Typical use when building a model::
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import fields
 from typing import Any
@@ -41,8 +43,11 @@ __all__ = [
     "Step",
     "build",
     "elu",
+    "gelu",
     "get",
     "leaky_relu",
+    "output",
+    "softmax",
     "step",
     "step_straight_through",
     "width_factor",
@@ -132,6 +137,40 @@ def elu(x: Any, alpha: float = ELUConfig.alpha) -> Any:
     return ops.elu(x, alpha=alpha)
 
 
+# Two of Keras' own round differently on Intel and AMD CPUs, whatever the pin: they reach
+# Eigen's preciprocal, the CPU's RCPPS estimate of 1/x refined by one Newton step, and the
+# two vendors' estimates differ in their last bits. The same math, with an exact (IEEE)
+# division instead, is defined here (docs/reproducibility.md).
+SQRT_HALF = 0.7071067811865476  # 1/√2
+
+
+@keras.saving.register_keras_serializable(package="optlab")
+def gelu(x: Any) -> Any:
+    """GELU in its exact form, ``x·Φ(x) = x/2·(1 + erf(x/√2))``.
+
+    Keras' ``gelu`` is TensorFlow's, ``x/2·erfc(-x/√2)``, and Eigen's erfc takes the
+    reciprocal of ``x²`` by ``preciprocal``; its erf divides exactly.
+    """
+    return 0.5 * x * (1.0 + ops.erf(x * SQRT_HALF))
+
+
+@keras.saving.register_keras_serializable(package="optlab")
+def softmax(x: Any, axis: int = -1) -> Any:
+    """Softmax over ``axis``, ``exp(x - max) / sum``: the output activation of a
+    multiclass task.
+
+    TensorFlow's Softmax op multiplies by the sum's reciprocal, from ``preciprocal``;
+    this divides. Like Keras' softmax, it leaves its logits on the output, so that a
+    cross-entropy on it is computed from them (fused, and the same as with Keras').
+    """
+    shifted = x - ops.max(x, axis=axis, keepdims=True)
+    e = ops.exp(shifted)
+    output = e / ops.sum(e, axis=axis, keepdims=True)
+    with contextlib.suppress(AttributeError):  # a tensor type that takes no attributes
+        output._keras_logits = x  # what Keras' own softmax leaves for its losses
+    return output
+
+
 # ---------------------------------------------------------------- layers
 @keras.saving.register_keras_serializable(package="optlab")
 class Step(keras.layers.Layer):
@@ -211,8 +250,10 @@ class Maxout(keras.layers.Layer):
 # The names are the registry's (pipeline.schemas); these are the ones defined here,
 # named after themselves. Any other name is Keras' activation of that name.
 _OURS: dict[str, Callable[..., Any]] = {
-    obj.__name__.lower(): obj for obj in (step, leaky_relu, elu, Maxout)
+    obj.__name__.lower(): obj for obj in (step, leaky_relu, elu, gelu, Maxout)
 }
+# The output activations defined here (the others are Keras' of that name).
+_OUTPUTS: dict[str, Callable[..., Any]] = {obj.__name__: obj for obj in (softmax,)}
 
 NAMES: tuple[str, ...] = tuple(OPTION_SCHEMAS["activation"])
 
@@ -230,6 +271,12 @@ def get(name: str) -> Callable[..., Any]:
     """
     pick(OPTION_SCHEMAS["activation"], name, "activation")
     return _OURS.get(name) or keras.activations.get(name)
+
+
+def output(name: str) -> Callable[..., Any]:
+    """The function of an output activation name (``softmax``, ``sigmoid``, ``linear``,
+    any of Keras'): the project's own where Keras' rounds differently by CPU vendor."""
+    return _OUTPUTS.get(name) or keras.activations.get(name)
 
 
 def _options(cfg: Mapping[str, Any] | str) -> tuple[str, dict[str, Any]]:

@@ -44,7 +44,10 @@ def _assemble(
 ) -> keras.Model:
     """Input -> layers -> the Dense output layer, as a Sequential model."""
     output = Dense(
-        output_units, activation=output_activation, kernel_initializer=initializer, name="output"
+        output_units,
+        activation=activations.output(output_activation),
+        kernel_initializer=initializer,
+        name="output",
     )
     return keras.Sequential([keras.Input(shape=tuple(input_shape)), *layers, output], name=name)
 

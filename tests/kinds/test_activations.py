@@ -12,7 +12,7 @@ import tensorflow as tf
 from omegaconf import OmegaConf
 
 from pipeline.kinds import activations
-from pipeline.kinds.activations import NAMES, Maxout, Step, build, get, width_factor
+from pipeline.kinds.activations import NAMES, Maxout, Step, build, get, output, width_factor
 from pipeline.schemas import OPTION_SCHEMAS
 
 # ---------------------------------------------------------------- numpy references
@@ -392,3 +392,19 @@ def test_model_with_step_and_maxout_reloads(tmp_path) -> None:
     assert reloaded.get_layer("dense_maxout").pieces == 3
     x = np.random.default_rng(0).normal(size=(4, 5, 5, 1)).astype(np.float32)
     np.testing.assert_array_equal(reloaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_the_output_softmax_matches_numpy_and_leaves_its_logits_for_the_loss() -> None:
+    rng = np.random.default_rng(7)
+    logits = (rng.standard_normal((64, 10)) * 5).astype(np.float32)
+    ours = output("softmax")(tf.constant(logits))
+    shifted = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
+    want = np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(ours.numpy(), want, rtol=2e-6, atol=1e-9)
+    assert ours._keras_logits is not None  # cross-entropy is taken from the logits
+    # So a cross-entropy on it is Keras' own, bit for bit, as with Keras' softmax.
+    labels = tf.one_hot(rng.integers(0, 10, 64), 10)
+    keras_softmax = keras.activations.softmax(tf.constant(logits))
+    cce = keras.losses.categorical_crossentropy
+    assert np.array_equal(cce(labels, ours).numpy(), cce(labels, keras_softmax).numpy())
+    assert output("sigmoid") is keras.activations.sigmoid  # the others are Keras'
