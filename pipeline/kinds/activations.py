@@ -253,7 +253,7 @@ _OURS: dict[str, Callable[..., Any]] = {
     obj.__name__.lower(): obj for obj in (step, leaky_relu, elu, gelu, Maxout)
 }
 # The output activations defined here (the others are Keras' of that name).
-_OUTPUTS: dict[str, Callable[..., Any]] = {obj.__name__: obj for obj in (softmax,)}
+_OUTPUTS: dict[str, Callable[..., Any]] = {obj.__name__: obj for obj in (softmax, gelu)}
 
 NAMES: tuple[str, ...] = tuple(OPTION_SCHEMAS["activation"])
 

@@ -115,6 +115,7 @@ def _op_types(fn, *specs) -> set[str]:
         ("sigmoid", "binary_crossentropy"),
         ("sigmoid", "hinge"),
         ("linear", "mae"),
+        ("gelu", "mse"),
     ],
 )
 def test_no_training_or_prediction_reaches_a_vendor_dependent_kernel(activation, output, loss):
