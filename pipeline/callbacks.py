@@ -20,6 +20,7 @@ import tensorflow as tf
 
 from pipeline.interrupt import check as raise_held_signal
 from pipeline.io import atomic_directory, atomic_write_text
+from pipeline.kinds import crossentropy
 from pipeline.kinds.optimizers import effective_step
 from pipeline.tracking import log_metrics
 
@@ -46,7 +47,8 @@ class EpochLogger(keras.callbacks.Callback):
         self.client, self.run_id = client, run_id
         self.logged_steps = frozenset(logged_steps)
         self.grad_x, self.grad_y = grad_x, grad_y
-        self.loss_fn = keras.losses.get(loss_name)
+        # The loss the model is compiled with (pipeline.kinds.crossentropy's, where it has one).
+        self.loss_fn = keras.losses.get(crossentropy.get(loss_name))
         self.rows: list[dict[str, float]] = []
         self._start = 0.0
 

@@ -8,6 +8,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from pipeline.callbacks import EpochLogger
+from pipeline.kinds import crossentropy
 from pipeline.seed import apply_seed
 
 
@@ -87,3 +88,16 @@ def test_adagrad_s_effective_step_is_logged_each_epoch_and_shrinks(client_run):
     assert steps[0] > steps[1] > steps[2]
     logged = client.get_metric_history(run_id, "effective_step")
     assert [m.step for m in logged] == [1, 2, 3]
+
+
+def test_the_gradient_diagnostic_takes_the_loss_the_model_is_compiled_with():
+    """Binary cross-entropy is the project's (an exact division in its gradient, the same
+    bits on Intel and AMD), as in model.compile; the others are Keras'."""
+    assert (
+        EpochLogger(None, "r", np.zeros((1, 1)), np.zeros((1, 1)), "binary_crossentropy").loss_fn
+        is crossentropy.binary_crossentropy
+    )
+    assert (
+        EpochLogger(None, "r", np.zeros((1, 1)), np.zeros((1, 1)), "mse").loss_fn
+        is keras.losses.mean_squared_error
+    )

@@ -122,9 +122,7 @@ def refuse(path: tuple[str, ...], overrides: list[str], bad: object, data_root: 
         else:
             check_tracking(merged.mlflow.tracking_uri, merged.mlflow.timeout)
             planning.check(merged, data_root / merged.dataset.name)
-    except ValueError as error:  # ConfigError, TrackingUnavailable (OSError) below
-        return str(error)
-    except OSError as error:
+    except (ValueError, OSError) as error:  # ConfigError; TrackingUnavailable
         return str(error)
     raise AssertionError(f"{'.'.join(path)}={bad!r} was accepted")
 
