@@ -15,6 +15,7 @@ import time
 import pytest
 from mlflow.tracking import MlflowClient
 
+from pipeline.tracking import store_lock
 from tests.helpers import dvc, git, served_copy
 
 pytestmark = pytest.mark.slow
@@ -49,9 +50,12 @@ def sweep(repo, env, store, *overrides):
 
 
 def all_runs(store):
-    client = MlflowClient(store)
-    ids = [e.experiment_id for e in client.search_experiments()]
-    runs = client.search_runs(ids, max_results=1000)
+    # Under the product's lock: opening a fresh SQLite store creates its schema, and
+    # a poll doing that while the sweep does too breaks the sweep's (CI saw it hang).
+    with store_lock(store):
+        client = MlflowClient(store)
+        ids = [e.experiment_id for e in client.search_experiments()]
+        runs = client.search_runs(ids, max_results=1000)
     parents = [r for r in runs if r.data.tags.get("optlab.sweep") == "parent"]
     children = [r for r in runs if r.data.tags.get("optlab.sweep") == "child"]
     return client, parents, children
@@ -199,20 +203,18 @@ def test_dvc_queue_runs_the_four_experiments(project):
     assert combos == {("sgd", "relu"), ("sgd", "tanh"), ("adam", "relu"), ("adam", "tanh")}
 
 
-def running_worker_child(store, sweep_pid, timeout=300):
+def running_worker_child(store, sweep, log, timeout=300):
     """A child run that a joblib worker (not the sweep's own process) is training."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            _, _, children = all_runs(store)
-        except Exception:  # noqa: BLE001 - the store is still being created
-            children = []
+        assert sweep.poll() is None, f"the sweep ended first:\n{log.read_text()}"
+        _, _, children = all_runs(store)
         for child in children:
             pid = child.data.tags.get("optlab.pid")
-            if child.info.status == "RUNNING" and pid and int(pid) != sweep_pid:
+            if child.info.status == "RUNNING" and pid and int(pid) != sweep.pid:
                 return child
         time.sleep(0.1)
-    raise AssertionError(f"no worker started a run within {timeout} s")
+    raise AssertionError(f"no worker started a run within {timeout} s:\n{log.read_text()}")
 
 
 def test_a_killed_worker_still_closes_the_parent_and_the_report_lists_the_lost_jobs(
@@ -220,6 +222,7 @@ def test_a_killed_worker_still_closes_the_parent_and_the_report_lists_the_lost_j
 ):
     repo, env = project
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    log = tmp_path / "sweep.log"
     process = subprocess.Popen(
         [
             sys.executable,
@@ -238,14 +241,14 @@ def test_a_killed_worker_still_closes_the_parent_and_the_report_lists_the_lost_j
         ],
         cwd=repo,
         env=env,
-        stdout=subprocess.PIPE,
+        stdout=log.open("w"),  # a file, not a pipe nobody reads while it runs
         stderr=subprocess.STDOUT,
-        text=True,
     )
     try:
-        victim = running_worker_child(store, process.pid)
+        victim = running_worker_child(store, process, log)
         os.kill(int(victim.data.tags["optlab.pid"]), signal.SIGKILL)  # as the OOM killer would
-        output = process.communicate(timeout=600)[0]
+        process.wait(timeout=600)
+        output = log.read_text()
     finally:
         process.kill()
 
