@@ -56,7 +56,7 @@ def read_back(uri: str, experiment: str) -> dict[str, int]:
     finished, failed and lost (``lost-job-*``) children."""
     import mlflow  # lazy, for cost
 
-    from pipeline.contract import CHILD, PARENT, SWEEP_TAG
+    from pipeline.config.contract import CHILD, PARENT, SWEEP_TAG
 
     client = mlflow.MlflowClient(uri)
     runs = client.search_runs([client.get_experiment_by_name(experiment).experiment_id])

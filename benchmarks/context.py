@@ -54,7 +54,7 @@ class Context:
 
     def processed(self, dataset: str = DATASET) -> Path:
         """The preprocessed folder of ``dataset`` in :attr:`data_project`."""
-        from pipeline.paths import layout  # lazy: only with a project
+        from pipeline.config.paths import layout  # lazy: only with a project
 
         return layout(self.data_project).processed / dataset
 

@@ -27,7 +27,7 @@ from typing import Any
 from benchmarks import cluster, core, data, machine, scaling, sweep, training
 from benchmarks.context import Context
 from benchmarks.project import REPO_ROOT, Skip
-from pipeline.schemas import pick_many
+from pipeline.config.schemas import pick_many
 
 Benchmark = Callable[[Context, dict[str, Any]], dict[str, Any]]
 
@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def write(result: dict[str, Any], folder: Path, stem: str) -> None:
     """``<stem>.json`` and ``<stem>.md`` in ``folder``, each written whole or not at all."""
-    from pipeline.io import atomic_write_json, atomic_write_text
+    from pipeline.system.io import atomic_write_json, atomic_write_text
 
     table = core.render_markdown(result)
     atomic_write_json(folder / f"{stem}.json", result)

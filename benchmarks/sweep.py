@@ -45,7 +45,7 @@ def child_results(uri: str) -> dict[str, float]:
     """``{run name: test accuracy}`` of a store's finished sweep children."""
     import mlflow  # lazy, for cost
 
-    from pipeline.contract import CHILD, SWEEP_TAG
+    from pipeline.config.contract import CHILD, SWEEP_TAG
 
     client = mlflow.MlflowClient(uri)
     ids = [e.experiment_id for e in client.search_experiments()]

@@ -25,7 +25,7 @@ import numpy as np
 from benchmarks.context import DATASET, PYTHON, Context
 from benchmarks.core import Target, interleave, ratio, summarize
 from benchmarks.procs import env_for, measure
-from pipeline import machine
+from pipeline.system import machine
 
 PLAIN_SCRIPT = Path(__file__).resolve().parent / "plain_keras.py"
 # The issue's task: the MLP 784-256-128-10 (conf/model/mlp.yaml), ReLU, Adam, batch 32.
@@ -38,7 +38,7 @@ TASK = [
     "training.batch_size=32",
 ]
 # The runtime with every speed setting off: one step per execution, no XLA. (The thread
-# count is no speed setting: it changes results, pipeline/runtime.py.)
+# count is no speed setting: it changes results, pipeline/training/runtime.py.)
 SLOW_PATH = ["runtime.steps_per_execution=1"]
 # native: the default runtime without the CPU pin (OPTLAB_CPU_ISA=native), for its cost.
 COMMANDS = ("plain", "default", "slow", "native")
@@ -112,7 +112,7 @@ def histories(uri: str, run_id: str) -> dict[str, list[tuple[int, float]]]:
     bit-identical between runtimes."""
     import mlflow  # lazy, for cost
 
-    from pipeline.contract import TIMING_METRICS
+    from pipeline.config.contract import TIMING_METRICS
 
     client = mlflow.MlflowClient(uri)
     keys = [k for k in client.get_run(run_id).data.metrics if k not in TIMING_METRICS]

@@ -1,5 +1,5 @@
 """``python -m pipeline.cleanup [--tracking-uri URI] [--experiment NAME] [--force] [--dry-run]``:
-``optlab cleanup`` (see :mod:`pipeline.cli` and :mod:`pipeline.recovery`)."""
+``optlab cleanup`` (see :mod:`pipeline.cli` and :mod:`pipeline.tracking.recovery`)."""
 
 import sys
 

@@ -2,17 +2,17 @@
 
 - ``optlab train [OVERRIDE ...]`` (``python -m pipeline.train``): compose ``conf/``
   with Hydra and train one configuration, or with ``-m`` a sweep (an MLflow parent
-  run with a child per job, see :mod:`pipeline.sweep`);
+  run with a child per job, see :mod:`pipeline.sweep.callback`);
 - ``optlab compare ...`` (``python -m pipeline.compare``): the comparison report;
 - ``optlab ui`` (``make ui``): the MLflow UI on the project's store;
 - ``optlab server`` (``make server``, ``python -m pipeline.server``): a tracking server a
   team shares, on PostgreSQL, artifacts served;
 - ``optlab cleanup`` (``python -m pipeline.cleanup``): mark the runs a dead process left
-  RUNNING as FAILED (:mod:`pipeline.recovery`).
+  RUNNING as FAILED (:mod:`pipeline.tracking.recovery`).
 - ``optlab reproduce RUN_ID`` (``python -m pipeline.reproduce``): train a logged run
   again and check that its metrics are bit-identical.
 - ``optlab upload FOLDER`` (``python -m pipeline.upload``): log a run kept locally when its
-  tracking server went away mid-training into that run (:mod:`pipeline.offline`).
+  tracking server went away mid-training into that run (:mod:`pipeline.tracking.offline`).
 - ``optlab doctor`` (``make check-machine``, ``python -m pipeline.doctor``): train the
   reference runs and check that this machine computes their committed bits.
 
@@ -29,13 +29,16 @@ from collections.abc import Sequence
 
 from omegaconf import DictConfig
 
-from pipeline import contract, planning, recovery, search, sweep, tracking_server
-from pipeline.config import validate
-from pipeline.hydra_app import run_app
-from pipeline.paths import layout
-from pipeline.redact import redact_logs
-from pipeline.stages.entry import report, run, user_errors
-from pipeline.tracking import tracking_uri
+from pipeline.config import contract
+from pipeline.config.compose import validate
+from pipeline.config.hydra_app import run_app
+from pipeline.config.paths import layout
+from pipeline.sweep import callback, search
+from pipeline.system.entry import report, run, user_errors
+from pipeline.system.redact import redact_logs
+from pipeline.tracking import recovery, store_check
+from pipeline.tracking.store import tracking_uri
+from pipeline.training import planning
 
 # Each command: its arguments and what it does (``optlab --help``).
 COMMAND_HELP = {
@@ -69,7 +72,7 @@ def usage() -> str:
 def hydra_task(cfg: DictConfig) -> float | None:
     """One Hydra job: a sweep's job (its seeds as child runs) or a single training.
 
-    Returns the task's validation objective (:func:`pipeline.contract.objective_value`,
+    Returns the task's validation objective (:func:`pipeline.config.contract.objective_value`,
     the mean over a job's seeds): the value a Hydra sweeper optimises.
     """
     from hydra.core.hydra_config import HydraConfig
@@ -77,15 +80,15 @@ def hydra_task(cfg: DictConfig) -> float | None:
 
     redact_logs()  # Hydra has configured the job's logging by now
     hydra_cfg = HydraConfig.get()
-    if hydra_cfg.mode == RunMode.MULTIRUN and os.environ.get(sweep.PARENT_ENV):
-        results = sweep.run_job(cfg, hydra_cfg)  # it records a failure and goes on
+    if hydra_cfg.mode == RunMode.MULTIRUN and os.environ.get(callback.PARENT_ENV):
+        results = callback.run_job(cfg, hydra_cfg)  # it records a failure and goes on
         values = [v for v in results if v is not None]
         return statistics.fmean(values) if values else None
     try:
         cfg = validate(cfg)  # every value checked before TensorFlow loads
-        tracking_server.check_tracking(cfg.mlflow.tracking_uri, cfg.mlflow.timeout)
+        store_check.check_tracking(cfg.mlflow.tracking_uri, cfg.mlflow.timeout)
         planning.check(cfg, layout().processed / cfg.dataset.name)  # and every combination
-        from pipeline.training import train  # lazy, for cost: training loads TensorFlow
+        from pipeline.training.train import train  # lazy, for cost: training loads TensorFlow
 
         result = train(cfg)
     except user_errors() as error:
@@ -161,17 +164,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run(upload.main, rest)
     if command == "doctor":
-        from pipeline import doctor  # lazy, for cost
+        from pipeline.reproducibility import doctor  # lazy, for cost
 
         return run(doctor.main, rest)
     if command == "ui":
-        from pipeline import ui
+        from pipeline.servers import ui
 
         return ui.main(rest)
     if command == "server":
-        from pipeline import server
+        from pipeline.servers import team
 
-        return server.main(rest)
+        return team.main(rest)
     sys.argv = [f"{sys.argv[0]} train", *rest]  # Hydra reads its overrides from argv
     train_main()
     return 0

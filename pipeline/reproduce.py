@@ -1,5 +1,6 @@
 """``python -m pipeline.reproduce RUN_ID`` (``optlab reproduce``): train a logged run again
-from its config and check that every metric is bit-identical (see :mod:`pipeline.reproduction`).
+from its config and check that every metric is bit-identical (see
+:mod:`pipeline.reproducibility.rerun`).
 
 Exit status 0 when the new run reproduces the original bit for bit, 1 otherwise (the
 differing metrics are printed) or on an error (one line).
@@ -12,10 +13,10 @@ import os
 import sys
 from collections.abc import Sequence
 
-from pipeline.exiting import exit_now
-from pipeline.schemas import MLflowConfig
-from pipeline.stages.entry import run
-from pipeline.tracking_server import check_tracking
+from pipeline.config.schemas import MLflowConfig
+from pipeline.system.entry import run
+from pipeline.system.exiting import exit_now
+from pipeline.tracking.store_check import check_tracking
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -36,7 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     uri = check_tracking(args.tracking_uri, MLflowConfig.timeout)
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one small file
-    from pipeline.reproduction import reproduce  # lazy, for cost: it leads to TensorFlow
+    from pipeline.reproducibility.rerun import reproduce  # lazy, for cost: it leads to TensorFlow
 
     result = reproduce(args.run_id, uri, force=args.force, data_root=args.data)
     if result.identical:

@@ -7,7 +7,7 @@ Example::
 """
 
 from pipeline.cli import train_main
-from pipeline.exiting import run_then_exit
+from pipeline.system.exiting import run_then_exit
 
 if __name__ == "__main__":
     run_then_exit(train_main)

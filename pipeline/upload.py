@@ -1,6 +1,6 @@
 """``python -m pipeline.upload FOLDER [--tracking-uri URI]`` (``optlab upload``): log a run
 kept locally when its tracking server went away mid-training into that same run, once the
-server is back (see :mod:`pipeline.offline`), end it FINISHED and remove the folder."""
+server is back (see :mod:`pipeline.tracking.offline`), end it FINISHED and remove the folder."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from pipeline.offline import upload
-from pipeline.schemas import MLflowConfig
-from pipeline.stages.entry import run
+from pipeline.config.schemas import MLflowConfig
+from pipeline.system.entry import run
+from pipeline.tracking.offline import upload
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -7,8 +7,8 @@ import pytest
 from pipeline.data.preprocess import preprocess, save_splits
 from tests.fake_runs import build_store
 from tests.helpers import IRIS_CLASSES, LocalServer, make_mirror
+from tests.mlflow_servers import pg_server, tracking_server  # noqa: F401 - session fixtures for all
 from tests.ray_cluster import ray_cluster  # noqa: F401 - a session fixture for all
-from tests.servers import pg_server, tracking_server  # noqa: F401 - session fixtures for all
 
 # pytester: tests of the time limit's plugin; time_limit: fails a run with a slow test.
 pytest_plugins = ["pytester", "tests.time_limit"]
@@ -18,9 +18,9 @@ DIGITS = [str(i) for i in range(10)]
 @pytest.fixture(scope="session", autouse=True)
 def _pinned_threads() -> None:
     """In-process trainings run as the CPU pin runs them, on one intra-op thread
-    (pipeline.runtime.PINNED_THREADS), fixed before TensorFlow's first op."""
-    from pipeline import runtime  # lazy, for cost: configure_runtime loads TensorFlow
-    from pipeline.seed import configure_runtime
+    (pipeline.training.runtime.PINNED_THREADS), fixed before TensorFlow's first op."""
+    from pipeline.training import runtime  # lazy, for cost: configure_runtime loads TensorFlow
+    from pipeline.training.seed import configure_runtime
 
     configure_runtime(runtime.PINNED_THREADS)
 

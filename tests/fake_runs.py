@@ -1,5 +1,5 @@
 """A fake MLflow store for the comparison's tests: runs written straight into a real
-SQLite store, shaped like pipeline.training's (params, epoch history, test metrics)."""
+SQLite store, shaped like pipeline.training.train's (params, epoch history, test metrics)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 from mlflow.tracking import MlflowClient
 from scipy import stats
 
-from pipeline.tracking import ensure_experiment
+from pipeline.tracking.store import ensure_experiment
 
 PNG = b"\x89PNG\r\n\x1a\n"
 ACTIVATIONS = ("relu", "tanh")
@@ -67,7 +67,7 @@ def training_run(client, experiment_id, experiment, params, metrics, curve, tags
 
 
 def build_store(root: Path) -> dict:
-    """A real SQLite store with runs shaped like pipeline.training's (no training):
+    """A real SQLite store with runs shaped like pipeline.training.train's (no training):
 
     - ``iris``: a running sweep parent with 2×2 activation×optimizer children, 3
       seeds each, plus one FAILED child (no metrics); a finished report run;

@@ -42,7 +42,7 @@ MIRROR_DIRS = {"iris": "iris", "mnist": "mnist", "fashion_mnist": "fashion-mnist
 # `python -c` this, then the train stage's arguments: the stage, failing before TensorFlow
 # loads (it exits with an AssertionError if TensorFlow was imported by then).
 TRAIN_STAGE_WITHOUT_TENSORFLOW = (
-    "import sys; from pipeline.stages.entry import run; "
+    "import sys; from pipeline.system.entry import run; "
     "from pipeline.stages.train import main; "
     "status = run(main, sys.argv[1:]); "
     "assert 'tensorflow' not in sys.modules, 'TensorFlow loaded before the error'; "
@@ -126,7 +126,7 @@ def tiny_config(mirror: Path, urls: list[str] | None = None, overrides: list[str
     """conf/ composed (with ``overrides``) and pointed at the tiny files in ``mirror``."""
     from omegaconf import OmegaConf
 
-    from pipeline.config import compose_config
+    from pipeline.config.compose import compose_config
 
     cfg = compose_config(overrides or [], config_dir=REPO_ROOT / "conf")
     tiny = {"datasets": tiny_catalogue(mirror, urls), "download": {"backoff": 0.01}}
@@ -289,7 +289,7 @@ def tool_env(**extra: str) -> dict[str, str]:
 
 
 # A line TensorFlow or CUDA prints: absl's prefix (level, date), or a mention of CUDA or
-# absl. pipeline.quiet holds TensorFlow's start-up lines back: a run shows none.
+# absl. pipeline.system.quiet holds TensorFlow's start-up lines back: a run shows none.
 _TENSORFLOW_LINE = re.compile(r"^[IWEF]\d{4} \d|absl::|cuda", re.IGNORECASE)
 
 

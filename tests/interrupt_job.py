@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from pipeline.config import write_params
+from pipeline.config.compose import write_params
 from tests.helpers import FAST_TRAINING, REPO_ROOT, tiny_config, tool_env
 
 # Long enough to be interrupted between epochs (about 40 ms each), short enough for a test.

@@ -86,6 +86,70 @@ def test_imports_have_no_cycle():
     assert cycles == []
 
 
+# The layers, top to bottom: a folder of pipeline/ may import the folders of the rows
+# below its own, never its own row's other folders or a row above. The one place the
+# layers are written (docs/architecture.md draws them). Outside the table: the entry
+# points (pipeline/cli.py, the `python -m` shims beside it, each folder's __main__.py),
+# which may import anything, and pipeline/__init__.py.
+LAYERS = (
+    ("stages",),
+    ("sweep", "reproducibility", "figures", "lessons"),
+    ("compare", "servers"),
+    ("training",),
+    ("tracking", "data"),
+    ("kinds",),
+    ("config",),
+    ("system",),
+)
+
+
+def layer_of(module: str) -> str | None:
+    """The folder of ``module`` that the table rules (None for an entry point)."""
+    parts = module.split(".")
+    if len(parts) < 3 or parts[-1] == "__main__":
+        return None  # pipeline/<file>.py at the top (cli, shims, __init__) or a __main__
+    return parts[1]
+
+
+def allowed(folder: str) -> set[str]:
+    """The folders ``folder`` may import: its own, and every one in a row below."""
+    row = next(i for i, names in enumerate(LAYERS) if folder in names)
+    return {folder, *(name for names in LAYERS[row + 1 :] for name in names)}
+
+
+def against_the_layers(graph: dict[str, set[str]]) -> list[str]:
+    """Every import that runs sideways or up the table, as ``a -> b``."""
+    found = []
+    for module, targets in sorted(graph.items()):
+        folder = layer_of(module)
+        for target in sorted(targets):
+            if folder is not None and target.split(".")[1] not in allowed(folder):
+                found.append(f"{module} -> {target}")
+    return found
+
+
+def test_every_folder_is_in_the_layer_table_and_has_a_docstring():
+    folders = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()}
+    assert folders == {name for names in LAYERS for name in names}
+    for folder in folders:
+        assert ast.get_docstring(ast.parse((PACKAGE / folder / "__init__.py").read_text()))
+
+
+def test_imports_follow_the_layers():
+    assert against_the_layers(imports(module_files())) == []
+
+
+def test_an_import_against_the_layers_is_caught():
+    graph = imports(module_files())
+    graph["pipeline.config.paths"] = {*graph["pipeline.config.paths"], "pipeline.training.train"}
+    graph["pipeline.tracking.store"] = {*graph["pipeline.tracking.store"], "pipeline.data.idx"}
+    graph["pipeline.cli"] = {*graph["pipeline.cli"], "pipeline.stages.train"}  # an entry point
+    assert against_the_layers(graph) == [
+        "pipeline.config.paths -> pipeline.training.train",
+        "pipeline.tracking.store -> pipeline.data.idx",  # a peer in its row
+    ]
+
+
 def stage_entries() -> dict[str, tuple[str, list[str]]]:
     """``{stage: (entry module, deps)}`` from dvc.yaml (foreach stages by their template)."""
     stages = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())["stages"]
@@ -131,8 +195,8 @@ def test_no_stage_depends_on_a_module_it_does_not_import():
 
 def test_a_dropped_dependency_is_caught():
     entry, deps = stage_entries()["train"]
-    assert uncovered(entry, [d for d in deps if d != "pipeline/training.py"]) == [
-        "pipeline/training.py"
+    assert uncovered(entry, [d for d in deps if d != "pipeline/training/train.py"]) == [
+        "pipeline/training/train.py"
     ]
     entry, deps = stage_entries()["compare"]
     missing = uncovered(entry, [d for d in deps if d != "pipeline/compare"])
@@ -147,7 +211,11 @@ UNMIRRORED = {
     "pipeline/compare/__main__.py": "a `python -m` shim of pipeline.stages.compare",
     "pipeline/lessons/__main__.py": "a `python -m` shim of pipeline.lessons.cli (tests/lessons)",
     "pipeline/figures/__main__.py": "a `python -m` shim of pipeline.stages.figures (tests/figures)",
-    "pipeline/cleanup.py": "a `python -m` shim of `optlab cleanup` (tests/test_resume.py)",
+    "pipeline/cleanup.py": "a `python -m` shim of `optlab cleanup` (tests/training/test_resume.py)",
+    "pipeline/ui.py": "a `python -m` shim of pipeline.servers.ui (tests/servers/test_ui.py)",
+    "pipeline/server.py": "a `python -m` shim of pipeline.servers.team (tests/servers/test_team.py)",
+    "pipeline/doctor.py": "a `python -m` shim of pipeline.reproducibility.doctor "
+    "(tests/reproducibility/test_doctor.py)",
 }
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.quiet import DEBUG_ENV
+from pipeline.system.quiet import DEBUG_ENV
 from tests.helpers import REPO_ROOT, run_listing_loaded, tool_env
 
 OPTLAB = str(Path(sys.executable).parent / "optlab")
@@ -61,7 +61,7 @@ def _train(*overrides: str, run_dir: Path) -> tuple[subprocess.CompletedProcess,
     a process waits for a core, and wall time measures the neighbours. On an idle machine
     a process that runs one thread takes as long as its CPU time.
     """
-    # atexit: the entry point ends its process through pipeline.exiting.exit_now, which
+    # atexit: the entry point ends its process through pipeline.system.exiting.exit_now, which
     # runs atexit handlers but no code after the module.
     code = (
         "import atexit, runpy, sys\n"
@@ -92,7 +92,7 @@ def _train(*overrides: str, run_dir: Path) -> tuple[subprocess.CompletedProcess,
             "unknown top-level key 'some_typo'; valid top-level keys: data, dataset, baselines, "
             "model, activation, loss, optimizer, training, runtime, mlflow, sweep, figures",
         ),
-        # Combinations (pipeline.planning.check): also before TensorFlow.
+        # Combinations (pipeline.training.planning.check): also before TensorFlow.
         (
             ["dataset=iris", "model=cnn"],
             "model 'cnn' needs image data; iris is tabular. Valid models: mlp",
@@ -112,7 +112,7 @@ def _train(*overrides: str, run_dir: Path) -> tuple[subprocess.CompletedProcess,
             "loss 'categorical_crossentropy' expects probabilities, but output activation 'tanh' "
             "does not produce them; use one of hard_sigmoid, sigmoid, softmax",
         ),
-        # Names Keras resolves (pipeline.keras_names), and the tracking URI's scheme.
+        # Names Keras resolves (pipeline.config.keras_names), and the tracking URI's scheme.
         (
             ["model.kernel_initializer=he_norml"],
             "model.kernel_initializer='he_norml': not a Keras initializer name; valid: "

@@ -1,7 +1,7 @@
 """Every key of every schema: a bad value is refused in one line, in under 3 s, by the
 checks the entry points run before TensorFlow loads, or the key is listed here as free
 text with the reason. The keys are derived from the schemas (a key added to one is
-caught here until it is classified); numbers are in tests/test_schemas.py (RANGES)."""
+caught here until it is classified); numbers are in tests/config/test_schemas.py (RANGES)."""
 
 from __future__ import annotations
 
@@ -16,14 +16,14 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from pipeline import planning
-from pipeline.config import validate
+from pipeline.config.compose import validate
+from pipeline.config.keras_names import KEYS as KERAS_KEYS
 from pipeline.data.preprocess import get_format, resolve_size
 from pipeline.figures.app import check as check_figures
-from pipeline.keras_names import KEYS as KERAS_KEYS
-from pipeline.tracking_server import check_tracking
+from pipeline.tracking.store_check import check_tracking
+from pipeline.training import planning
+from tests.config.test_schemas import _composed, _numeric, _schemas_in_place
 from tests.helpers import REPO_ROOT
-from tests.test_schemas import _composed, _numeric, _schemas_in_place
 
 # Keys whose every value is valid: text that names or describes, nothing to check.
 FREE = {

@@ -23,7 +23,7 @@ def _python(repo, *argv, env):
 def test_an_unknown_run_is_one_line_before_tensorflow(tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     code = (
-        "import sys; from pipeline.stages.entry import run; from pipeline.reproduce import main; "
+        "import sys; from pipeline.system.entry import run; from pipeline.reproduce import main; "
         "status = run(main, sys.argv[1:]); "
         "assert 'tensorflow' not in sys.modules, 'TensorFlow loaded before the error'; "
         "raise SystemExit(status)"

@@ -1,5 +1,5 @@
-"""The tracking server goes away during training (pipeline.upload, pipeline.offline,
-pipeline.guarded): a real ``mlflow server`` on 127.0.0.1 killed after epoch 1 of a real
+"""The tracking server goes away during training (pipeline.upload, pipeline.tracking.offline,
+pipeline.tracking.guarded): a real ``mlflow server`` on 127.0.0.1 killed after epoch 1 of a real
 training process; the run is kept locally, then uploaded into the same run."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import ui
+from pipeline.servers import ui
 from tests import interrupt_job as job
 from tests.helpers import REPO_ROOT, free_port, tensorflow_lines, tool_env
 

@@ -5,7 +5,7 @@ batch size, in one process.
         -- dataset=fashion_mnist optimizer=adam ...
 
 Run in a project (its ``pipeline`` on the import path). Each point builds the model the
-way ``python -m pipeline.train`` does (``pipeline.training.prepare`` and ``build_model``:
+way ``python -m pipeline.train`` does (``pipeline.training.train.prepare`` and ``build_model``:
 the config, the runtime settings, the seed) and fits it on the first rows of the
 training split through the pipeline's tf.data pipeline, without validation: one epoch
 to warm up (it traces the step function), then epochs until ``--min-seconds`` are timed
@@ -46,10 +46,10 @@ def main() -> None:
 
     import keras
 
-    from pipeline import runtime
-    from pipeline.config import compose_config
-    from pipeline.data.tasks import make_dataset
-    from pipeline.training import build_model, prepare
+    from pipeline.config.compose import compose_config
+    from pipeline.training import runtime
+    from pipeline.training.task_data import make_dataset
+    from pipeline.training.train import build_model, prepare
 
     class EpochTimer(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):

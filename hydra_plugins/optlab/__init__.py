@@ -7,6 +7,6 @@ composition under ``dvc exp run`` imports every module of the ``hydra_plugins``
 namespace found under ``hydra.plugins_path`` (the repository root by default).
 """
 
-from pipeline.config import register_configs
+from pipeline.config.compose import register_configs
 
 register_configs()

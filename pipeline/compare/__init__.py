@@ -14,7 +14,7 @@ The modules, in the order :func:`compare` uses them:
 - :mod:`~pipeline.compare.configurations`: what defines a configuration, its label,
   the metric a task ranks by;
 - :mod:`~pipeline.compare.stats`: intervals, tests and the ranking;
-- :mod:`~pipeline.compare.report`: markdown and CSV (figures: :mod:`pipeline.plots`);
+- :mod:`~pipeline.compare.report`: markdown and CSV (figures: :mod:`pipeline.training.plots`);
 - :mod:`~pipeline.compare.publish`: what the run the report is logged to shows in the UI;
 - :mod:`~pipeline.compare.core`: :func:`compare` itself.
 

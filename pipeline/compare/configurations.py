@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline import contract, labels
+from pipeline.config import contract, labels
 
 # Params that never define a configuration: the seed is what repeats vary; mlflow.*
 # and effective.* are bookkeeping or derived from other params; runtime.* holds the

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline import contract, recovery
 from pipeline.compare.configurations import annotate_runs
 from pipeline.compare.publish import description, label_runs, publish
 from pipeline.compare.report import markdown_tables, write_report
@@ -20,10 +19,12 @@ from pipeline.compare.runs import (
     stable_order,
 )
 from pipeline.compare.stats import summarize
-from pipeline.paths import project_root
-from pipeline.provenance import source_tags
-from pipeline.schemas import pick
-from pipeline.tracking import ensure_experiment
+from pipeline.config import contract
+from pipeline.config.paths import project_root
+from pipeline.config.schemas import pick
+from pipeline.tracking import recovery
+from pipeline.tracking.provenance import source_tags
+from pipeline.tracking.store import ensure_experiment
 
 COMPARISONS_EXPERIMENT = "comparisons"
 ARTIFACT_DIR = "report"
@@ -126,8 +127,8 @@ def _selected_runs(tracking_uri: str, selection: Selection, stable: bool) -> pd.
 
 
 def _close_dead_runs(tracking_uri: str, runs: pd.DataFrame) -> bool:
-    """Mark the selected runs a dead process left RUNNING FAILED (:mod:`pipeline.recovery`);
-    whether there were any."""
+    """Mark the selected runs a dead process left RUNNING FAILED
+    (:mod:`pipeline.tracking.recovery`); whether there were any."""
     running = runs.loc[runs["status"] == "RUNNING", "run_id"]
     if running.empty:
         return False

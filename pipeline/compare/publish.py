@@ -25,8 +25,9 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from pipeline import contract, plots
-from pipeline.tracking import NOTE_TAG
+from pipeline.config import contract
+from pipeline.tracking.store import NOTE_TAG
+from pipeline.training import plots
 
 if TYPE_CHECKING:  # mlflow takes seconds to import
     from mlflow.tracking import MlflowClient

@@ -9,10 +9,11 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline import contract, plots
 from pipeline.compare.configurations import annotate_runs
 from pipeline.compare.publish import table_json
-from pipeline.io import atomic_write_text
+from pipeline.config import contract
+from pipeline.system.io import atomic_write_text
+from pipeline.training import plots
 
 # Every file write_report may produce: ones a new report does not produce are
 # removed, so an old figure never sits beside a report it does not belong to.

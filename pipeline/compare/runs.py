@@ -10,9 +10,9 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline import contract
-from pipeline.redact import redact
-from pipeline.tracking import global_tracking_uri
+from pipeline.config import contract
+from pipeline.system.redact import redact
+from pipeline.tracking.store import global_tracking_uri
 
 # What a run id may hold: checked before an id enters a search filter.
 _RUN_ID = re.compile(r"^[A-Za-z0-9_-]+$")

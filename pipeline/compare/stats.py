@@ -9,11 +9,11 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from pipeline import contract
 from pipeline.compare.configurations import (
     RUN_COLUMNS,
     annotate_runs,
 )
+from pipeline.config import contract
 
 
 def confidence_interval(

@@ -15,9 +15,9 @@ from pathlib import Path
 from filelock import FileLock
 from omegaconf import DictConfig
 
+from pipeline.config.paths import Layout
 from pipeline.data.download import fetch_raw
 from pipeline.data.preprocess import build_splits
-from pipeline.paths import Layout
 
 
 def ensure_processed(data: DictConfig, dataset: str, where: Layout) -> Path:

@@ -23,9 +23,9 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from pipeline.io import fix_mode
-from pipeline.redact import redact
-from pipeline.schemas import pick
+from pipeline.config.schemas import pick
+from pipeline.system.io import fix_mode
+from pipeline.system.redact import redact
 
 log = logging.getLogger(__name__)
 

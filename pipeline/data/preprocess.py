@@ -27,9 +27,9 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig
 
+from pipeline.config.schemas import pick
 from pipeline.data.idx import read_idx
-from pipeline.io import atomic_directory, atomic_write_json
-from pipeline.schemas import pick
+from pipeline.system.io import atomic_directory, atomic_write_json
 
 SPLITS = ("train", "validation", "test")
 FORMAT_VERSION = 1

@@ -3,7 +3,7 @@
 ``python -m pipeline.figures`` (and the DVC stage ``figures``) writes PNGs under
 ``reports/figures/`` and logs them to the MLflow experiment ``lecture``. Each module
 draws one kind, with its settings from ``figures.<section>`` (``conf/figures/``,
-schemas in :mod:`pipeline.schemas`), through one function::
+schemas in :mod:`pipeline.config.schemas`), through one function::
 
     draw(settings: DictConfig, out: Path, seed: int) -> list[Path]
 

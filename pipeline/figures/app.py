@@ -13,13 +13,13 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from pipeline import tracking
-from pipeline.config import validate
+from pipeline.config.compose import validate
+from pipeline.config.schemas import OPTION_SCHEMAS, pick
 from pipeline.figures import gallery, softmax, trajectories, update_rules
-from pipeline.io import atomic_directory
 from pipeline.kinds import optimizers
-from pipeline.schemas import OPTION_SCHEMAS, pick
-from pipeline.tracking_server import check_tracking
+from pipeline.system.io import atomic_directory
+from pipeline.tracking import store
+from pipeline.tracking.store_check import check_tracking
 
 Draw = Callable[[DictConfig, Path, int], list[Path]]
 RUN_NAME = "figures"
@@ -73,11 +73,11 @@ def log_figures(uri: str, experiment: str, folder: Path, files: list[Path]) -> s
     from mlflow.tracking import MlflowClient  # lazy, for cost
 
     client = MlflowClient(uri)
-    experiment_id = tracking.ensure_experiment(uri, experiment)
+    experiment_id = store.ensure_experiment(uri, experiment)
     listing = "\n".join(f"- `{f.name}`" for f in files)
     note = "### The course's figures\n\nDrawn by `python -m pipeline.figures` from the project's "
     note += f"own registries (the Artifacts tab previews them):\n\n{listing}\n"
-    run = client.create_run(experiment_id, run_name=RUN_NAME, tags={tracking.NOTE_TAG: note})
+    run = client.create_run(experiment_id, run_name=RUN_NAME, tags={store.NOTE_TAG: note})
     client.log_artifacts(run.info.run_id, str(folder))
     client.set_terminated(run.info.run_id, "FINISHED")
     return run.info.run_id

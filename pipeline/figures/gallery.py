@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from pipeline.config import compose_config
+from pipeline.config.compose import compose_config
 
 FILES = ("activations.png", "activations_derivatives.png")
 # The step activation with the straight-through option: an entry of its own in curves().
@@ -189,7 +189,7 @@ def _annotate(ax, name: str, data: dict[str, Curve], settings: Mapping[str, Any]
 
 def draw_gallery(data: dict[str, Curve], settings: Mapping[str, Any], path: Path) -> Path:
     """One panel per activation: the function, its derivative, and the marks."""
-    from pipeline import plots  # lazy, for cost: matplotlib (Agg)
+    from pipeline.training import plots  # lazy, for cost: matplotlib (Agg)
 
     plt = plots.plt
     names = [n for n in data if n != STRAIGHT_THROUGH]
@@ -221,7 +221,7 @@ def draw_gallery(data: dict[str, Curve], settings: Mapping[str, Any], path: Path
 def draw_derivatives(data: dict[str, Curve], path: Path) -> Path:
     """The lecture's smooth-to-ReLU derivatives on one axes: how much gradient each lets
     through a layer (a product of factors below 0.25 vanishes over a few sigmoid layers)."""
-    from pipeline import plots  # lazy, for cost: matplotlib (Agg)
+    from pipeline.training import plots  # lazy, for cost: matplotlib (Agg)
 
     fig, ax = plots.plt.subplots(figsize=(8, 4.5), constrained_layout=True)
     for i, name in enumerate(n for n in COMPARED if n in data):

@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig
 
-from pipeline.io import atomic_write_text
 from pipeline.kinds.losses import OUTPUT_ACTIVATIONS, Task
+from pipeline.system.io import atomic_write_text
 
 FILES = ("softmax.png", "softmax.md", "softmax.csv")
 DTYPE = np.float32  # Keras' floatx: the logits a network computes
@@ -158,7 +158,7 @@ def csv_text(rows: list[dict[str, Any]]) -> str:
 
 def plot(rows: list[dict[str, Any]], path: Path) -> Path:
     """One panel per offset: naive and stable probabilities per class, nan marked in red."""
-    from pipeline import plots  # lazy, for cost: matplotlib (Agg)
+    from pipeline.training import plots  # lazy, for cost: matplotlib (Agg)
 
     columns = min(len(rows), 4)
     count = -(-len(rows) // columns)

@@ -26,10 +26,10 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, open_dict
 
-from pipeline.io import atomic_write_bytes
+from pipeline.config.ranges import RANGES
+from pipeline.config.schemas import pick
 from pipeline.kinds import optimizers
-from pipeline.ranges import RANGES
-from pipeline.schemas import pick
+from pipeline.system.io import atomic_write_bytes
 
 # A path stops once a point leaves its function's window enlarged this many times
 # about its centre (or is not finite): it diverged, or escaped a function unbounded below.
@@ -162,7 +162,7 @@ def learning_rate(settings: Mapping[str, Any], function: str, optimizer: str) ->
 def optimizer_config(name: str, learning_rate: float | None = None) -> DictConfig:
     """Optimizer ``name`` as ``conf/optimizer/<name>.yaml`` composes it (with
     ``learning_rate`` when given)."""
-    from pipeline.config import compose_config  # lazy, for cost (Hydra)
+    from pipeline.config.compose import compose_config  # lazy, for cost (Hydra)
 
     cfg = compose_config([f"optimizer={name}"]).optimizer
     if learning_rate is not None:
@@ -276,9 +276,9 @@ def paths(settings: Mapping[str, Any], seed: int) -> dict[str, dict[str, np.ndar
 
 # ------------------------------------------------------------------ drawing
 def _pyplot() -> Any:
-    """``matplotlib.pyplot``, by way of :mod:`pipeline.plots`, which selects the headless
+    """``matplotlib.pyplot``, by way of :mod:`pipeline.training.plots`, which selects the headless
     backend first."""
-    from pipeline import plots  # lazy, for cost (matplotlib, pandas)
+    from pipeline.training import plots  # lazy, for cost (matplotlib, pandas)
 
     return plots.plt
 
@@ -406,7 +406,7 @@ def draw(settings: DictConfig, out: Path, seed: int) -> list[Path]:
     """Write ``paths_<function>.png`` (and ``paths_<function>.gif`` with
     ``settings.gif``) for each function of ``settings`` (``figures.paths``) into
     ``out``; return their paths, function by function."""
-    from pipeline.plots import save_figure  # lazy, for cost (matplotlib, pandas)
+    from pipeline.training.plots import save_figure  # lazy, for cost (matplotlib, pandas)
 
     computed = paths(settings, seed)
     written: list[Path] = []

@@ -38,8 +38,8 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, open_dict
 
-from pipeline.config import compose_config
-from pipeline.io import atomic_write_text
+from pipeline.config.compose import compose_config
+from pipeline.system.io import atomic_write_text
 
 FILES = ("update_rules.md", "update_rules.csv")
 AGREEMENT = 1e-6  # Keras' steps and the course's formula must agree this closely

@@ -2,7 +2,7 @@
 ``vanishing_gradient`` preset's runs (sigmoid against ReLU, by epoch; found in the
 store, or trained), and at initialisation, by depth, for each activation.
 
-Both use the diagnostic every training logs (:meth:`pipeline.callbacks.EpochLogger.
+Both use the diagnostic every training logs (:meth:`pipeline.training.callbacks.EpochLogger.
 gradient_norms`): the norm of d(loss)/d(weights) of each layer on a fixed slice of
 the training data.
 """
@@ -18,11 +18,12 @@ import pandas as pd
 from matplotlib.ticker import MaxNLocator
 from omegaconf import DictConfig
 
-from pipeline import plots, tracking
-from pipeline.callbacks import EpochLogger
 from pipeline.compare.runs import latest_by_key, logged_history
-from pipeline.config import compose_config, validate
-from pipeline.training import build_model, planned_run_key, prepare, train
+from pipeline.config.compose import compose_config, validate
+from pipeline.tracking import store
+from pipeline.training import plots
+from pipeline.training.callbacks import EpochLogger
+from pipeline.training.train import build_model, planned_run_key, prepare, train
 
 PRESET = "vanishing_gradient"
 TRAINED = ("sigmoid", "relu")  # the preset's sweep
@@ -66,7 +67,7 @@ def init_norms(
 def _finished_history(cfg: DictConfig, data_root: str | Path | None) -> pd.DataFrame | None:
     """The history of the latest finished run of ``cfg`` on this data in the tracking
     store (any experiment), found by its run key; None if there is none."""
-    uri = tracking.tracking_uri(cfg.mlflow.tracking_uri)
+    uri = store.tracking_uri(cfg.mlflow.tracking_uri)
     run_id = latest_by_key(uri, planned_run_key(cfg, data_root))
     return None if run_id is None else logged_history(uri, run_id)
 

@@ -4,6 +4,6 @@ activations (:mod:`~pipeline.kinds.activations`), the task / output / loss table
 model builders (:mod:`~pipeline.kinds.models`) and the linear layers they are made of
 (:mod:`~pipeline.kinds.layers`).
 
-They may import the configuration's schemas (:mod:`pipeline.schemas`, the layer below)
+They may import the configuration's schemas (:mod:`pipeline.config.schemas`, the layer below)
 and each other, Keras and NumPy; never the training, tracking or entry points above.
 """

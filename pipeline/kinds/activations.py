@@ -1,7 +1,7 @@
 """Hidden-layer activations: a registry of names, and the Keras layers that apply them.
 
 The names are the options of ``conf/activation/`` (``OPTION_SCHEMAS["activation"]`` in
-:mod:`pipeline.schemas`). Most are Keras built-ins; ``gelu`` (and the output layer's
+:mod:`pipeline.config.schemas`). Most are Keras built-ins; ``gelu`` (and the output layer's
 ``softmax``, :func:`output`) are written here so that they round the same on Intel and
 AMD CPUs; two are defined here because Keras has neither:
 
@@ -35,7 +35,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from pipeline.schemas import OPTION_SCHEMAS, ELUConfig, LeakyReLUConfig, MaxoutConfig, pick
+from pipeline.config.schemas import OPTION_SCHEMAS, ELUConfig, LeakyReLUConfig, MaxoutConfig, pick
 
 __all__ = [
     "NAMES",
@@ -56,7 +56,7 @@ __all__ = [
 
 def _hyperparameters(name: str) -> dict[str, Any]:
     """The hyperparameters activation ``name`` takes, with their defaults: the fields of
-    its schema in pipeline.schemas; any other key in a config is a mistake."""
+    its schema in pipeline.config.schemas; any other key in a config is a mistake."""
     schema = OPTION_SCHEMAS["activation"][name]
     return {f.name: f.default for f in fields(schema) if f.name != "name"}
 
@@ -247,7 +247,7 @@ class Maxout(keras.layers.Layer):
 
 
 # ---------------------------------------------------------------- registry
-# The names are the registry's (pipeline.schemas); these are the ones defined here,
+# The names are the registry's (pipeline.config.schemas); these are the ones defined here,
 # named after themselves. Any other name is Keras' activation of that name.
 _OURS: dict[str, Callable[..., Any]] = {
     obj.__name__.lower(): obj for obj in (step, leaky_relu, elu, gelu, Maxout)

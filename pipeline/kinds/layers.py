@@ -8,7 +8,7 @@ otherwise on another cache size, and rounds differently. With more than one thre
 also caps the blocks at 320 and may split ``k`` between threads. Up to :data:`CHUNK`,
 every x86-64 machine with AVX2 (32 KiB of L1 or more) sums a product's ``k`` terms in
 one sweep, in order, when TensorFlow runs one intra-op thread (the pin's default,
-:mod:`pipeline.runtime`); ``tests/kinds/test_layers.py`` measures where this machine starts
+:mod:`pipeline.training.runtime`); ``tests/kinds/test_layers.py`` measures where this machine starts
 to split.
 
 :func:`matmul` therefore cuts every contraction longer than :data:`CHUNK` into chunks

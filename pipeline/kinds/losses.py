@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pipeline.schemas import Task, pick
+from pipeline.config.schemas import Task, pick
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras

@@ -15,9 +15,9 @@ from typing import Any
 
 import keras
 
+from pipeline.config.schemas import OPTION_SCHEMAS, CNNConfig, MLPConfig, pick
 from pipeline.kinds import activations
 from pipeline.kinds.layers import Dense
-from pipeline.schemas import OPTION_SCHEMAS, CNNConfig, MLPConfig, pick
 
 
 def _hidden_block(
@@ -111,7 +111,7 @@ def build_cnn(
     return _assemble("cnn", input_shape, layers, output_units, output_activation, init)
 
 
-# Keyed by schema: the names are the registry's (pipeline.schemas), written nowhere else.
+# Keyed by schema: the names are the registry's (pipeline.config.schemas), written nowhere else.
 BUILDERS: dict[type, Callable[..., keras.Model]] = {MLPConfig: build_mlp, CNNConfig: build_cnn}
 
 

@@ -1,7 +1,7 @@
 """Optimizers by name: the lecture's update rules as Keras optimizers.
 
 ``get(cfg)`` turns an ``optimizer`` config section (``conf/optimizer/<name>.yaml``,
-schemas in ``pipeline.schemas``) into a ``keras.optimizers.Optimizer``, passing
+schemas in ``pipeline.config.schemas``) into a ``keras.optimizers.Optimizer``, passing
 every configured hyperparameter explicitly, so nothing silently falls back to
 a Keras default that differs from the lecture's.
 
@@ -35,12 +35,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from omegaconf import OmegaConf
 
-from pipeline.schemas import OPTION_SCHEMAS, pick
+from pipeline.config.schemas import OPTION_SCHEMAS, pick
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
 
-# The registry (pipeline.schemas): each name's schema, whose fields are the
+# The registry (pipeline.config.schemas): each name's schema, whose fields are the
 # optimizer's hyperparameters and whose ``keras_class`` is the class built.
 SCHEMAS = OPTION_SCHEMAS["optimizer"]
 NAMES: tuple[str, ...] = tuple(SCHEMAS)
@@ -143,7 +143,7 @@ def keras_name(keras_class: str) -> str:
 
     Passed explicitly: left to Keras, the name would depend on how many optimizers the
     process had built since its last ``clear_session`` (``adam_1``), and it is saved in
-    the ``.keras`` file, which must not depend on that (:mod:`pipeline.keras_file`).
+    the ``.keras`` file, which must not depend on that (:mod:`pipeline.kinds.keras_file`).
     """
     name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", keras_class)
     return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()

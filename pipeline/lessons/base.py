@@ -3,8 +3,8 @@ preset sweeps."""
 
 from __future__ import annotations
 
+from pipeline.config.paths import layout, read_yaml
 from pipeline.lessons.runner import Trials
-from pipeline.paths import layout, read_yaml
 
 COURSE = "ch. 3"  # ../shared/course/chapter3-activation-backprop-gradient-descent.md
 ACCURACY, LOSS = "test_accuracy", "loss"

@@ -16,10 +16,11 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from pipeline import contract, interrupt
+from pipeline.config import contract
+from pipeline.config.schemas import pick_many
 from pipeline.lessons.catalogue import LESSONS
 from pipeline.lessons.table import MARKDOWN, Row, summary
-from pipeline.schemas import pick_many
+from pipeline.system import interrupt
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ def parser() -> argparse.ArgumentParser:
 
 def description(rows: Sequence[Row], seeds: int) -> str:
     """The parent run's description in the UI: each claim and its verdict (a tag holds
-    at most :data:`~pipeline.contract.TAG_MAX` characters; the whole table is the
+    at most :data:`~pipeline.config.contract.TAG_MAX` characters; the whole table is the
     ``lessons.md`` artifact)."""
     head = (
         f"### The course's claims, measured\n\nOver {seeds} seed(s). Measurements, rules, "
@@ -82,16 +83,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     # lazy, for cost: MLflow, and TensorFlow through the training
     from mlflow.tracking import MlflowClient
 
-    from pipeline import tracking, tracking_server
-    from pipeline.config import compose_config
+    from pipeline.config.compose import compose_config
+    from pipeline.config.paths import layout
     from pipeline.lessons import table
     from pipeline.lessons.runner import Runner
-    from pipeline.paths import layout
+    from pipeline.tracking import store, store_check
 
     cfg = compose_config()
-    uri = tracking_server.check_tracking(cfg.mlflow.tracking_uri, cfg.mlflow.timeout)
+    uri = store_check.check_tracking(cfg.mlflow.tracking_uri, cfg.mlflow.timeout)
     client = MlflowClient(uri)
-    experiment_id = tracking.ensure_experiment(uri, args.experiment)
+    experiment_id = store.ensure_experiment(uri, args.experiment)
     parent = client.create_run(
         experiment_id,
         run_name=f"lessons-{time.strftime('%Y%m%d-%H%M%S')}",
@@ -107,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         files = table.write(rows, args.out or layout().lessons, args.seeds)
         for path in files.values():
             client.log_artifact(parent, str(path))
-        client.set_tag(parent, tracking.NOTE_TAG, description(rows, args.seeds))
+        client.set_tag(parent, store.NOTE_TAG, description(rows, args.seeds))
     except interrupt.INTERRUPTIONS as error:
         client.set_tag(parent, contract.STOP_REASON_TAG, interrupt.reason(error))
         client.set_terminated(parent, "KILLED")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.training import TrainResult
+from pipeline.training.train import TrainResult
 
 PROBE_PREFIX = "probe."  # the metrics a lesson adds to a run start with it
 NEVER_ACTIVE = f"{PROBE_PREFIX}never_active"  # + "/<layer>" per hidden layer

@@ -1,12 +1,12 @@
 """Train a lesson's configurations over seeds, in this process, as MLflow runs.
 
-Every training goes through :func:`pipeline.training.train`, the same code as
+Every training goes through :func:`pipeline.training.train.train`, the same code as
 ``python -m pipeline.train``: a lesson's configuration is ``conf/`` composed with
 the lesson's overrides (a preset, ``+experiment=...``, and the choices it compares).
 Its runs are children of the lessons' parent run, tagged with the lesson.
 
 A configuration trained before, on the same data, is not trained again: a finished
-run with the same run key (:data:`~pipeline.contract.RUN_KEY_TAG`) in the lessons'
+run with the same run key (:data:`~pipeline.config.contract.RUN_KEY_TAG`) in the lessons'
 experiment is read back instead, so an interrupted ``make lessons`` goes on where it
 stopped. ``reuse=False`` trains everything afresh.
 """
@@ -26,11 +26,11 @@ from typing import Any
 import pandas as pd
 from omegaconf import OmegaConf
 
-from pipeline import contract
 from pipeline.compare.runs import latest_by_key, logged_history
-from pipeline.config import compose_config
+from pipeline.config import contract
+from pipeline.config.compose import compose_config
 from pipeline.lessons.measure import PROCESS_PEAK, Probe, process_peak_mb
-from pipeline.training import TrainResult, planned_run_key, train
+from pipeline.training.train import TrainResult, planned_run_key, train
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ class Runner:
 
     def for_lesson(self, lesson: str) -> Runner:
         """This runner, tagging the runs it trains with ``lesson``
-        (:data:`~pipeline.contract.LESSON_TAG`)."""
+        (:data:`~pipeline.config.contract.LESSON_TAG`)."""
         runner = copy.copy(self)
         runner.lesson = lesson
         return runner

@@ -10,8 +10,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from pipeline.compare.stats import confidence_interval
-from pipeline.io import atomic_write_text
 from pipeline.lessons.verdicts import Judgement, Verdict, number
+from pipeline.system.io import atomic_write_text
 
 MARKDOWN, CSV = "lessons.md", "lessons.csv"
 SHORT_ID = 8  # the markdown shows run ids this long; the CSV has them whole

@@ -8,11 +8,12 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from pipeline import contract, tracking_server
-from pipeline.exiting import exit_now
-from pipeline.paths import layout
-from pipeline.schemas import MLflowConfig
-from pipeline.stages.entry import run
+from pipeline.config import contract
+from pipeline.config.paths import layout
+from pipeline.config.schemas import MLflowConfig
+from pipeline.system.entry import run
+from pipeline.system.exiting import exit_now
+from pipeline.tracking import store_check
 
 
 def _read_run_file(path: str) -> tuple[str, str]:
@@ -78,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run_ids = [*args.run_ids, *(v for kind, v in named if kind == "run_id")]
     run_keys = [v for kind, v in named if kind == "run_key"]
     selection = Selection(args.experiment, args.parent, args.filter_string, run_ids, run_keys)
-    uri = tracking_server.check_tracking(args.tracking_uri, MLflowConfig.timeout)
+    uri = store_check.check_tracking(args.tracking_uri, MLflowConfig.timeout)
     report = compare(
         uri,
         selection,

@@ -18,10 +18,10 @@ from collections.abc import Sequence
 
 from dvc.env import DVC_EXP_NAME
 
-from pipeline.config import compose_config, load_params, validate, write_params
-from pipeline.exiting import exit_now
-from pipeline.paths import PARAMS_FILE
-from pipeline.stages.entry import run
+from pipeline.config.compose import compose_config, load_params, validate, write_params
+from pipeline.config.paths import PARAMS_FILE
+from pipeline.system.entry import run
+from pipeline.system.exiting import exit_now
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,7 +1,7 @@
 """DVC stage ``download@<dataset>``: fetch and verify the dataset's raw files.
 
 Usage: ``python -m pipeline.stages.download <dataset> [--params params.yaml] [--out DIR]``
-(``--out`` defaults to the layout's ``raw/<dataset>``, see :mod:`pipeline.paths`).
+(``--out`` defaults to the layout's ``raw/<dataset>``, see :mod:`pipeline.config.paths`).
 
 Set ``OPTLAB_DATA_MIRROR`` to a base URL (``http(s)://`` or ``file://``) holding
 ``<mirror_dir>/<file>`` to try a mirror before the public hosts.
@@ -12,11 +12,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from pipeline.config import load_params
+from pipeline.config.compose import load_params
+from pipeline.config.paths import layout
 from pipeline.data.download import fetch_raw
-from pipeline.exiting import exit_now
-from pipeline.paths import layout
-from pipeline.stages.entry import dataset_parser, run
+from pipeline.stages.arguments import dataset_parser
+from pipeline.system.entry import run
+from pipeline.system.exiting import exit_now
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -14,12 +14,12 @@ from collections.abc import Sequence
 
 from omegaconf import DictConfig
 
-from pipeline.config import load_params
-from pipeline.exiting import exit_now
+from pipeline.config.compose import load_params
+from pipeline.config.hydra_app import run_app
+from pipeline.config.paths import PARAMS_FILE, layout
 from pipeline.figures.app import make_figures
-from pipeline.hydra_app import run_app
-from pipeline.paths import PARAMS_FILE, layout
-from pipeline.stages.entry import report, run, user_errors
+from pipeline.system.entry import report, run, user_errors
+from pipeline.system.exiting import exit_now
 
 
 def main(argv: Sequence[str] | None = None) -> int:

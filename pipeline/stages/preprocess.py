@@ -2,7 +2,7 @@
 
 Usage: ``python -m pipeline.stages.preprocess <dataset> [--params params.yaml]
 [--raw DIR] [--out DIR] [--summary FILE]``, each path by default the layout's
-(:mod:`pipeline.paths`).
+(:mod:`pipeline.config.paths`).
 """
 
 from __future__ import annotations
@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from pipeline.config import load_params
+from pipeline.config.compose import load_params
+from pipeline.config.paths import layout
 from pipeline.data.preprocess import build_splits
-from pipeline.exiting import exit_now
-from pipeline.paths import layout
-from pipeline.stages.entry import dataset_parser, run
+from pipeline.stages.arguments import dataset_parser
+from pipeline.system.entry import run
+from pipeline.system.exiting import exit_now
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -13,18 +13,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from pipeline import planning
-from pipeline.config import load_params
-from pipeline.exiting import exit_now
-from pipeline.paths import layout
-from pipeline.schemas import pick
-from pipeline.stages.entry import dataset_parser, run
-from pipeline.tracking_server import check_tracking
+from pipeline.config.compose import load_params
+from pipeline.config.paths import layout
+from pipeline.config.schemas import pick
+from pipeline.stages.arguments import dataset_parser
+from pipeline.system.entry import run
+from pipeline.system.exiting import exit_now
+from pipeline.tracking.store_check import check_tracking
+from pipeline.training import planning
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = dataset_parser(__doc__.splitlines()[0])
-    # Defaults: the layout's (pipeline.paths); dvc.yaml passes the same paths explicitly.
+    # Defaults: the layout's (pipeline.config.paths); dvc.yaml passes the same paths explicitly.
     parser.add_argument("--data", help="preprocessed data root (default: processed)")
     parser.add_argument(
         "--reports", help="metrics/history folder (default: train_reports/<dataset>)"
@@ -40,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     planning.check(cfg, data_root / args.dataset)  # combinations and data, before TensorFlow
 
     # lazy, for cost: TensorFlow loads only once the arguments are good
-    from pipeline.training import train
+    from pipeline.training.train import train
 
     result = train(
         cfg,

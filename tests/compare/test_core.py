@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from pipeline import contract
 from pipeline.compare import Selection, compare, select_runs
-from pipeline.tracking import artifact_files, ensure_experiment, global_tracking_uri
+from pipeline.config import contract
+from pipeline.tracking.store import artifact_files, ensure_experiment, global_tracking_uri
 from tests.fake_runs import (
     ACTIVATIONS,
     BASE,

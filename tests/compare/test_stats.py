@@ -18,7 +18,7 @@ from pipeline.compare import (
     summarize,
     welch_p_value,
 )
-from pipeline.tracking import ensure_experiment
+from pipeline.tracking.store import ensure_experiment
 from tests.fake_runs import PNG, params_of, training_run, welch_by_hand
 
 

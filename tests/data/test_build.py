@@ -7,8 +7,8 @@ from dataclasses import fields
 
 from omegaconf import OmegaConf
 
+from pipeline.config.paths import Layout
 from pipeline.data.build import ensure_processed
-from pipeline.paths import Layout
 from pipeline.stages import download as download_stage
 from pipeline.stages import preprocess as preprocess_stage
 from tests.helpers import IDX_FILES, listing, sha256, tiny_config

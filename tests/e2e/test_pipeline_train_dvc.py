@@ -41,7 +41,7 @@ DATASETS = ("iris", "mnist", "fashion_mnist")
 OUTPUT_DIRS = ("models", "reports/train", "reports/compare")
 # Copy B's runtime settings, against A's defaults (inter-op: TensorFlow's; steps per
 # call: an epoch's). None of them is a DVC param of training; the intra-op count is
-# not among them: it changes results (pipeline/runtime.py).
+# not among them: it changes results (pipeline/training/runtime.py).
 OTHER_RUNTIME = {"inter_op_threads": 1, "steps_per_execution": 1}
 
 
@@ -131,7 +131,7 @@ def test_repro_trains_one_baseline_per_dataset(projects):
     # the iris baseline keeps its own settings (baselines.iris) beside the shared ones
     iris = next(r for r in logged if r.data.params["dataset.name"] == "iris")
     assert iris.info.run_name == "iris-relu-adam-bs32"
-    # Every stage ran, and none printed TensorFlow's start-up lines (pipeline.quiet).
+    # Every stage ran, and none printed TensorFlow's start-up lines (pipeline.system.quiet).
     assert tensorflow_lines((repo.parent / "a.log").read_text()) == []
 
     # the last stage compares the three baselines, read back from MLflow

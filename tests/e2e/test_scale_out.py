@@ -3,7 +3,7 @@ PostgreSQL-backed ``mlflow server`` (``make server``'s), every run read back fro
 server: a grid preset, and the Optuna preset.
 
 Fixtures: ``ray_cluster`` (tests/ray_cluster.py), ``pg_server`` and ``tracking_server``
-(tests/servers.py), all for the session.
+(tests/mlflow_servers.py), all for the session.
 """
 
 from __future__ import annotations

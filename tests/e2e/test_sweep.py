@@ -15,7 +15,7 @@ import time
 import pytest
 from mlflow.tracking import MlflowClient
 
-from pipeline.tracking import store_lock
+from pipeline.tracking.store import store_lock
 from tests.helpers import dvc, git, served_copy
 
 pytestmark = pytest.mark.slow
@@ -127,7 +127,7 @@ def test_joblib_parallel_sweep_with_seeds_loses_no_run(project, tmp_path):
     assert all(r.info.status == "FINISHED" for r in [*parents, *children])
     seeds = sorted(int(c.data.params["training.seed"]) for c in children)
     assert seeds == [42] * 4 + [43] * 4
-    # under the CPU pin each job's TensorFlow runs on one thread (pipeline/runtime.py)
+    # under the CPU pin each job's TensorFlow runs on one thread (pipeline/training/runtime.py)
     assert {c.data.params["runtime.intra_op_threads"] for c in children} == {"1"}
     summary = (tmp_path / "sweep" / "report" / "summary.csv").read_text()
     assert summary.count("\n") == 5  # header + four configurations

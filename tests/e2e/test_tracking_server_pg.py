@@ -2,7 +2,7 @@
 cluster on 127.0.0.1), ``python -m pipeline.server`` on it, and runs logged through it,
 read back from the server and straight from the database.
 
-The fixtures ``pg_server`` and ``tracking_server`` are tests/servers.py's (tests/conftest.py
+The fixtures ``pg_server`` and ``tracking_server`` are tests/mlflow_servers.py's (tests/conftest.py
 imports them). Skipped without PostgreSQL (``apt-get install postgresql``), failed under CI.
 """
 
@@ -20,7 +20,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from tests.helpers import served_copy
-from tests.servers import ADMIN_PASSWORD, ADMIN_USER, mlflow_server
+from tests.mlflow_servers import ADMIN_PASSWORD, ADMIN_USER, mlflow_server
 
 pytestmark = pytest.mark.slow
 QUIET = ["runtime.verbose=0", "mlflow.log_model=false"]
@@ -127,7 +127,7 @@ def _status(url: str, headers: dict[str, str] | None = None) -> int:
 def test_with_auth_a_stranger_gets_401_and_a_user_logs_a_run(pg_server, tmp_path, monkeypatch):
     from mlflow.exceptions import MlflowException
 
-    from pipeline.tracking_server import check_store
+    from pipeline.tracking.store_check import check_store
 
     database = pg_server.create_database(f"auth_{uuid.uuid4().hex[:8]}")
     with mlflow_server(database, tmp_path / "artifacts", auth=True) as url:

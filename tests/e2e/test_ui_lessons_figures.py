@@ -9,7 +9,8 @@ import sys
 import pytest
 from mlflow.tracking import MlflowClient
 
-from pipeline import contract, ui
+from pipeline.config import contract
+from pipeline.servers import ui
 from tests.e2e.test_ui_browser import browser, chromium_path, free_port, page  # noqa: F401
 from tests.helpers import LocalServer, all_succeed, prepared_copy, start_logged
 

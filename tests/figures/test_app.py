@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from mlflow.tracking import MlflowClient
 
-from pipeline.config import compose_config
+from pipeline.config.compose import compose_config
 from pipeline.figures import app
 from tests.figures.pngs import assert_png_not_blank
 from tests.helpers import REPO_ROOT, run_listing_loaded

@@ -11,7 +11,7 @@ import pytest
 from omegaconf import OmegaConf
 from scipy.special import erf
 
-from pipeline.config import compose_config
+from pipeline.config.compose import compose_config
 from pipeline.figures import gallery
 from pipeline.kinds.activations import NAMES
 from tests.figures.pngs import assert_png_not_blank

@@ -8,7 +8,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 
-from pipeline.plots import save_figure  # noqa: E402
+from pipeline.training.plots import save_figure  # noqa: E402
 from tests.figures.pngs import assert_png_not_blank, pixel_variance  # noqa: E402
 
 

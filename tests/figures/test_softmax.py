@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from pipeline.config import compose_config
+from pipeline.config.compose import compose_config
 from pipeline.figures import softmax
 from tests.figures.pngs import assert_png_not_blank
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from pipeline.config import compose_config
+from pipeline.config.compose import compose_config
 from pipeline.figures import trajectories as T
 from tests.helpers import REPO_ROOT
 
@@ -243,7 +243,7 @@ def test_draw_writes_one_valid_non_blank_png_per_function_even_when_a_path_diver
 def test_the_png_check_fails_on_a_blank_image(tmp_path):
     import matplotlib.pyplot as plt
 
-    from pipeline.plots import save_figure
+    from pipeline.training.plots import save_figure
 
     blank = save_figure(plt.figure(figsize=(4, 3)), tmp_path / "blank.png")
     with pytest.raises(AssertionError):

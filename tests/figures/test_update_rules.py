@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf, open_dict
 
-from pipeline.config import compose_config
+from pipeline.config.compose import compose_config
 from pipeline.figures import update_rules as rules
 
 AGREEMENT = 1e-6  # the bound

@@ -10,7 +10,7 @@ from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
 from pipeline.figures import vanishing
-from pipeline.training import train
+from pipeline.training.train import train
 from tests.figures.pngs import assert_png_not_blank
 from tests.helpers import FAST_TRAINING
 
@@ -39,7 +39,7 @@ def test_at_initialisation_sigmoid_s_gradient_shrinks_toward_the_input_and_relu_
 
 
 def test_the_norms_are_those_a_training_run_logs_before_its_first_step(tmp_path, data_root):
-    """Same config, seed and slice: the diagnostic of pipeline.callbacks, not a copy."""
+    """Same config, seed and slice: the diagnostic of pipeline.training.callbacks, not a copy."""
     overrides = [*store_overrides(tmp_path), "model.hidden_units=[16,16]", "training.epochs=1"]
     one = OmegaConf.create({"activations": ["relu"], "depth": 2, "width": 16, "samples": 512})
     first = vanishing.init_norms(one, 42, data_root, overrides)["relu"]

@@ -11,9 +11,9 @@ import pytest
 import tensorflow as tf
 from omegaconf import OmegaConf
 
+from pipeline.config.schemas import OPTION_SCHEMAS
 from pipeline.kinds import activations
 from pipeline.kinds.activations import NAMES, Maxout, Step, build, get, output, width_factor
-from pipeline.schemas import OPTION_SCHEMAS
 
 # ---------------------------------------------------------------- numpy references
 # Keras' SELU constants (Klambauer et al., 2017).
@@ -325,7 +325,7 @@ def test_a_missing_hyperparameter_takes_the_lectures_default(name, attribute, va
 
 @pytest.mark.parametrize("name", NAMES)
 def test_build_from_schema_config(name: str) -> None:
-    """A DictConfig from pipeline.schemas' schema builds the same layer as a plain dict."""
+    """A DictConfig from pipeline.config.schemas' schema builds the same layer as a plain dict."""
     cfg = OmegaConf.structured(OPTION_SCHEMAS["activation"][name](name=name))
 
     def config(layer: keras.layers.Layer) -> dict:

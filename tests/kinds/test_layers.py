@@ -13,8 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pipeline import keras_file
-from pipeline.kinds import layers
+from pipeline.kinds import keras_file, layers
 from pipeline.kinds.layers import CHUNK, Dense
 
 

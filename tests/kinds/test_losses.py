@@ -8,9 +8,9 @@ import keras
 import numpy as np
 import pytest
 
-from pipeline.config import compose_config
+from pipeline.config.compose import compose_config
+from pipeline.config.schemas import Task
 from pipeline.kinds.losses import AUTO, LOSSES, LossPlan, encode_labels, resolve, valid_losses
-from pipeline.schemas import Task
 from tests.helpers import REPO_ROOT
 
 LOSS_FILES = sorted(p.stem for p in (REPO_ROOT / "conf" / "loss").glob("*.yaml"))

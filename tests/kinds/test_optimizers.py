@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from omegaconf import DictConfig, OmegaConf
 
-from pipeline.config import compose_config, validate
+from pipeline.config.compose import compose_config, validate
+from pipeline.config.schemas import OPTION_SCHEMAS, SGDConfig
 from pipeline.kinds import optimizers
-from pipeline.planning import plan
-from pipeline.schemas import OPTION_SCHEMAS, SGDConfig
+from pipeline.training.planning import plan
 from tests.helpers import REPO_ROOT
 
 OPTION_FILES = sorted(p.stem for p in (REPO_ROOT / "conf" / "optimizer").glob("*.yaml"))

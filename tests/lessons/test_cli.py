@@ -7,10 +7,11 @@ import csv
 import pytest
 from mlflow.tracking import MlflowClient
 
-from pipeline import contract, tracking
+from pipeline.config import contract
 from pipeline.lessons import cli
 from pipeline.lessons.table import Row
 from pipeline.lessons.verdicts import Verdict
+from pipeline.tracking import store
 
 
 @pytest.mark.parametrize(
@@ -58,7 +59,7 @@ def test_a_run_writes_the_table_and_logs_it_to_a_finished_parent(
     parent = next(r for r in parents if contract.PARENT_RUN_TAG not in r.data.tags)
     assert parent.info.status == "FINISHED"
     markdown = (out / "lessons.md").read_text()
-    note = parent.data.tags[tracking.NOTE_TAG]
+    note = parent.data.tags[store.NOTE_TAG]
     assert note.startswith("### The course's claims, measured\n\nOver 2 seed(s).")
     assert "| step | Step cannot be trained by backpropagation" in note
     assert note.count("\n| step |") == 3

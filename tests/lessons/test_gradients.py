@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 from mlflow.tracking import MlflowClient
 
-from pipeline import contract, tracking
+from pipeline.config import contract
 from pipeline.lessons import gradients
 from pipeline.lessons.runner import Runner
 from pipeline.lessons.verdicts import Verdict
+from pipeline.tracking import store
 from tests.helpers import FAST_TRAINING, REPO_ROOT
 
 # Every test here trains real models: not in the edit loop (make test-fast).
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.slow
 
 def test_the_step_lesson_on_tiny_data_finds_step_s_gradient_exactly_zero(tmp_path, fashion_root):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    experiment_id = tracking.ensure_experiment(uri, "lessons")
+    experiment_id = store.ensure_experiment(uri, "lessons")
     parent = MlflowClient(uri).create_run(experiment_id).info.run_id
     runner = Runner(
         uri, "lessons", parent, 2, data_root=fashion_root, config_dir=REPO_ROOT / "conf",

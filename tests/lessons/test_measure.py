@@ -13,7 +13,7 @@ import pytest
 
 from pipeline.lessons import measure
 from pipeline.lessons.measure import NEVER_ACTIVE_PROBE, never_active
-from pipeline.training import TrainResult
+from pipeline.training.train import TrainResult
 from tests.helpers import REPO_ROOT
 
 # Validation inputs; every hidden unit below is set by hand against them.

@@ -7,10 +7,11 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from pipeline import contract, tracking
+from pipeline.config import contract
 from pipeline.lessons import verdicts as v
 from pipeline.lessons.measure import PROCESS_PEAK, Probe
 from pipeline.lessons.runner import Runner
+from pipeline.tracking import store
 from tests.helpers import FAST_TRAINING, REPO_ROOT
 
 # Every test here trains real models: not in the edit loop (make test-fast).
@@ -21,7 +22,7 @@ IRIS = ["dataset=iris", "training.batch_size=16"]
 
 def make_runner(tmp_path, data_root, seeds: int = 2, reuse: bool = True) -> Runner:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    experiment_id = tracking.ensure_experiment(uri, "lessons")
+    experiment_id = store.ensure_experiment(uri, "lessons")
     parent = MlflowClient(uri).create_run(experiment_id).info.run_id
     return Runner(
         uri,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
+from pipeline.config.paths import layout
 from pipeline.lessons.catalogue import LESSONS
 from pipeline.lessons.table import (
     CSV,
@@ -19,7 +20,6 @@ from pipeline.lessons.table import (
     write,
 )
 from pipeline.lessons.verdicts import Judgement, Verdict
-from pipeline.paths import layout
 from tests.helpers import REPO_ROOT
 
 RUN_A, RUN_B, RUN_C = "0123456789abcdef", "fedcba9876543210", "aaaabbbbccccdddd"

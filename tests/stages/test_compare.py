@@ -12,8 +12,8 @@ from mlflow.tracking import MlflowClient
 
 from pipeline.compare import Selection, select_runs
 from pipeline.stages.compare import main
-from pipeline.stages.entry import run
-from pipeline.tracking import ensure_experiment
+from pipeline.system.entry import run
+from pipeline.tracking.store import ensure_experiment
 from tests.fake_runs import ids_of, params_of, training_run
 
 

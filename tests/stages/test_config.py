@@ -9,7 +9,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from pipeline.stages.config import main
-from pipeline.stages.entry import run
+from pipeline.system.entry import run
 from tests.helpers import REPO_ROOT
 
 

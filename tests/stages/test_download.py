@@ -11,7 +11,7 @@ from pipeline.data.download import (
     MIRROR_ENV,
 )
 from pipeline.stages import download as download_stage
-from pipeline.stages.entry import run
+from pipeline.system.entry import run
 from tests.helpers import (
     IDX_FILES,
     REPO_ROOT,

@@ -12,7 +12,7 @@ from pipeline.data.preprocess import (
     load_splits,
 )
 from pipeline.stages import preprocess as preprocess_stage
-from pipeline.stages.entry import run
+from pipeline.system.entry import run
 from tests.helpers import run_listing_loaded, tiny_config, tool_env
 
 

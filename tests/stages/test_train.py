@@ -9,7 +9,7 @@ import time
 
 from omegaconf import OmegaConf
 
-from pipeline.quiet import DEBUG_ENV
+from pipeline.system.quiet import DEBUG_ENV
 from tests.helpers import REPO_ROOT, TRAIN_STAGE_WITHOUT_TENSORFLOW, tool_env
 
 
@@ -60,7 +60,7 @@ def test_a_bad_value_in_params_yaml_is_one_line_within_3_seconds(tmp_path):
 
 
 def test_a_bad_combination_in_params_yaml_is_one_line_before_tensorflow(tmp_path):
-    """Checked from the config alone (pipeline.planning.check): a CNN on iris's table."""
+    """Checked from the config alone (pipeline.training.planning.check): a CNN on iris's table."""
     params = OmegaConf.load(REPO_ROOT / "params.yaml")
     params.model = {"name": "cnn"}
     OmegaConf.save(params, tmp_path / "params.yaml")
