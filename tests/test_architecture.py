@@ -213,7 +213,8 @@ UNMIRRORED = {
     "pipeline/figures/__main__.py": "a `python -m` shim of pipeline.stages.figures (tests/figures)",
     "pipeline/cleanup.py": "a `python -m` shim of `optlab cleanup` (tests/training/test_resume.py)",
     "pipeline/ui.py": "a `python -m` shim of pipeline.servers.ui (tests/servers/test_ui.py)",
-    "pipeline/server.py": "a `python -m` shim of pipeline.servers.team (tests/servers/test_team.py)",
+    "pipeline/server.py": "a `python -m` shim of pipeline.servers.team "
+    "(tests/servers/test_team.py)",
     "pipeline/doctor.py": "a `python -m` shim of pipeline.reproducibility.doctor "
     "(tests/reproducibility/test_doctor.py)",
 }

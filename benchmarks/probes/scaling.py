@@ -62,11 +62,11 @@ def main() -> None:
     batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
     for fraction, batch in points(fractions, batch_sizes, args.base_batch):
         cfg = compose_config([*args.overrides, f"training.batch_size={batch}"])
-        cfg, p, _, data = prepare(cfg)
-        model = build_model(cfg, p, data)
+        p, _, data = prepare(cfg)
+        model = build_model(p, data)
         rows = max(1, round(fraction * len(data.x["train"])))
         x, y = data.x["train"][:rows], data.y["train"][:rows]
-        train = make_dataset(x, y, batch, cfg.training.shuffle, cfg.training.seed)
+        train = make_dataset(x, y, batch, p.training.shuffle, p.training.seed)
         timer = EpochTimer()
         timer.seconds = []
         # The steps per TensorFlow call a training of these rows would run.

@@ -53,8 +53,8 @@ def init_norms(
     norms = {}
     for activation in settings.activations:
         depth = [f"model.hidden_units=[{','.join([str(settings.width)] * settings.depth)}]"]
-        cfg, p, _, data = prepare(preset_config(activation, seed, [*depth, *overrides]), data_root)
-        model = build_model(cfg, p, data)
+        p, _, data = prepare(preset_config(activation, seed, [*depth, *overrides]), data_root)
+        model = build_model(p, data)
         n = min(settings.samples, len(data.x["train"]))
         x, y = np.asarray(data.x["train"][:n], np.float32), data.y["train"][:n]
         logger = EpochLogger(None, "", x, y, p.loss.loss)

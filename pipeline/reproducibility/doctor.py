@@ -99,8 +99,8 @@ def train_reference(ref: Reference, config_dir: Path | None = None) -> dict[str,
     p = plan(cfg)
     x, labels, batch = _data(cfg.dataset.name)
     y = encode_labels(labels, p.loss, int(labels.max()) + 1)
-    model = build_model(cfg, p, SimpleNamespace(input_shape=x.shape[1:]))
-    with runtime.executing(model, runtime.steps_for(cfg, len(x), batch)):
+    model = build_model(p, SimpleNamespace(input_shape=x.shape[1:]))
+    with runtime.executing(model, runtime.steps_for(p.config, len(x), batch)):
         history = model.fit(x, y, batch_size=batch, epochs=EPOCHS, shuffle=False, verbose=0)
     curves = [np.asarray(v, np.float64) for _, v in sorted(history.history.items())]
     rows = runtime.predict_batch(cfg.model.name, batch)

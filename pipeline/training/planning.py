@@ -1,5 +1,6 @@
 """Plan a training from its config alone: every choice and combination checked, before
-any data is read or any run is created."""
+any data is read or any run is created, and the config read once into the typed
+:class:`Plan` that every later step of a training takes (none of them reads the config)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-from pipeline.config.schemas import Task, pick
+from pipeline.config.compose import to_yaml
+from pipeline.config.schemas import MLflowConfig, RuntimeConfig, Task, TrainingConfig, pick
 from pipeline.data.preprocess import get_format, load_meta
 from pipeline.kinds import losses, optimizers
+from pipeline.tracking import store
 
 
 @dataclass
@@ -28,6 +31,15 @@ class Plan:
     full_batch: bool = False
     # The Keras optimizer, built (so checked by Keras too) once, here; the model takes it.
     optimizer: Any = None
+    # The config's sections the steps use, typed (the schemas' own dataclasses).
+    training: TrainingConfig | None = None
+    runtime: RuntimeConfig | None = None
+    mlflow: MLflowConfig | None = None
+    # The whole config, resolved, as plain containers: the choices' options for the
+    # builders (config["model"], config["activation"]), the params a run logs.
+    config: dict[str, Any] | None = None
+    config_yaml: str = ""  # the config.yaml a run logs (secrets redacted when written)
+    run_name: str = ""  # mlflow.run_name, else one made of the choices
 
 
 def _positive_index(value: Any, classes: list[str], dataset: str) -> int:
@@ -125,6 +137,7 @@ def plan(cfg: DictConfig, data_dir: Path | None = None) -> Plan:
     optimizer = optimizers.get(cfg.optimizer)  # building it is Keras' own check
     # Ranges (batch size, epochs, ...) are the schemas', checked by config.validate.
     epochs = cfg.training.epochs if cfg.training.epochs is not None else cfg.dataset.epochs
+    full_batch = optimizers.is_full_batch(cfg.optimizer)
     return Plan(
         dataset=cfg.dataset.name,
         task=choices.task,
@@ -133,6 +146,12 @@ def plan(cfg: DictConfig, data_dir: Path | None = None) -> Plan:
         loss=choices.loss,
         positive_index=choices.positive_index,
         epochs=int(epochs),
-        full_batch=optimizers.is_full_batch(cfg.optimizer),
+        full_batch=full_batch,
         optimizer=optimizer,
+        training=OmegaConf.to_object(cfg.training),
+        runtime=OmegaConf.to_object(cfg.runtime),
+        mlflow=OmegaConf.to_object(cfg.mlflow),
+        config=OmegaConf.to_container(cfg, resolve=True),
+        config_yaml=to_yaml(cfg),
+        run_name=store.default_run_name(cfg, full_batch),
     )

@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from pipeline.config import contract, labels
-from pipeline.config.compose import to_yaml, validate
+from pipeline.config.compose import validate
 from pipeline.config.paths import layout, project_root
 from pipeline.config.schemas import Task
 from pipeline.data.preprocess import DataError, load_splits
@@ -51,10 +51,10 @@ class TrainResult:
 
 
 # ------------------------------------------------------------------ training
-def _logged_params(cfg: DictConfig, p: Plan, batch_size: int) -> dict[str, str]:
+def _logged_params(p: Plan, batch_size: int) -> dict[str, str]:
     """The params a run logs: its loggable config (see :func:`pipeline.tracking.store.run_params`)
     and ``effective.*``, what the run really used where the config leaves it open."""
-    params = store.run_params(store.flatten(OmegaConf.to_container(cfg, resolve=True)), p.dataset)
+    params = store.run_params(store.flatten(p.config), p.dataset)
     params.update(
         {
             "effective.batch_size": str(batch_size),
@@ -110,16 +110,16 @@ def train(
     Returns:
         The run's id, final metrics, per-epoch history and the model.
     """
-    cfg, p, data_dir, data = prepare(cfg, data_root)
-    batch_size = effective_batch_size(cfg.training.batch_size, p, len(data.x["train"]))
-    model = build_model(cfg, p, data)
+    p, data_dir, data = prepare(cfg, data_root)  # the config is read here, once
+    batch_size = effective_batch_size(p.training.batch_size, p, len(data.x["train"]))
+    model = build_model(p, data)
     tags = dict(extra_tags or {})
     if parent_run_id:
         tags[contract.PARENT_RUN_TAG] = parent_run_id
-    record = run_record(cfg, p, data_dir, batch_size, tags, run_name_suffix, label_keys)
+    record = run_record(p, data_dir, batch_size, tags, run_name_suffix, label_keys)
     key = record.tags[contract.RESUME_KEY_TAG]
     try:
-        run_id, metrics, history, client = _run(cfg, p, data, data_dir, model, batch_size, record)
+        run_id, metrics, history, client = _run(p, data, data_dir, model, batch_size, record)
     except Exception:  # failed on its own: never resumed, so its backup is of no use
         resume.remove_backup(key)
         raise
@@ -155,9 +155,9 @@ def effective_batch_size(batch_size: int, p: Plan, rows: int) -> int:
 
 def prepare(
     cfg: DictConfig, data_root: str | os.PathLike[str] | None = None
-) -> tuple[DictConfig, Plan, Path, TaskData]:
+) -> tuple[Plan, Path, TaskData]:
     """Validate the config, check the tracking store and every choice, then load the data
-    (nothing heavy before)."""
+    (nothing heavy before): the plan every later step takes, the data's folder, the data."""
     cfg = validate(cfg)
     store_check.check_tracking(cfg.mlflow.tracking_uri, cfg.mlflow.timeout)
     data_dir = Path(data_root or layout().processed) / cfg.dataset.name
@@ -168,7 +168,7 @@ def prepare(
     )
     cfg.runtime.intra_op_threads = configure_runtime(threads, cfg.runtime.inter_op_threads)
     p = plan(cfg, data_dir)  # every choice checked before any data is read or run created
-    return cfg, p, data_dir, load_task_data(p, data_dir, cfg.dataset.target)
+    return p, data_dir, load_task_data(p, data_dir, cfg.dataset.target)
 
 
 def _mlp_units(cfg: DictConfig, data_dir: Path) -> list[int] | None:
@@ -184,17 +184,17 @@ def _mlp_units(cfg: DictConfig, data_dir: Path) -> list[int] | None:
     return [math.prod(row), *cfg.model.hidden_units, classes]
 
 
-def build_model(cfg: DictConfig, p: Plan, data: TaskData):
+def build_model(p: Plan, data: TaskData):
     """The compiled model, its weights drawn under the run's seed."""
     import keras  # lazy: seconds to import
 
     from pipeline.kinds import crossentropy, models  # lazy, for cost: they import Keras
 
     keras.backend.clear_session()
-    apply_seed(cfg.training.seed)
+    apply_seed(p.training.seed)
     model = models.build(
-        OmegaConf.to_container(cfg.model),
-        OmegaConf.to_container(cfg.activation),
+        p.config["model"],
+        p.config["activation"],
         data.input_shape,
         p.loss.output_units,
         p.loss.output_activation,
@@ -210,7 +210,6 @@ def build_model(cfg: DictConfig, p: Plan, data: TaskData):
 
 
 def run_record(
-    cfg: DictConfig,
     p: Plan,
     data_dir: Path,
     batch_size: int,
@@ -220,9 +219,9 @@ def run_record(
 ) -> RunRecord:
     """The run's store, experiment, name, params and tags (creating the experiment)."""
     root = project_root()  # the code and data of this run (a queued copy's own)
-    uri = store.tracking_uri(cfg.mlflow.tracking_uri)
-    experiment_id = store.ensure_experiment(uri, cfg.mlflow.experiment_name or p.dataset)
-    params = _logged_params(cfg, p, batch_size)
+    uri = store.tracking_uri(p.mlflow.tracking_uri)
+    experiment_id = store.ensure_experiment(uri, p.mlflow.experiment_name or p.dataset)
+    params = _logged_params(p, batch_size)
     data = provenance.data_tags(data_dir, root)
     tags = {
         **provenance.source_tags(root),
@@ -231,34 +230,35 @@ def run_record(
         contract.RUN_KEY_TAG: provenance.run_key(params, data[provenance.DATA_DIGEST_TAG]),
         contract.TASK_TAG: p.task.value,
         contract.CONFIGURATION_TAG: labels.label(params, labels.param_keys(label_keys, params)),
-        **machine.machine_tags(cfg.runtime.intra_op_threads, _outside_promise(cfg)),
+        **machine.machine_tags(p.runtime.intra_op_threads, _outside_promise(p)),
         **extra_tags,
     }
     tags.update(resume.run_tags(tags))
-    name = store.default_run_name(cfg, p.full_batch) + run_name_suffix
+    name = p.run_name + run_name_suffix
     return RunRecord(uri, experiment_id, name, params, tags)
 
 
-def _outside_promise(cfg: DictConfig) -> list[str]:
-    """What in ``cfg`` the same-bits promise does not cover (docs/reproducibility.md)."""
+def _outside_promise(p: Plan) -> list[str]:
+    """What of the run the same-bits promise does not cover (docs/reproducibility.md)."""
     gaps = []
-    if cfg.runtime.intra_op_threads != runtime.PINNED_THREADS:
-        gaps.append(f"runtime.intra_op_threads={cfg.runtime.intra_op_threads}")
-    if cfg.model.name not in machine.SAME_BITS_MODELS:
-        gaps.append(f"model={cfg.model.name} (its convolutions are Eigen's, cache-blocked)")
+    if p.runtime.intra_op_threads != runtime.PINNED_THREADS:
+        gaps.append(f"runtime.intra_op_threads={p.runtime.intra_op_threads}")
+    model = p.config["model"]["name"]
+    if model not in machine.SAME_BITS_MODELS:
+        gaps.append(f"model={model} (its convolutions are Eigen's, cache-blocked)")
     return gaps
 
 
 def planned_run_key(cfg: DictConfig, data_root: str | os.PathLike[str] | None = None) -> str:
     """The :data:`~pipeline.config.contract.RUN_KEY_TAG` that :func:`train` would give a run of
     ``cfg``: a finished run carrying it has the results this training would have."""
-    cfg, p, data_dir, data = prepare(cfg, data_root)
-    batch_size = effective_batch_size(cfg.training.batch_size, p, len(data.x["train"]))
+    p, data_dir, data = prepare(cfg, data_root)
+    batch_size = effective_batch_size(p.training.batch_size, p, len(data.x["train"]))
     digest = provenance.data_tags(data_dir, project_root())[provenance.DATA_DIGEST_TAG]
-    return provenance.run_key(_logged_params(cfg, p, batch_size), digest)
+    return provenance.run_key(_logged_params(p, batch_size), digest)
 
 
-def _datasets(cfg: DictConfig, data: TaskData, batch_size: int):
+def _datasets(p: Plan, data: TaskData, batch_size: int):
     """The splits as tf.data pipelines, and the variable the training's shuffle reads
     its epoch from (:class:`pipeline.training.callbacks.ShuffleEpoch`)."""
     import tensorflow as tf  # lazy, for cost
@@ -266,14 +266,13 @@ def _datasets(cfg: DictConfig, data: TaskData, batch_size: int):
     epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
     x, y = data.x["train"], data.y["train"]
     datasets = {
-        "train": make_dataset(x, y, batch_size, cfg.training.shuffle, cfg.training.seed, epoch),
+        "train": make_dataset(x, y, batch_size, p.training.shuffle, p.training.seed, epoch),
         **{s: make_dataset(data.x[s], data.y[s], batch_size, False, 0) for s in SPLITS[1:]},
     }
     return datasets, epoch
 
 
 def _run(
-    cfg: DictConfig,
     p: Plan,
     data: TaskData,
     data_dir: Path,
@@ -290,7 +289,7 @@ def _run(
     import mlflow  # lazy, for cost
 
     client = GuardedClient(mlflow.MlflowClient(record.uri), record.uri)
-    datasets, epoch = _datasets(cfg, data, batch_size)
+    datasets, epoch = _datasets(p, data, batch_size)
     key = record.tags[contract.RESUME_KEY_TAG]
     resumed = resume.find_resumable(client, record.experiment_id, key)
     if resumed is None:  # a state left by a run that cannot be continued is stale
@@ -298,7 +297,7 @@ def _run(
     with (
         store.global_tracking_uri(record.uri),
         resume.start_run(
-            client, record.experiment_id, record.name, record.tags, resumed, cfg.mlflow
+            client, record.experiment_id, record.name, record.tags, resumed, p.mlflow
         ) as run,
     ):
         run_id = run.info.run_id
@@ -315,21 +314,20 @@ def _run(
                 splits = {split: (data.x[split], data.y[split]) for split in SPLITS}
                 store.log_data_inputs(client, run_id, p.dataset, data_dir, digest, splits)
             resuming = resume.ResumeState(epoch, resume.backup_dir(key), resumed)
-            steps = runtime.steps_for(cfg, len(data.x["train"]), batch_size)
+            steps = runtime.steps_for(p.config, len(data.x["train"]), batch_size)
             with runtime.executing(model, steps):
-                history, seconds = fit(cfg, p, data, model, datasets, client, run_id, resuming)
+                history, seconds = fit(p, data, model, datasets, client, run_id, resuming)
                 metrics = evaluate(model, datasets["test"], history, seconds)
             store.log_metrics(client, run_id, metrics, step=0)
             with tempfile.TemporaryDirectory() as artifacts:
-                _write_artifacts(cfg, p, data, model, history, record.name, artifacts)
+                _write_artifacts(p, data, model, history, record.name, artifacts)
                 client.log_artifacts(run_id, artifacts)
-            if cfg.mlflow.log_model:
+            if p.mlflow.log_model:
                 client.log_model(run_id, model, data.x["test"][:5])
     return run_id, metrics, history, client
 
 
 def fit(
-    cfg: DictConfig,
     p: Plan,
     data: TaskData,
     model,
@@ -345,7 +343,7 @@ def fit(
     # lazy, for cost: they import TensorFlow
     from pipeline.training.callbacks import EpochLogger, RunBackup, ShuffleEpoch, StopOnSignal
 
-    n_grad = min(cfg.runtime.grad_norm_samples, len(data.x["train"]))
+    n_grad = min(p.runtime.grad_norm_samples, len(data.x["train"]))
     logged = resuming.resumed.logged_steps if resuming.resumed else ()
     logger = EpochLogger(
         client,
@@ -358,7 +356,7 @@ def fit(
     backup = RunBackup(resuming.backup_dir, logger)
     # The logger writes an epoch's row before the backup saves it with the weights.
     callbacks = [ShuffleEpoch(resuming.epoch), logger, backup]
-    es = cfg.training.early_stopping
+    es = p.training.early_stopping
     if es.enabled:
         callbacks.append(
             keras.callbacks.EarlyStopping(
@@ -378,7 +376,7 @@ def fit(
             epochs=p.epochs,
             callbacks=callbacks,
             shuffle=False,
-            verbose=cfg.runtime.verbose,
+            verbose=p.runtime.verbose,
         )
     if backup.restored_epochs:
         client.set_tag(run_id, contract.RESUMED_TAG, str(backup.restored_epochs))
@@ -395,7 +393,6 @@ def evaluate(model, test_ds, history: pd.DataFrame, train_seconds: float) -> dic
 
 
 def _write_artifacts(
-    cfg: DictConfig,
     p: Plan,
     data: TaskData,
     model,
@@ -408,11 +405,11 @@ def _write_artifacts(
     from pipeline.training import plots  # lazy, for cost: it imports matplotlib
 
     tmp = Path(folder)
-    (tmp / "config.yaml").write_text(redact(to_yaml(cfg)))  # a URI's password stays out
+    (tmp / "config.yaml").write_text(redact(p.config_yaml))  # a URI's password stays out
     plots.learning_curves(history, p.loss.primary_metric, tmp / "learning_curves.png", name)
     history.to_csv(tmp / contract.HISTORY_FILE, index=False)
     if p.task is not Task.regression:
-        batch = runtime.predict_batch(cfg.model.name, cfg.training.batch_size)
+        batch = runtime.predict_batch(p.config["model"]["name"], p.training.batch_size)
         test = make_dataset(data.x["test"], data.y["test"], batch, False, 0)
         predicted = model.predict(test, verbose=0)
         pred_labels = (

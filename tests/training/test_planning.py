@@ -135,6 +135,6 @@ def test_the_model_is_compiled_with_the_optimizer_the_plan_built(mirror_dir, dat
     from pipeline.training.train import build_model, prepare
 
     cfg = tiny_config(mirror_dir, overrides=["dataset=iris", "optimizer=nag"])
-    cfg, p, _, data = prepare(cfg, data_root)
+    p, _, data = prepare(cfg, data_root)
     assert type(p.optimizer).__name__ == "SGD" and p.optimizer.nesterov is True
-    assert build_model(cfg, p, data).optimizer is p.optimizer
+    assert build_model(p, data).optimizer is p.optimizer

@@ -93,7 +93,7 @@ def _fit(mirror_dir, data_root, overrides: list[str], steps: int | None, dataset
     cfg = _composed(mirror_dir, tuple(common + overrides))
     p = plan(cfg)
     data = load_task_data(p, data_root / dataset)
-    model = build_model(cfg, p, data)
+    model = build_model(p, data)
     epoch = tf.Variable(0, dtype=tf.int64)
     train = make_dataset(data.x["train"], data.y["train"], BATCH, True, 7, epoch)
     validation = make_dataset(data.x["validation"], data.y["validation"], BATCH, False, 0)
