@@ -18,6 +18,9 @@ The modules, in the order :func:`compare` uses them:
 - :mod:`~pipeline.compare.publish`: what the run the report is logged to shows in the UI;
 - :mod:`~pipeline.compare.core`: :func:`compare` itself.
 
+They may import :mod:`pipeline.training` (its figures) and the layers below; the sweeps,
+lessons, figures and stages above use them.
+
 Usage (the entry point is :mod:`pipeline.stages.compare`)::
 
     python -m pipeline.compare --parent <sweep parent run id>

@@ -14,4 +14,7 @@ which writes its files into ``out`` (each atomically) and returns their paths:
 - :mod:`~pipeline.figures.vanishing`: per-layer gradient norms, trained and at init;
 - :mod:`~pipeline.figures.softmax`: the stable softmax against the naive one;
 - :mod:`~pipeline.figures.update_rules`: one Keras step beside the course's formula.
+
+They may import :mod:`pipeline.compare`, :mod:`pipeline.training` and the layers below
+(docs/architecture.md); only the entry points (their ``__main__``, the stage) import them.
 """

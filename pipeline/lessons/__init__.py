@@ -10,4 +10,7 @@
 - :mod:`~pipeline.lessons.verdicts`: the rules that turn measurements into verdicts;
 - :mod:`~pipeline.lessons.table`: the table, as markdown and CSV;
 - :mod:`~pipeline.lessons.cli`: the command line.
+
+They may import :mod:`pipeline.compare`, :mod:`pipeline.training` and the layers below
+(docs/architecture.md); only the entry points import them.
 """
