@@ -17,11 +17,18 @@ from tests.helpers import REPO_ROOT
 PACKAGE = REPO_ROOT / "pipeline"
 
 
+# The entry points' folder: on the package's __path__ (pipeline/__init__.py), so its
+# modules are pipeline.<name>, not pipeline.commands.<name>.
+COMMANDS = PACKAGE / "commands"
+
+
 def module_files() -> dict[str, str]:
     """``{module name: path relative to the repository}`` for every pipeline module."""
     files = {}
     for path in PACKAGE.rglob("*.py"):
         parts = path.relative_to(REPO_ROOT).with_suffix("").parts
+        if path.parent == COMMANDS:
+            parts = (PACKAGE.name, path.stem)
         name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
         files[name] = path.relative_to(REPO_ROOT).as_posix()
     return files
@@ -89,7 +96,7 @@ def test_imports_have_no_cycle():
 # The layers, top to bottom: a folder of pipeline/ may import the folders of the rows
 # below its own, never its own row's other folders or a row above. The one place the
 # layers are written (docs/architecture.md draws them). Outside the table: the entry
-# points (pipeline/cli.py, the `python -m` shims beside it, each folder's __main__.py),
+# points (pipeline/commands/cli.py, the `python -m` shims beside it, each folder's __main__.py),
 # which may import anything, and pipeline/__init__.py.
 LAYERS = (
     ("stages",),
@@ -131,6 +138,10 @@ def against_the_layers(graph: dict[str, set[str]]) -> list[str]:
 def test_every_folder_is_in_the_layer_table_and_has_a_docstring():
     folders = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()}
     assert folders == {name for names in LAYERS for name in names}
+    # Beside them: the package's own __init__ and the entry points' folder, nothing else.
+    loose = {p.name for p in PACKAGE.iterdir() if p.name not in folders | {"__pycache__"}}
+    assert loose == {"__init__.py", COMMANDS.name}
+    assert {layer_of(m) for m in module_files() if m.count(".") == 1} == {None}
     for folder in folders:
         assert ast.get_docstring(ast.parse((PACKAGE / folder / "__init__.py").read_text()))
 
@@ -207,27 +218,31 @@ def test_a_dropped_dependency_is_caught():
 
 # Modules with no test module of their own, and why.
 UNMIRRORED = {
-    "pipeline/train.py": "a `python -m` shim of pipeline.cli.train_main (tests/test_cli.py)",
+    "pipeline/commands/train.py": "a `python -m` shim of pipeline.cli.train_main "
+    "(tests/test_cli.py)",
     "pipeline/compare/__main__.py": "a `python -m` shim of pipeline.stages.compare",
     "pipeline/lessons/__main__.py": "a `python -m` shim of pipeline.lessons.cli (tests/lessons)",
     "pipeline/figures/__main__.py": "a `python -m` shim of pipeline.stages.figures (tests/figures)",
-    "pipeline/cleanup.py": "a `python -m` shim of `optlab cleanup` (tests/training/test_resume.py)",
-    "pipeline/ui.py": "a `python -m` shim of pipeline.servers.ui (tests/servers/test_ui.py)",
-    "pipeline/server.py": "a `python -m` shim of pipeline.servers.team "
+    "pipeline/commands/cleanup.py": "a `python -m` shim of `optlab cleanup` "
+    "(tests/training/test_resume.py)",
+    "pipeline/commands/ui.py": "a `python -m` shim of pipeline.servers.ui "
+    "(tests/servers/test_ui.py)",
+    "pipeline/commands/server.py": "a `python -m` shim of pipeline.servers.team "
     "(tests/servers/test_team.py)",
-    "pipeline/doctor.py": "a `python -m` shim of pipeline.reproducibility.doctor "
+    "pipeline/commands/doctor.py": "a `python -m` shim of pipeline.reproducibility.doctor "
     "(tests/reproducibility/test_doctor.py)",
 }
 
 
 def test_every_module_has_its_test_module():
-    """pipeline/<path>/<module>.py is tested in tests/<path>/test_<module>.py."""
+    """pipeline/<path>/<module>.py is tested in tests/<path>/test_<module>.py (an entry
+    point of pipeline/commands/ in tests/test_<module>.py: its module is pipeline.<module>)."""
     missing = []
     for rel in module_files().values():
         path = REPO_ROOT / rel
         if path.name == "__init__.py" or rel in UNMIRRORED:
             continue
-        folder = path.parent.relative_to(PACKAGE)
+        folder = path.parent.relative_to(COMMANDS if path.parent == COMMANDS else PACKAGE)
         test = REPO_ROOT / "tests" / folder / f"test_{path.stem}.py"
         if not test.is_file():
             missing.append(f"{rel}: no {test.relative_to(REPO_ROOT)}")
