@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.compare.configurations import annotate_runs
+from pipeline.compare.pairwise import DEFAULT_MARGIN
 from pipeline.compare.publish import description, label_runs, publish
 from pipeline.compare.report import markdown_tables, write_report
 from pipeline.compare.runs import (
@@ -60,6 +61,7 @@ def compare(
     out_dir: str | Path,
     log_to: str = "auto",
     alpha: float = 0.05,
+    margin: float = DEFAULT_MARGIN,
     stable: bool = False,
 ) -> Report:
     """Select runs, summarize them, write the report and log it to MLflow.
@@ -75,6 +77,8 @@ def compare(
             ``comparisons`` when they span several); ``"auto"``: parent when given,
             else comparison; ``"none"``: log nothing.
         alpha: Significance level of the tests against the best configuration.
+        margin: The margin of practical equivalence, in the metric's units
+            (``compare.margin``).
         stable: Write files that depend only on the runs' results: runs in an order of
             what they are (:func:`stable_order`), without run or experiment ids or
             timings (the ``compare`` stage's DVC outputs). The logged report is the same.
@@ -88,7 +92,7 @@ def compare(
     target = _target(log_to, selection)
     runs = _selected_runs(tracking_uri, selection, stable)
     annotated, _ = annotate_runs(runs)
-    summary = summarize(runs, alpha=alpha, annotated=annotated)
+    summary = summarize(runs, alpha=alpha, annotated=annotated, margin=margin)
     client = mlflow_client(tracking_uri)
     parent_name = client.get_run(selection.parent).info.run_name if selection.parent else None
     what = selection.describe(parent_name)
@@ -100,6 +104,7 @@ def compare(
         curves,
         selection=what,
         alpha=alpha,
+        margin=margin,
         annotated=annotated,
         stable=stable,
     )
@@ -112,7 +117,7 @@ def compare(
         name = f"comparison-{selection.slug(parent_name)}"
         run_id = _log_comparison_run(client, tracking_uri, runs, summary, files, what, name)
     if run_id is not None:
-        text = description(markdown_tables(summary, alpha), what, ARTIFACT_DIR)
+        text = description(markdown_tables(summary, alpha, margin), what, ARTIFACT_DIR)
         publish(client, run_id, summary, files, text, ARTIFACT_DIR)
     return Report(runs=runs, summary=summary, files=files, run_id=run_id)
 

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from pipeline.compare.pairwise import VERDICT_VALUES, Verdict
 from pipeline.config import contract
 from pipeline.tracking.store import NOTE_TAG
 from pipeline.training import plots
@@ -54,10 +55,13 @@ def metric_key(*parts: str) -> str:
 
 
 def summary_metrics(summary: pd.DataFrame) -> dict[str, float]:
-    """The best mean and every configuration's mean test metric, keyed readably.
+    """The best mean, every configuration's mean test metric and its verdict against the
+    best, keyed readably.
 
-    With one ``(dataset, task)`` group: ``best_mean_test_accuracy`` and
-    ``mean_test_accuracy/<configuration>``; with several, the group is named too.
+    With one ``(dataset, task)`` group: ``best_mean_test_accuracy``,
+    ``mean_test_accuracy/<configuration>`` and ``verdict/<configuration>`` (1 the best,
+    0 equivalent, −1 worse, NaN undecided; none when untested); with several, the group
+    is named too.
     """
     metrics: dict[str, float] = {}
     groups = plots.summary_groups(summary)
@@ -73,6 +77,9 @@ def summary_metrics(summary: pd.DataFrame) -> dict[str, float]:
             )
             if row["best"]:
                 metrics[metric_key(f"best_mean_{metric}", *where)] = float(row["mean"])
+            if not pd.isna(row["verdict"]):
+                value = VERDICT_VALUES[Verdict(row["verdict"])]
+                metrics[metric_key("verdict", *where, str(row["configuration"]))] = value
     return metrics
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from pipeline.compare.configurations import annotate_runs
+from pipeline.compare.pairwise import DEFAULT_MARGIN, Verdict
 from pipeline.compare.publish import table_json
 from pipeline.config import contract
 from pipeline.system.io import atomic_write_text
@@ -44,12 +45,33 @@ def _p(value: Any) -> str:
     return plots.DASH if pd.isna(value) else f"{float(value):.3g}"
 
 
+def _probability(r: pd.Series) -> str:
+    """P(best better) with its interval, as a table cell."""
+    if pd.isna(r["prob_improvement"]):
+        return plots.DASH
+    if pd.isna(r["prob_improvement_low"]):
+        return _p(r["prob_improvement"])
+    low, high = _p(r["prob_improvement_low"]), _p(r["prob_improvement_high"])
+    return f"{_p(r['prob_improvement'])} [{low}, {high}]"
+
+
 def _cell(text: Any) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def _verdict(group: pd.DataFrame, alpha: float) -> str:
-    """A plain sentence: the best configuration and which are not distinguishable from it."""
+def _versus_best(r: pd.Series) -> str:
+    """One configuration against the best: P(the best beats it) and its interval."""
+    shown = f"{r['configuration']} (P(best better) = {_p(r['prob_improvement'])}"
+    if not pd.isna(r["prob_improvement_low"]):
+        shown += f" [{_p(r['prob_improvement_low'])}, {_p(r['prob_improvement_high'])}]"
+    if not pd.isna(r["seeds_to_decide"]):
+        shown += f"; about {int(r['seeds_to_decide'])} seeds each would decide it"
+    return shown + ")"
+
+
+def _verdict(group: pd.DataFrame, alpha: float, margin: float) -> str:
+    """Plain sentences: the best configuration, then every other against it, in three
+    verdicts (worse, equivalent within the margin, undecided), never "not different"."""
     metric = group["metric"].iloc[0]
     best = group[group["best"]]
     if best.empty:
@@ -69,24 +91,28 @@ def _verdict(group: pd.DataFrame, alpha: float) -> str:
             f"{text} {single} the ranking cannot be tested for significance; rerun with "
             "several seeds (e.g. `sweep.seeds=3`)."
         )
-    verdict = others["indistinguishable_from_best"]
-    same = others[verdict.fillna(False).astype(bool)]
-    worse = others[(~verdict).fillna(False).astype(bool)]
-    untestable = others[verdict.isna()]
-    tested = f"Welch's t-test, Holm-adjusted over the {verdict.notna().sum()} tested"
-    if not same.empty:
-        listed = "; ".join(
-            f"{r['configuration']} (p = {r['p_value']:.3g}, adjusted {r['p_adjusted']:.3g})"
-            for _, r in same.iterrows()
-        )
-        text += f" Not distinguishable from it ({tested}, p ≥ {alpha:g}): {listed}."
-        if not worse.empty:
-            text += f" The other {len(worse)} tested are worse (adjusted p < {alpha:g})."
-    elif not worse.empty:
+    verdicts = others["verdict"].fillna("")
+    tested = int((verdicts != "").sum())
+    text += (
+        f" Against it (Welch's t-test for a difference, TOST for equivalence within "
+        f"±{margin:g}, each Holm-adjusted over the {tested} tested, α = {alpha:g}; P(best "
+        "better): the chance a seed of the best beats a seed of the other, 95% bootstrap "
+        "interval):"
+    )
+    for name, label in (
+        (Verdict.worse, "worse"),
+        (Verdict.equivalent, f"equivalent within ±{margin:g}"),
+        (Verdict.undecided, "undecided"),
+    ):
+        rows = others[verdicts == name.value]
+        if not rows.empty:
+            text += f" **{label}**: " + "; ".join(_versus_best(r) for _, r in rows.iterrows()) + "."
+    if (verdicts == Verdict.undecided.value).any():
         text += (
-            f" Every other configuration tested is worse ({tested}, p < {alpha:g}): "
-            "none is indistinguishable from it."
+            " The seeds that would decide are an estimate (80% power, were the observed "
+            "means and spreads the truth)."
         )
+    untestable = others[verdicts == ""]
     if not untestable.empty:
         text += (
             " Too few seeds to test (fewer than 2 finished runs): "
@@ -96,8 +122,10 @@ def _verdict(group: pd.DataFrame, alpha: float) -> str:
     return text
 
 
-def markdown_tables(summary: pd.DataFrame, alpha: float = 0.05) -> str:
-    """Per group a heading, the ranking as a markdown table, and the verdict sentence."""
+def markdown_tables(
+    summary: pd.DataFrame, alpha: float = 0.05, margin: float = DEFAULT_MARGIN
+) -> str:
+    """Per group a heading, the ranking as a markdown table, and the verdicts."""
     sections = []
     for (dataset, task), group in plots.summary_groups(summary):
         metric = group["metric"].iloc[0]
@@ -106,8 +134,8 @@ def markdown_tables(summary: pd.DataFrame, alpha: float = 0.05) -> str:
             f"## {dataset} ({task}): {metric}, {direction}",
             "",
             "| rank | configuration | n | mean ± std | 95% CI | test loss | p | p (Holm)"
-            " | failed |",
-            "|---:|---|---:|---|---|---|---:|---:|---:|",
+            " | p equiv. (Holm) | P(best better) | verdict | failed |",
+            "|---:|---|---:|---|---|---|---:|---:|---:|---|---|---:|",
         ]
         for _, r in group.iterrows():
             ci = (
@@ -119,9 +147,12 @@ def markdown_tables(summary: pd.DataFrame, alpha: float = 0.05) -> str:
             lines.append(
                 f"| {rank} | {_cell(r['configuration'])} | {r['n']} | {_pm(r['mean'], r['std'])}"
                 f" | {ci} | {_pm(r['test_loss_mean'], r['test_loss_std'])}"
-                f" | {_p(r['p_value'])} | {_p(r['p_adjusted'])} | {r['failed']} |"
+                f" | {_p(r['p_value'])} | {_p(r['p_adjusted'])}"
+                f" | {_p(r['p_equivalence_adjusted'])} | {_probability(r)}"
+                f" | {_cell(r['verdict']) if not pd.isna(r['verdict']) else plots.DASH}"
+                f" | {r['failed']} |"
             )
-        lines += ["", _verdict(group, alpha)]
+        lines += ["", _verdict(group, alpha, margin)]
         repeats = int(group["repeats"].sum())
         if repeats:
             lines += [
@@ -181,6 +212,7 @@ def write_report(
     *,
     selection: str | None = None,
     alpha: float = 0.05,
+    margin: float = DEFAULT_MARGIN,
     annotated: pd.DataFrame | None = None,
     stable: bool = False,
 ) -> dict[str, Path]:
@@ -196,6 +228,7 @@ def write_report(
         selection: How the runs were selected, for the report's text.
         annotated: :func:`annotate_runs`' frame of ``runs``, when the caller has it.
         alpha: The significance level the summary was computed with.
+        margin: The equivalence margin the summary was computed with.
         stable: Leave out :data:`VOLATILE_COLUMNS` (and failed runs' ids), so the files
             depend only on the runs' results.
 
@@ -215,7 +248,7 @@ def write_report(
         ),
         **_draw_figures(annotated, summary, curves, out),
     }
-    text = _report_markdown(annotated, summary, files, selection, alpha, stable)
+    text = _report_markdown(annotated, summary, files, selection, (alpha, margin), stable)
     files["report"] = atomic_write_text(out / REPORT_FILES["report"], text)
     for kind, name in REPORT_FILES.items():  # an older report's figure this one lacks
         if kind not in files and (out / name).is_file():
@@ -254,7 +287,7 @@ def _report_markdown(
     summary: pd.DataFrame,
     files: Mapping[str, Path],
     selection: str | None,
-    alpha: float,
+    levels: tuple[float, float],
     stable: bool = False,
 ) -> str:
     """``report.md``: what was selected, the run counts, the tables, failures, figures."""
@@ -272,7 +305,7 @@ def _report_markdown(
         f"{counts}. Each configuration's mean is over its finished runs (seeds); the 95% CI "
         "is Student's t on those runs.",
         "",
-        markdown_tables(summary, alpha).rstrip(),
+        markdown_tables(summary, *levels).rstrip(),
         "",
         _failed_section(annotated, stable),
     ]

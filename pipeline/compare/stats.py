@@ -1,4 +1,5 @@
-"""Statistics over seeds: means, Student-t intervals, Welch's test, the ranking."""
+"""Statistics over seeds: means, Student-t intervals, the ranking, and each configuration's
+verdict against the best (Welch's test, TOST, :mod:`~pipeline.compare.pairwise`)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,14 @@ import pandas as pd
 from pipeline.compare.configurations import (
     RUN_COLUMNS,
     annotate_runs,
+)
+from pipeline.compare.pairwise import (
+    DEFAULT_MARGIN,
+    Verdict,
+    probability_of_improvement,
+    seeds_to_decide,
+    tost_p_value,
+    verdict,
 )
 from pipeline.config import contract
 
@@ -91,7 +100,10 @@ def holm(p_values: Iterable[float]) -> list[float]:
 
 
 def summarize(
-    runs: pd.DataFrame, alpha: float = 0.05, annotated: pd.DataFrame | None = None
+    runs: pd.DataFrame,
+    alpha: float = 0.05,
+    annotated: pd.DataFrame | None = None,
+    margin: float = DEFAULT_MARGIN,
 ) -> pd.DataFrame:
     """One row per configuration: mean test metric over seeds, CI, rank and tests.
 
@@ -102,12 +114,15 @@ def summarize(
     ``test_rmse`` (lower is better); ties go to the smaller std, then more runs.
     A seed run more than once counts once (its latest finished run), so rerunning a
     run never narrows an interval.  Every configuration is tested against the best
-    by Welch's t-test, and the p-values of a group are Holm-adjusted together.
+    by Welch's t-test (a difference) and by TOST (equivalence within ``±margin``), each
+    test's p-values Holm-adjusted together within the group, and gets one of three
+    verdicts: worse, equivalent, or undecided (with the seeds that would decide it).
 
     Args:
         runs: Runs as returned by :func:`select_runs`.
         alpha: Significance level of the tests against the best configuration.
         annotated: :func:`annotate_runs`' frame of ``runs``, when the caller has it.
+        margin: The margin of practical equivalence, in the metric's units.
 
     Returns:
         Columns ``dataset``, ``task``, ``configuration``, the varying param columns
@@ -117,29 +132,40 @@ def summarize(
         ``failed`` (status FAILED), ``mean``, ``std``, ``ci_low``, ``ci_high``
         (95%), ``test_loss_mean``, ``test_loss_std``, ``rank`` (1 = best; NA
         without finished runs), ``best``, ``p_value`` (Welch vs the best),
-        ``p_adjusted`` (Holm, within the group) and ``indistinguishable_from_best``
-        (adjusted p >= alpha; True for the best; NA when either side has fewer
-        than 2 runs).  Sorted by group, then rank.
+        ``p_adjusted`` (Holm, within the group), ``p_equivalence`` and
+        ``p_equivalence_adjusted`` (TOST within ``±margin``, Holm), ``verdict``
+        (:class:`~pipeline.compare.pairwise.Verdict`: ``best``, ``worse``,
+        ``equivalent``, ``undecided``; NA when either side has fewer than 2 runs),
+        ``prob_improvement`` with ``prob_improvement_low``/``_high`` (P(a seed of the
+        best beats a seed of this one), its 95% bootstrap interval) and
+        ``seeds_to_decide`` (an undecided one's seeds per configuration for 80% power,
+        estimated).  Sorted by group, then rank.
     """
     if not 0 < alpha < 1:
         raise ValueError(f"alpha {alpha} must be between 0 and 1")
+    if not margin > 0:
+        raise ValueError(f"margin={margin!r}: must be a positive number (in the metric's units)")
     if annotated is None:
         annotated, _ = annotate_runs(runs)
     param_columns = list(annotated.columns[len(RUN_COLUMNS) :])
     rows = []
     for (dataset, task), group in annotated.groupby(list(contract.GROUP_COLUMNS), sort=True):
-        rows.extend(_ranked_group(dataset, task, group, param_columns, alpha))
+        rows.extend(_ranked_group(dataset, task, group, param_columns, alpha, margin))
     summary = pd.DataFrame(rows).drop(columns="_values")
     summary["rank"] = summary["rank"].astype("Int64")
-    summary["indistinguishable_from_best"] = summary["indistinguishable_from_best"].astype(
-        "boolean"
-    )
+    summary["seeds_to_decide"] = summary["seeds_to_decide"].astype("Int64")
+    summary["verdict"] = summary["verdict"].astype("string")
     summary["best"] = summary["best"].astype(bool)
     return summary.reset_index(drop=True)
 
 
 def _ranked_group(
-    dataset: str, task: str, group: pd.DataFrame, param_columns: list[str], alpha: float
+    dataset: str,
+    task: str,
+    group: pd.DataFrame,
+    param_columns: list[str],
+    alpha: float,
+    margin: float,
 ) -> list[dict]:
     """The configurations of one (dataset, task) group, ranked and tested, best first."""
     metric, higher = contract.primary_metric(task)
@@ -154,7 +180,7 @@ def _ranked_group(
         for label, runs_of in group.groupby("configuration", sort=True)
     ]
     _rank(configs, higher)
-    _test_against_best(configs, alpha)
+    _test_against_best(configs, alpha, margin, higher)
     return sorted(configs, key=lambda c: (c["rank"] is None, c["rank"] or 0, c["configuration"]))
 
 
@@ -204,14 +230,36 @@ def _rank(configs: list[dict], higher: bool) -> None:
         c["rank"] = rank
 
 
-def _test_against_best(configs: list[dict], alpha: float) -> None:
-    """Welch's p-value of each configuration against the best, Holm-adjusted together."""
+def _test_against_best(configs: list[dict], alpha: float, margin: float, higher: bool) -> None:
+    """Each configuration against the best: Welch's and TOST's p-values, each Holm-adjusted
+    together, the verdict, P(the best beats it) and, undecided, the seeds to decide."""
     best = next((c for c in configs if c["best"]), None)
     others = [c for c in configs if c is not best]
-    raw = [welch_p_value(c["_values"], best["_values"]) if best else math.nan for c in others]
-    for c, p, adjusted in zip(others, raw, holm(raw), strict=True):
-        c["p_value"], c["p_adjusted"] = p, adjusted
-        c["indistinguishable_from_best"] = None if math.isnan(adjusted) else adjusted >= alpha
+    top = best["_values"] if best else ()
+    raw = [welch_p_value(c["_values"], top) if best else math.nan for c in others]
+    same = [tost_p_value(c["_values"], top, margin) if best else math.nan for c in others]
+    tested = sum(not math.isnan(p) for p in raw)
+    for c, p, p_adj, e, e_adj in zip(others, raw, holm(raw), same, holm(same), strict=True):
+        found = verdict(p_adj, e_adj, alpha, ahead=False)
+        c.update(p_value=p, p_adjusted=p_adj, p_equivalence=e, p_equivalence_adjusted=e_adj)
+        c["verdict"] = None if found is None else found.value
+        prob, low, high = probability_of_improvement(top, c["_values"], higher)
+        c.update(prob_improvement=prob, prob_improvement_low=low, prob_improvement_high=high)
+        # At Holm's strictest step (alpha over the tests), so the estimate does not flatter.
+        c["seeds_to_decide"] = (
+            seeds_to_decide(c["_values"], top, margin, alpha / max(tested, 1))
+            if found is Verdict.undecided
+            else None
+        )
     if best is not None:
-        best["p_value"] = best["p_adjusted"] = math.nan
-        best["indistinguishable_from_best"] = True
+        best.update(
+            p_value=math.nan,
+            p_adjusted=math.nan,
+            p_equivalence=math.nan,
+            p_equivalence_adjusted=math.nan,
+            verdict=Verdict.best.value,
+            prob_improvement=math.nan,
+            prob_improvement_low=math.nan,
+            prob_improvement_high=math.nan,
+            seeds_to_decide=None,
+        )

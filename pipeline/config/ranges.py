@@ -71,6 +71,7 @@ RANGES: dict[str, Range] = {
     "patience": NON_NEGATIVE,
     "min_delta": NON_NEGATIVE,
     "seeds": AT_LEAST_1,
+    "margin": POSITIVE,  # compare.margin, in the metric's units
     # activations
     "alpha": NON_NEGATIVE,  # leaky_relu's negative slope, elu's saturation
     "pieces": Range(low=2),  # one piece would be a linear unit, not a maxout

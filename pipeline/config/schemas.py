@@ -297,6 +297,17 @@ class MLflowConfig:
 
 
 @dataclass
+class CompareConfig:
+    """How runs are compared: a sweep's report, the compare stage, ``optlab compare``."""
+
+    # The margin of practical equivalence, in the ranked metric's units (test accuracy;
+    # test RMSE for regression): a configuration whose mean is shown (TOST) to lie within
+    # it of the best is "equivalent". Half a point of accuracy: less than the seed-to-seed
+    # spread of most of the course's trainings.
+    margin: float = 0.005
+
+
+@dataclass
 class SweepConfig:
     """Multirun sweeps (``python -m pipeline.train -m ...``)."""
 
@@ -437,6 +448,7 @@ class Config:
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     mlflow: MLflowConfig = field(default_factory=MLflowConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)
+    compare: CompareConfig = field(default_factory=CompareConfig)
     figures: FiguresConfig = field(default_factory=FiguresConfig)
 
 

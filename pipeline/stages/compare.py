@@ -10,7 +10,8 @@ from pathlib import Path
 
 from pipeline.config import contract
 from pipeline.config.paths import layout
-from pipeline.config.schemas import MLflowConfig
+from pipeline.config.ranges import out_of_range
+from pipeline.config.schemas import CompareConfig, MLflowConfig
 from pipeline.system.entry import run
 from pipeline.system.exiting import exit_now
 from pipeline.tracking import store_check
@@ -33,7 +34,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m pipeline.compare",
         description="Compare MLflow runs: rank configurations over seeds, with confidence "
-        "intervals and Welch's t-tests; write a report and log it to MLflow.",
+        "intervals, and judge each against the best (worse, equivalent within a margin, or "
+        "undecided: Welch's t-test and TOST, Holm-adjusted); write a report and log it.",
     )
     parser.add_argument("--experiment", help="select the runs of this experiment (name)")
     parser.add_argument("--parent", help="select the children of this (sweep parent) run id")
@@ -63,6 +65,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--log-to", choices=contract.LOG_TO, default="auto", help="(default: %(default)s)"
     )
     parser.add_argument("--alpha", type=float, default=0.05, help="test level (%(default)s)")
+    parser.add_argument(
+        "--margin",
+        type=float,
+        default=CompareConfig.margin,
+        help="margin of practical equivalence, in the metric's units (compare.margin; "
+        "default: %(default)s)",
+    )
     parser.add_argument("--tracking-uri", help="MLflow store (default: the project's)")
     parser.add_argument(
         "--stable",
@@ -71,6 +80,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "no timings, rows in a fixed order (the compare stage's DVC outputs)",
     )
     args = parser.parse_args(argv)
+    problem = out_of_range("compare.margin", args.margin)
+    if problem is not None:
+        parser.error(problem.replace("compare.margin", "--margin", 1))
     # lazy, for cost: pandas, SciPy and matplotlib load only once the arguments are good
     from pipeline.compare import Selection, compare, markdown_tables
     from pipeline.compare.core import ARTIFACT_DIR
@@ -86,9 +98,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         out_dir=args.out or layout().compare_reports,
         log_to=args.log_to,
         alpha=args.alpha,
+        margin=args.margin,
         stable=args.stable,
     )
-    print(markdown_tables(report.summary, args.alpha), end="")
+    print(markdown_tables(report.summary, args.alpha, args.margin), end="")
     where = f"; logged to run {report.run_id} under {ARTIFACT_DIR}/" if report.run_id else ""
     print(f"\nreport: {report.files['report']}{where}")
     return 0

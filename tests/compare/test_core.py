@@ -11,6 +11,7 @@ import sys
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
+from scipy import stats
 
 from pipeline.compare import Selection, compare, select_runs
 from pipeline.config import contract
@@ -57,7 +58,13 @@ def test_sweep_report_matches_mlflow_and_is_logged_to_the_running_parent(store, 
         "test_loss_std",
         "rank",
         "best",
-        "indistinguishable_from_best",
+        "p_equivalence",
+        "p_equivalence_adjusted",
+        "verdict",
+        "prob_improvement",
+        "prob_improvement_low",
+        "prob_improvement_high",
+        "seeds_to_decide",
     ):
         assert column in summary
     # The seed, mlflow.*, effective.* and runtime.* params do not define configurations.
@@ -85,8 +92,10 @@ def test_sweep_report_matches_mlflow_and_is_logged_to_the_running_parent(store, 
     ]
     assert list(ranked["best"]) == [True, False, False, False]
     assert ranked["rank"].tolist() == [1, 2, 3, 4]
-    # relu/adam vs tanh/adam differ by 0.01 with the same spread: not distinguishable.
-    assert list(ranked["indistinguishable_from_best"]) == [True, True, False, False]
+    # relu/adam vs tanh/adam differ by 0.01 with the same spread: neither a difference
+    # Welch's test shows nor one within the 0.005 margin: undecided, with its seeds.
+    assert list(ranked["verdict"]) == ["best", "undecided", "worse", "worse"]
+    assert ranked["seeds_to_decide"].iloc[1] > 3 and ranked["seeds_to_decide"].isna().sum() == 3
     p = welch_by_hand(
         [BASE["tanh", "adam"] + o for o in OFFSET.values()],
         [BASE["relu", "adam"] + o for o in OFFSET.values()],
@@ -110,9 +119,18 @@ def test_sweep_report_matches_mlflow_and_is_logged_to_the_running_parent(store, 
     assert math.isnan(ranked["p_adjusted"].iloc[0])  # the best is not tested against itself
     assert "Best: **activation=relu, optimizer=adam**" in markdown
     assert (
-        "Not distinguishable from it (Welch's t-test, Holm-adjusted over the 3 tested, "
-        "p ≥ 0.05): activation=tanh, optimizer=adam" in markdown
+        "Against it (Welch's t-test for a difference, TOST for equivalence within ±0.005, "
+        "each Holm-adjusted over the 3 tested, α = 0.05;" in markdown
     )
+    best_runs = [BASE["relu", "adam"] + o for o in OFFSET.values()]
+    tanh_adam = [BASE["tanh", "adam"] + o for o in OFFSET.values()]
+    u = stats.mannwhitneyu(best_runs, tanh_adam).statistic  # pairs the best wins, ties half
+    assert ranked["prob_improvement"].iloc[1] == pytest.approx(u / 9, abs=1e-12)
+    shown = f"{u / 9:.3g}"
+    assert f"**undecided**: activation=tanh, optimizer=adam (P(best better) = {shown} [" in markdown
+    assert f"about {ranked['seeds_to_decide'].iloc[1]} seeds each would decide it" in markdown
+    assert "**worse**: activation=relu, optimizer=sgd (P(best better) = 1" in markdown
+    assert "not distinguishable" not in markdown.lower()
 
     for kind, name in {
         "report": "report.md",

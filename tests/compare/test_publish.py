@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 import pytest
 from mlflow.utils.validation import _validate_metric_name
@@ -39,39 +41,51 @@ def test_metric_keys_are_capped_at_mlflows_limit():
 
 
 def _summary(rows):
-    columns = ["dataset", "task", "metric", "configuration", "mean", "best"]
+    columns = ["dataset", "task", "metric", "configuration", "mean", "best", "verdict"]
     return pd.DataFrame(rows, columns=columns)
 
 
-def test_one_group_gives_the_best_and_a_mean_per_configuration():
+def test_one_group_gives_the_best_a_mean_and_a_verdict_per_configuration():
     summary = _summary(
         [
-            ("iris", "multiclass", "test_accuracy", "activation=relu", 0.95, True),
-            ("iris", "multiclass", "test_accuracy", "activation=tanh", 0.90, False),
-            ("iris", "multiclass", "test_accuracy", "activation=step", float("nan"), False),
+            ("iris", "multiclass", "test_accuracy", "activation=relu", 0.95, True, "best"),
+            ("iris", "multiclass", "test_accuracy", "activation=tanh", 0.90, False, "worse"),
+            ("iris", "multiclass", "test_accuracy", "activation=elu", 0.949, False, "equivalent"),
+            ("iris", "multiclass", "test_accuracy", "activation=gelu", 0.94, False, "undecided"),
+            ("iris", "multiclass", "test_accuracy", "activation=step", float("nan"), False, None),
         ]
     )
-    assert summary_metrics(summary) == {
+    metrics = summary_metrics(summary)
+    assert math.isnan(metrics.pop("verdict/activation-gelu"))  # undecided: NaN
+    assert metrics == {
         "mean_test_accuracy/activation-relu": 0.95,
         "best_mean_test_accuracy": 0.95,
+        "verdict/activation-relu": 1.0,
         "mean_test_accuracy/activation-tanh": 0.90,
+        "verdict/activation-tanh": -1.0,
+        "mean_test_accuracy/activation-elu": 0.949,
+        "verdict/activation-elu": 0.0,
+        "mean_test_accuracy/activation-gelu": 0.94,
     }
 
 
 def test_several_groups_are_named_in_the_keys():
     summary = _summary(
         [
-            ("iris", "multiclass", "test_accuracy", "optimizer=adam", 0.93, True),
-            ("iris", "regression", "test_rmse", "optimizer=adam", 0.21, True),
-            ("iris", "regression", "test_rmse", "optimizer=sgd", 0.35, False),
+            ("iris", "multiclass", "test_accuracy", "optimizer=adam", 0.93, True, "best"),
+            ("iris", "regression", "test_rmse", "optimizer=adam", 0.21, True, "best"),
+            ("iris", "regression", "test_rmse", "optimizer=sgd", 0.35, False, "worse"),
         ]
     )
     assert summary_metrics(summary) == {
         "mean_test_accuracy/iris multiclass/optimizer-adam": 0.93,
         "best_mean_test_accuracy/iris multiclass": 0.93,
+        "verdict/iris multiclass/optimizer-adam": 1.0,
         "mean_test_rmse/iris regression/optimizer-adam": 0.21,
         "best_mean_test_rmse/iris regression": 0.21,
+        "verdict/iris regression/optimizer-adam": 1.0,
         "mean_test_rmse/iris regression/optimizer-sgd": 0.35,
+        "verdict/iris regression/optimizer-sgd": -1.0,
     }
 
 

@@ -60,7 +60,7 @@ def test_single_seed_per_configuration_cannot_be_tested(store, tmp_path):
     summary = report.summary.set_index("configuration")
     assert list(summary["n"]) == [1, 1]
     assert summary["std"].isna().all() and summary["ci_low"].isna().all()
-    assert summary["indistinguishable_from_best"].tolist()[1] is pd.NA
+    assert summary["verdict"].tolist() == ["best", pd.NA]
     markdown = (tmp_path / "report.md").read_text()
     assert "single seed per configuration the ranking cannot be tested" in markdown
     assert "`sweep.seeds=3`" in markdown

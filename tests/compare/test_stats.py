@@ -94,7 +94,7 @@ def test_a_configuration_whose_runs_all_failed_has_no_rank(store, tmp_path):
     row = summary.loc["activation=tanh, optimizer=sgd"]
     assert row["n"] == 0 and row["failed"] == 3
     assert math.isnan(row["mean"]) and math.isnan(row["ci_low"])
-    assert pd.isna(row["rank"]) and pd.isna(row["indistinguishable_from_best"])
+    assert pd.isna(row["rank"]) and pd.isna(row["verdict"])
     assert not row["best"]
 
 

@@ -38,9 +38,13 @@ def test_cli_end_to_end(store, tmp_path, capsys):
     assert run(main, [*argv, "--log-to", "none"]) == 0
     printed = capsys.readouterr().out
     header = (
-        "| rank | configuration | n | mean ± std | 95% CI | test loss | p | p (Holm) | failed |"
+        "| rank | configuration | n | mean ± std | 95% CI | test loss | p | p (Holm)"
+        " | p equiv. (Holm) | P(best better) | verdict | failed |"
     )
     assert header in printed
+    assert "TOST for equivalence within ±0.005" in printed
+    assert run(main, [*argv, "--log-to", "none", "--margin", "0.02"]) == 0
+    assert "TOST for equivalence within ±0.02" in capsys.readouterr().out
     assert "activation=relu, optimizer=adam" in printed
     for name in ("report.md", "summary.csv", "runs.csv", "heatmap.png", "bars.png"):
         assert (out / name).stat().st_size > 0
@@ -123,3 +127,11 @@ def test_run_files_with_run_keys_give_a_stable_report(tmp_path, capsys):
     assert f"error: no finished run with run key {'c' * 64} in {uri}: train it again" in (
         capsys.readouterr().err
     )
+
+
+@pytest.mark.parametrize("margin", ["0", "-0.01"])
+def test_a_margin_that_is_not_positive_is_one_line_before_any_work(capsys, margin):
+    with pytest.raises(SystemExit) as exited:
+        main(["--parent", "abc", "--margin", margin])
+    assert exited.value.code == 2
+    assert f"error: --margin={float(margin)}: must be > 0" in capsys.readouterr().err
