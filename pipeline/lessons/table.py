@@ -15,7 +15,7 @@ from pipeline.system.io import atomic_write_text
 
 MARKDOWN, CSV = "lessons.md", "lessons.csv"
 SHORT_ID = 8  # the markdown shows run ids this long; the CSV has them whole
-_MARKS = {Verdict.SUPPORTED: "✅", Verdict.NOT_SUPPORTED: "❌", Verdict.INCONCLUSIVE: "❔"}
+_MARKS = {Verdict.SUPPORTED: "✅", Verdict.NOT_SUPPORTED: "❌", Verdict.UNDECIDED: "❔"}
 
 
 @dataclass(frozen=True)

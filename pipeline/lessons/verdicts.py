@@ -5,7 +5,9 @@ one of these rules, which returns the verdict and the rule as stated in the tabl
 (with its threshold and the evidence that decided it, e.g. Welch's p).
 
 - :func:`exceeds`: one configuration's mean is higher than another's, and Welch's
-  test says the difference is not chance;
+  test says the difference is not chance; or TOST shows them the same within a margin
+  (then the claim is not supported); or neither (undecided, with the seeds that would
+  decide it), with P(A > B) and its interval as evidence;
 - :func:`all_equal`: every measurement is exactly a value (step's zero gradient);
 - :func:`at_least`: every seed reaches a threshold (ReLU's accuracy ≥ 0.9);
 - :func:`shrinking`: a per-epoch series falls in every seed (Adagrad's step);
@@ -21,9 +23,14 @@ from enum import StrEnum
 
 import numpy as np
 
+from pipeline.compare.pairwise import probability_of_improvement, seeds_to_decide, tost_p_value
 from pipeline.compare.stats import welch_p_value
 
 ALPHA = 0.05  # the significance level of every test in the lessons
+# The margin of equivalence of a comparison whose lesson states none, as a fraction of the
+# other side's mean: the lessons measure accuracies, losses, seconds and norms, and only a
+# relative margin means the same for each. Within 1 %, two means are the same in practice.
+EQUIVALENCE = 0.01
 
 
 class Verdict(StrEnum):
@@ -31,7 +38,7 @@ class Verdict(StrEnum):
 
     SUPPORTED = "supported"
     NOT_SUPPORTED = "not supported"
-    INCONCLUSIVE = "inconclusive"
+    UNDECIDED = "undecided"
 
 
 @dataclass(frozen=True)
@@ -66,25 +73,45 @@ def exceeds(
 ) -> Judgement:
     """``a``'s mean ``quantity`` is higher than ``b``'s.
 
-    Supported when ``a``'s mean exceeds ``b``'s (by more than ``margin`` of ``b``'s,
-    a difference too small to matter otherwise) and Welch's two-sided test gives
-    p < ``alpha``; not supported when ``b``'s mean exceeds ``a``'s so (by more than
-    ``margin`` of ``a``'s, with p < ``alpha``); inconclusive otherwise (the seeds cannot
-    tell them apart, the difference is within the margin, or a side has fewer than two
-    values).
+    Not supported when TOST shows the means the same within ``±δ`` (``δ``: ``margin``,
+    else :data:`EQUIVALENCE`, of ``b``'s mean), or when ``b``'s mean exceeds ``a``'s by
+    more than ``margin`` of ``a``'s with Welch's p < ``alpha``; supported when ``a``'s
+    mean exceeds ``b``'s so; undecided otherwise, with the seeds each side would need
+    (80 % power, an estimate) or why none can be said (fewer than two seeds on a side).
+    The evidence gives the means, Welch's p and P(a seed of a beats one of b) with its
+    95 % bootstrap interval.
     """
     x, y = np.asarray(list(a), float), np.asarray(list(b), float)
     by = f" by more than {margin:.0%}" if margin else ""
-    rule = f"{a_name}'s mean {quantity} exceeds {b_name}'s{by} and Welch's test gives p < {alpha}"
+    same = margin or EQUIVALENCE
+    rule = (
+        f"{a_name}'s mean {quantity} exceeds {b_name}'s{by} and Welch's test gives p < {alpha}; "
+        f"not if TOST shows them within {same:.0%} of {b_name}'s"
+    )
     p = welch_p_value(x, y)
     if math.isnan(p):
-        return Judgement(Verdict.INCONCLUSIVE, rule, "fewer than two seeds on a side")
-    evidence = f"means {_g(x.mean())} vs {_g(y.mean())}, p = {p:.2g}"
+        return Judgement(Verdict.UNDECIDED, rule, "fewer than two seeds on a side")
+    delta = same * abs(float(y.mean()))
+    equal = tost_p_value(x, y, delta) if delta > 0 else math.nan
+    prob, low, high = probability_of_improvement(x, y)
+    evidence = (
+        f"means {_g(x.mean())} vs {_g(y.mean())}, p = {p:.2g}, "
+        f"P({a_name} > {b_name}) = {prob:.2f} [{low:.2f}, {high:.2f}]"
+    )
+    if equal < alpha:
+        return Judgement(
+            Verdict.NOT_SUPPORTED,
+            rule,
+            f"{evidence}; equivalent within ±{_g(delta)} (TOST p = {equal:.2g})",
+        )
     if p < alpha and x.mean() > y.mean() * (1 + margin):
         return Judgement(Verdict.SUPPORTED, rule, evidence)
     if p < alpha and y.mean() > x.mean() * (1 + margin):
         return Judgement(Verdict.NOT_SUPPORTED, rule, evidence)
-    return Judgement(Verdict.INCONCLUSIVE, rule, evidence)
+    needed = seeds_to_decide(x, y, delta, alpha) if delta > 0 else None
+    if needed is not None:
+        evidence += f"; about {needed} seeds a side would decide it"
+    return Judgement(Verdict.UNDECIDED, rule, evidence)
 
 
 def all_equal(values: Iterable[float], target: float, quantity: str) -> Judgement:
@@ -92,7 +119,7 @@ def all_equal(values: Iterable[float], target: float, quantity: str) -> Judgemen
     x = np.asarray(list(values), float)
     rule = f"every measured {quantity} is exactly {_g(target)}"
     if len(x) == 0:
-        return Judgement(Verdict.INCONCLUSIVE, rule, "nothing measured")
+        return Judgement(Verdict.UNDECIDED, rule, "nothing measured")
     off = x[x != target]
     if len(off) == 0:
         return Judgement(Verdict.SUPPORTED, rule, f"all {len(x)} are {_g(target)}")
@@ -103,16 +130,16 @@ def all_equal(values: Iterable[float], target: float, quantity: str) -> Judgemen
 
 def at_least(values: Iterable[float], threshold: float, name: str, quantity: str) -> Judgement:
     """Every seed's ``quantity`` reaches ``threshold``: supported; none does: not
-    supported; some do: inconclusive."""
+    supported; some do: undecided."""
     x = np.asarray(list(values), float)
     rule = f"every seed's {quantity} of {name} is at least {_g(threshold)}"
     if len(x) == 0:
-        return Judgement(Verdict.INCONCLUSIVE, rule, "nothing measured")
+        return Judgement(Verdict.UNDECIDED, rule, "nothing measured")
     reached = int((x >= threshold).sum())
     evidence = f"{reached} of {len(x)} seeds reach it (lowest {_g(x.min())})"
     if reached == len(x):
         return Judgement(Verdict.SUPPORTED, rule, evidence)
-    verdict = Verdict.NOT_SUPPORTED if reached == 0 else Verdict.INCONCLUSIVE
+    verdict = Verdict.NOT_SUPPORTED if reached == 0 else Verdict.UNDECIDED
     return Judgement(verdict, rule, evidence)
 
 
@@ -120,13 +147,13 @@ def shrinking(series: Iterable[Sequence[float]], quantity: str) -> Judgement:
     """A per-epoch ``quantity`` falls from each epoch to the next, in every seed.
 
     Supported when it falls at every epoch in every seed; not supported when in some
-    seed it ends no lower than it started; inconclusive otherwise (lower at the end,
+    seed it ends no lower than it started; undecided otherwise (lower at the end,
     but not at every epoch), or with fewer than two epochs.
     """
     runs = [np.asarray(s, float) for s in series]
     rule = f"the {quantity} falls from every epoch to the next, in every seed"
     if not runs or min(len(r) for r in runs) < 2:
-        return Judgement(Verdict.INCONCLUSIVE, rule, "fewer than two epochs")
+        return Judgement(Verdict.UNDECIDED, rule, "fewer than two epochs")
     falls = sum(int((np.diff(r) < 0).all()) for r in runs)
     evidence = f"in {falls} of {len(runs)} seeds; first to last epoch, seed 1: " + (
         f"{_g(runs[0][0])} → {_g(runs[0][-1])}"
@@ -135,12 +162,12 @@ def shrinking(series: Iterable[Sequence[float]], quantity: str) -> Judgement:
         return Judgement(Verdict.SUPPORTED, rule, evidence)
     if any(r[-1] >= r[0] for r in runs):
         return Judgement(Verdict.NOT_SUPPORTED, rule, evidence)
-    return Judgement(Verdict.INCONCLUSIVE, rule, evidence)
+    return Judgement(Verdict.UNDECIDED, rule, evidence)
 
 
 def every(judgements: Sequence[Judgement]) -> Judgement:
     """All of ``judgements`` together: supported when each is, not supported when any
-    is not, inconclusive otherwise."""
+    is not, undecided otherwise."""
     verdicts = {j.verdict for j in judgements}
     if not judgements:
         raise ValueError("every() needs at least one judgement")
@@ -149,7 +176,7 @@ def every(judgements: Sequence[Judgement]) -> Judgement:
     elif Verdict.NOT_SUPPORTED in verdicts:
         verdict = Verdict.NOT_SUPPORTED
     else:
-        verdict = Verdict.INCONCLUSIVE
+        verdict = Verdict.UNDECIDED
     rule = "; and ".join(j.rule for j in judgements)
     evidence = "; ".join(f"{j.verdict}: {j.evidence}" for j in judgements)
     return Judgement(verdict, rule, evidence)

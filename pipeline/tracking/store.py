@@ -38,7 +38,16 @@ NOTE_TAG = "mlflow.note.content"
 # (URLs, per-file hashes and sizes, retries: config.yaml and the data tags keep
 # them), where and how a run is logged (mlflow.*, sweep.*; a tracking URI can
 # hold credentials), and the course's figures' settings (figures.*: no training reads them).
-UNLOGGED_PREFIXES = ("baselines.", "data.download.", "figures.", "mlflow.", "sweep.")
+# How runs are compared (compare.*) and swept (sweep.*) change no training: a training
+# that logged them would change its run key, and be trained again, when a margin changes.
+UNLOGGED_PREFIXES = (
+    "baselines.",
+    "compare.",
+    "data.download.",
+    "figures.",
+    "mlflow.",
+    "sweep.",
+)
 UNLOGGED_DATASET_KEYS = ("urls", "files", "mirror_dir")
 
 
@@ -206,8 +215,8 @@ def run_params(params: Mapping[str, str], dataset: str) -> dict[str, str]:
     changes its results.
 
     Left out (:data:`UNLOGGED_PREFIXES`): the other datasets' entries, download
-    facts, and where the run is logged, which would only bury the few choices
-    that differ.
+    facts, where the run is logged and how runs are swept and compared, which would
+    only bury the few choices that differ.
     """
     own = f"data.datasets.{dataset}."
     unlogged = tuple(f"{own}{key}" for key in UNLOGGED_DATASET_KEYS)

@@ -76,8 +76,8 @@ def test_a_run_writes_the_table_and_logs_it_to_a_finished_parent(
 
 
 def test_the_description_fits_in_a_tag_however_many_rows():
-    row = Row("l", "a claim " * 20, "c", "m", Verdict.INCONCLUSIVE, "r", "e", ("run",))
+    row = Row("l", "a claim " * 20, "c", "m", Verdict.UNDECIDED, "r", "e", ("run",))
     text = cli.description([row] * 200, seeds=3)
     assert len(text) == contract.TAG_MAX
     claim = "a claim " * 20  # its trailing space stays in the cell
-    assert cli.description([row], seeds=3).endswith(f"| l | {claim} | ❔ inconclusive |\n")
+    assert cli.description([row], seeds=3).endswith(f"| l | {claim} | ❔ undecided |\n")

@@ -82,14 +82,14 @@ def test_mean_ci_of_nothing():
 def test_row_judged_copies_the_judgement():
     """Row.judged takes verdict, rule and evidence from the judgement and the runs as a tuple;
     the lesson's name is left to whoever runs it."""
-    j = Judgement(Verdict.INCONCLUSIVE, "the rule", "the evidence")
+    j = Judgement(Verdict.UNDECIDED, "the rule", "the evidence")
     row = Row.judged("claim", "notes §3", "0.7", j, iter([RUN_A, RUN_B]))
     assert row == Row(
         lesson="",
         claim="claim",
         course="notes §3",
         measured="0.7",
-        verdict=Verdict.INCONCLUSIVE,
+        verdict=Verdict.UNDECIDED,
         rule="the rule",
         evidence="the evidence",
         runs=(RUN_A, RUN_B),
@@ -121,11 +121,11 @@ def test_markdown_states_the_seeds_and_title():
     assert text.endswith(LINE_B + "\n")
 
 
-def test_markdown_inconclusive_mark_and_newline_in_cell():
-    """The inconclusive mark, and a newline inside a cell becomes <br> (one line per row)."""
-    row = Row("l", "c", "s", "m", Verdict.INCONCLUSIVE, "r", "two\nlines", ())
+def test_markdown_undecided_mark_and_newline_in_cell():
+    """The undecided mark, and a newline inside a cell becomes <br> (one line per row)."""
+    row = Row("l", "c", "s", "m", Verdict.UNDECIDED, "r", "two\nlines", ())
     last = markdown([row], seeds=1).splitlines()[-1]
-    assert last == "| l | c (s) | m | ❔ **inconclusive** | r. two<br>lines | 0:  |"
+    assert last == "| l | c (s) | m | ❔ **undecided** | r. two<br>lines | 0:  |"
 
 
 # ------------------------------------------------------------------ csv_text

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from scipy import stats
 
@@ -17,80 +19,113 @@ from pipeline.lessons.verdicts import (
 )
 
 HIGH, LOW = [0.9, 0.91, 0.92], [0.5, 0.51, 0.52]
-EXCEEDS_RULE = "relu's mean accuracy exceeds sigmoid's and Welch's test gives p < 0.05"
+EXCEEDS_RULE = (
+    "relu's mean accuracy exceeds sigmoid's and Welch's test gives p < 0.05; "
+    "not if TOST shows them within 1% of sigmoid's"
+)
 
 
 def _exceeds(a, b, **kwargs):
     return exceeds(a, b, "relu", "sigmoid", "accuracy", **kwargs)
 
 
+def _mann_whitney(a, b) -> float:
+    """P(a value of a beats one of b), ties half, from SciPy's Mann-Whitney statistic."""
+    return stats.mannwhitneyu(a, b).statistic / (len(a) * len(b))
+
+
 # ------------------------------------------------------------------ exceeds
 def test_exceeds_supported_when_clearly_higher():
-    """A clearly higher mean with Welch's p far below 0.05 is supported, with the means and
-    p as evidence."""
+    """A clearly higher mean with Welch's p far below 0.05 is supported, with the means, p
+    and P(relu > sigmoid) (certain here: every seed beats every seed) as evidence."""
     assert stats.ttest_ind(HIGH, LOW, equal_var=False).pvalue == pytest.approx(1.0388e-6, rel=1e-3)
+    assert _mann_whitney(HIGH, LOW) == 1.0
     assert _exceeds(HIGH, LOW) == Judgement(
-        Verdict.SUPPORTED, EXCEEDS_RULE, "means 0.91 vs 0.51, p = 1e-06"
+        Verdict.SUPPORTED,
+        EXCEEDS_RULE,
+        "means 0.91 vs 0.51, p = 1e-06, P(relu > sigmoid) = 1.00 [1.00, 1.00]",
     )
 
 
 def test_exceeds_not_supported_when_clearly_lower():
     """A clearly lower mean is not supported (the test is two-sided)."""
     assert _exceeds(LOW, HIGH) == Judgement(
-        Verdict.NOT_SUPPORTED, EXCEEDS_RULE, "means 0.51 vs 0.91, p = 1e-06"
+        Verdict.NOT_SUPPORTED,
+        EXCEEDS_RULE,
+        "means 0.51 vs 0.91, p = 1e-06, P(relu > sigmoid) = 0.00 [0.00, 0.00]",
     )
 
 
-def test_exceeds_inconclusive_on_identical_samples():
-    """Two identical samples give Welch's p = 1: inconclusive."""
+def test_exceeds_not_supported_when_tost_shows_the_same_within_the_margin():
+    """Means 0.2 % apart with a small spread: TOST shows them within 1 % of sigmoid's mean,
+    so the claim that relu exceeds sigmoid is not supported, and the evidence says so."""
+    a, b = [0.901, 0.902, 0.903, 0.902], [0.899, 0.9, 0.901, 0.900]
+    delta = 0.01 * sum(b) / len(b)
+    low = stats.ttest_ind(a, b, equal_var=False, alternative="greater").pvalue  # not by hand:
+    # TOST's p is the larger of the two one-sided tests of the shifted means (Welch).
+    shifted_low = stats.ttest_ind(a, [y - delta for y in b], equal_var=False, alternative="greater")
+    shifted_high = stats.ttest_ind(a, [y + delta for y in b], equal_var=False, alternative="less")
+    tost = max(shifted_low.pvalue, shifted_high.pvalue)
+    assert tost < 0.05 and low < 0.05  # Welch's test alone would have called it supported
+    j = _exceeds(a, b)
+    assert j.verdict is Verdict.NOT_SUPPORTED
+    assert j.evidence.endswith(f"; equivalent within ±0.009 (TOST p = {tost:.2g})")
+
+
+def test_exceeds_undecided_on_identical_samples_with_the_seeds_that_would_decide():
+    """Two identical but noisy samples give Welch's p = 1 and a TOST too weak at 3 seeds:
+    undecided, with an estimate of the seeds a side that would show them the same."""
     j = _exceeds([0.5, 0.6, 0.7], [0.5, 0.6, 0.7])
-    assert j.verdict is Verdict.INCONCLUSIVE
-    assert j.evidence == "means 0.6 vs 0.6, p = 1"
+    assert j.verdict is Verdict.UNDECIDED
+    assert j.evidence.startswith("means 0.6 vs 0.6, p = 1, P(relu > sigmoid) = 0.50 [")
+    assert re.search(r"; about \d+ seeds a side would decide it$", j.evidence)
 
 
-def test_exceeds_inconclusive_on_noisy_overlapping_samples():
-    """A higher mean that Welch's test cannot tell from chance is inconclusive."""
+def test_exceeds_undecided_on_noisy_overlapping_samples():
+    """A higher mean that Welch's test cannot tell from chance is undecided."""
     a, b = [0.5, 0.7, 0.6], [0.55, 0.65, 0.62]
     reference = stats.ttest_ind(a, b, equal_var=False).pvalue
     assert reference == pytest.approx(0.92469, abs=1e-4)
     j = _exceeds(b, a)  # b's mean 0.607 is the higher one
-    assert j.verdict is Verdict.INCONCLUSIVE
-    assert j.evidence == "means 0.607 vs 0.6, p = 0.92"
+    assert j.verdict is Verdict.UNDECIDED
+    shown = f"{_mann_whitney(b, a):.2f}"
+    assert j.evidence.startswith(f"means 0.607 vs 0.6, p = 0.92, P(relu > sigmoid) = {shown} [")
 
 
-def test_exceeds_inconclusive_with_a_single_value_per_side():
-    """One seed a side cannot be tested: inconclusive, and the evidence says why."""
+def test_exceeds_undecided_with_a_single_value_per_side():
+    """One seed a side cannot be tested: undecided, and the evidence says why."""
     assert _exceeds([0.9], [0.1]) == Judgement(
-        Verdict.INCONCLUSIVE, EXCEEDS_RULE, "fewer than two seeds on a side"
+        Verdict.UNDECIDED, EXCEEDS_RULE, "fewer than two seeds on a side"
     )
     assert _exceeds([0.9, 0.91], [0.1]).evidence == "fewer than two seeds on a side"
 
 
-def test_exceeds_deterministic_different_values_are_decided():
-    """Zero variance on both sides with different means gives p = 0: decided either way."""
+def test_exceeds_deterministic_values_are_decided():
+    """Zero variance on both sides: different means give p = 0, decided either way; equal
+    means are the same within any margin."""
     assert _exceeds([0.8, 0.8], [0.7, 0.7]) == Judgement(
-        Verdict.SUPPORTED, EXCEEDS_RULE, "means 0.8 vs 0.7, p = 0"
+        Verdict.SUPPORTED,
+        EXCEEDS_RULE,
+        "means 0.8 vs 0.7, p = 0, P(relu > sigmoid) = 1.00 [1.00, 1.00]",
     )
     assert _exceeds([0.7, 0.7], [0.8, 0.8]).verdict is Verdict.NOT_SUPPORTED
-
-
-def test_exceeds_deterministic_equal_values_are_inconclusive():
-    """Zero variance and equal means give p = 1: inconclusive."""
-    j = _exceeds([0.8, 0.8], [0.8, 0.8])
-    assert j.verdict is Verdict.INCONCLUSIVE
-    assert j.evidence == "means 0.8 vs 0.8, p = 1"
+    same = _exceeds([0.8, 0.8], [0.8, 0.8])
+    assert same.verdict is Verdict.NOT_SUPPORTED
+    assert same.evidence.endswith("; equivalent within ±0.008 (TOST p = 0)")
 
 
 def test_exceeds_uses_the_given_alpha():
-    """A p between 0.01 and 0.05 is supported at 0.05 but inconclusive at 0.01, and the rule
+    """A p between 0.01 and 0.05 is supported at 0.05 but undecided at 0.01, and the rule
     states the threshold used."""
     a, b = [3.5, 4.5, 5.5], [1.0, 2.0, 3.0]
     assert stats.ttest_ind(a, b, equal_var=False).pvalue == pytest.approx(0.03759, abs=1e-4)
     assert _exceeds(a, b).verdict is Verdict.SUPPORTED
     strict = _exceeds(a, b, alpha=0.01)
-    assert strict.verdict is Verdict.INCONCLUSIVE
-    assert strict.rule == "relu's mean accuracy exceeds sigmoid's and Welch's test gives p < 0.01"
-    assert strict.evidence == "means 4.5 vs 2, p = 0.038"
+    assert strict.verdict is Verdict.UNDECIDED
+    assert strict.rule.startswith(
+        "relu's mean accuracy exceeds sigmoid's and Welch's test gives p < 0.01;"
+    )
+    assert strict.evidence.startswith("means 4.5 vs 2, p = 0.038, P(relu > sigmoid) = 1.00")
 
 
 def test_exceeds_accepts_generators():
@@ -113,10 +148,10 @@ def test_all_equal_not_supported_when_one_differs():
     assert j.evidence == "1 of 4 differ, e.g. 0.5"
 
 
-def test_all_equal_inconclusive_on_nothing():
-    """No measurement at all is inconclusive."""
+def test_all_equal_undecided_on_nothing():
+    """No measurement at all is undecided."""
     j = all_equal([], 0.0, "gradient norm")
-    assert j.verdict is Verdict.INCONCLUSIVE
+    assert j.verdict is Verdict.UNDECIDED
     assert j.evidence == "nothing measured"
 
 
@@ -138,17 +173,17 @@ def test_at_least_not_supported_when_none_reaches():
     )
 
 
-def test_at_least_inconclusive_when_some_reach():
-    """Some seeds reaching it and some not is inconclusive."""
+def test_at_least_undecided_when_some_reach():
+    """Some seeds reaching it and some not is undecided."""
     assert at_least([0.95, 0.85, 0.91], 0.9, "relu", "test accuracy") == Judgement(
-        Verdict.INCONCLUSIVE, AT_LEAST_RULE, "2 of 3 seeds reach it (lowest 0.85)"
+        Verdict.UNDECIDED, AT_LEAST_RULE, "2 of 3 seeds reach it (lowest 0.85)"
     )
 
 
-def test_at_least_inconclusive_on_nothing():
-    """No seed at all is inconclusive."""
+def test_at_least_undecided_on_nothing():
+    """No seed at all is undecided."""
     j = at_least([], 0.9, "relu", "test accuracy")
-    assert (j.verdict, j.evidence) == (Verdict.INCONCLUSIVE, "nothing measured")
+    assert (j.verdict, j.evidence) == (Verdict.UNDECIDED, "nothing measured")
 
 
 # ------------------------------------------------------------------ shrinking
@@ -174,18 +209,18 @@ def test_shrinking_not_supported_when_a_seed_ends_where_it_started():
     assert shrinking([[2.0, 1.0, 2.0]], "step size").verdict is Verdict.NOT_SUPPORTED
 
 
-def test_shrinking_inconclusive_when_lower_at_the_end_but_rising_between():
-    """Lower at the end but rising (or flat) in between is inconclusive."""
+def test_shrinking_undecided_when_lower_at_the_end_but_rising_between():
+    """Lower at the end but rising (or flat) in between is undecided."""
     j = shrinking([[3.0, 2.0, 1.0], [3.0, 3.5, 1.0]], "step size")
-    assert j.verdict is Verdict.INCONCLUSIVE
+    assert j.verdict is Verdict.UNDECIDED
     assert j.evidence == "in 1 of 2 seeds; first to last epoch, seed 1: 3 → 1"
-    assert shrinking([[3.0, 3.0, 1.0]], "step size").verdict is Verdict.INCONCLUSIVE
+    assert shrinking([[3.0, 3.0, 1.0]], "step size").verdict is Verdict.UNDECIDED
 
 
-def test_shrinking_inconclusive_with_a_single_epoch():
+def test_shrinking_undecided_with_a_single_epoch():
     """One epoch per seed (or no seed) cannot show a fall."""
     assert shrinking([[1.0], [2.0]], "step size") == Judgement(
-        Verdict.INCONCLUSIVE, SHRINKING_RULE, "fewer than two epochs"
+        Verdict.UNDECIDED, SHRINKING_RULE, "fewer than two epochs"
     )
     assert shrinking([[3.0, 2.0], [1.0]], "step size").evidence == "fewer than two epochs"
     assert shrinking([], "step size").evidence == "fewer than two epochs"
@@ -194,7 +229,7 @@ def test_shrinking_inconclusive_with_a_single_epoch():
 # ------------------------------------------------------------------ every
 YES = Judgement(Verdict.SUPPORTED, "rule a", "ev a")
 NO = Judgement(Verdict.NOT_SUPPORTED, "rule b", "ev b")
-MAYBE = Judgement(Verdict.INCONCLUSIVE, "rule c", "ev c")
+MAYBE = Judgement(Verdict.UNDECIDED, "rule c", "ev c")
 
 
 def test_every_supported_when_all_are():
@@ -205,17 +240,17 @@ def test_every_supported_when_all_are():
 
 
 def test_every_not_supported_when_any_is_not():
-    """One not supported makes the whole not supported, even beside inconclusive ones."""
+    """One not supported makes the whole not supported, even beside undecided ones."""
     j = every([YES, NO, MAYBE])
     assert j.verdict is Verdict.NOT_SUPPORTED
     assert j.rule == "rule a; and rule b; and rule c"
-    assert j.evidence == "supported: ev a; not supported: ev b; inconclusive: ev c"
+    assert j.evidence == "supported: ev a; not supported: ev b; undecided: ev c"
 
 
-def test_every_inconclusive_on_supported_and_inconclusive():
-    """Supported plus inconclusive is inconclusive."""
-    assert every([YES, MAYBE]).verdict is Verdict.INCONCLUSIVE
-    assert every([MAYBE]).verdict is Verdict.INCONCLUSIVE
+def test_every_undecided_on_supported_and_undecided():
+    """Supported plus undecided is undecided."""
+    assert every([YES, MAYBE]).verdict is Verdict.UNDECIDED
+    assert every([MAYBE]).verdict is Verdict.UNDECIDED
 
 
 def test_every_needs_a_judgement():
@@ -224,19 +259,21 @@ def test_every_needs_a_judgement():
         every([])
 
 
-def test_a_difference_within_the_margin_is_inconclusive_however_small_its_p():
+def test_a_difference_within_the_margin_is_the_same_however_small_its_p():
     """Near-deterministic measurements make Welch's p tiny for any difference; the margin
-    says how large a difference must be to count."""
+    says how large a difference must be to count, and TOST shows one within it the same."""
     a, b = [1043.0, 1044.0, 1043.5], [1040.0, 1040.5, 1041.0]  # 0.3 % apart, p < 0.01
-    assert v.exceeds(a, b, "A", "B", "peak RSS").verdict is v.Verdict.SUPPORTED
+    assert stats.ttest_ind(a, b, equal_var=False).pvalue < 0.01
+    assert v.exceeds(a, b, "A", "B", "peak RSS").verdict is v.Verdict.NOT_SUPPORTED  # 1 %
     within = v.exceeds(a, b, "A", "B", "peak RSS", margin=0.01)
-    assert within.verdict is v.Verdict.INCONCLUSIVE
-    assert (
-        within.rule
-        == "A's mean peak RSS exceeds B's by more than 1% and Welch's test gives p < 0.05"
+    assert within.verdict is v.Verdict.NOT_SUPPORTED
+    assert "; equivalent within ±10.4 (TOST p = " in within.evidence
+    assert within.rule == (
+        "A's mean peak RSS exceeds B's by more than 1% and Welch's test gives p < 0.05; "
+        "not if TOST shows them within 1% of B's"
     )
-    reversed_within = v.exceeds(b, a, "B", "A", "peak RSS", margin=0.01)
-    assert reversed_within.verdict is v.Verdict.INCONCLUSIVE
+    # A margin of 0.1 %: the 0.3 % is more than it, and real.
+    assert v.exceeds(a, b, "A", "B", "peak RSS", margin=0.001).verdict is v.Verdict.SUPPORTED
     far = [1360.0, 1365.0, 1370.0]
     assert v.exceeds(far, a, "F", "A", "peak RSS", margin=0.01).verdict is v.Verdict.SUPPORTED
     assert v.exceeds(a, far, "A", "F", "peak RSS", margin=0.01).verdict is v.Verdict.NOT_SUPPORTED

@@ -348,6 +348,7 @@ def test_run_params_keep_this_datasets_choices_and_drop_download_facts():
         "baselines.iris.epochs": "100",
         "mlflow.tracking_uri": "https://user:secret@mlflow.example.org",
         "sweep.seeds": "3",
+        "compare.margin": "0.005",
         "optimizer.name": "adam",
     }
     assert run_params(params, "mnist") == {
