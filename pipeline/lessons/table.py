@@ -71,7 +71,10 @@ def markdown(rows: Sequence[Row], seeds: int) -> str:
         "",
         f"Each claim was measured over {seeds} seed(s): mean ± the half-width of the 95 % "
         "Student-t interval. The verdict is computed from the measurements by the rule "
-        "in its row (Welch's test at p < 0.05 where two configurations are compared).",
+        "in its row. Where two configurations are compared: Welch's test at p < 0.05, TOST "
+        "for the same within a margin (then not supported), else undecided with an estimate "
+        "of the seeds that would decide it; P(A > B) is the chance a seed of A beats one "
+        "of B, with its 95 % bootstrap interval.",
         "",
         "| lesson | claim (course) | measured | verdict | rule and evidence | runs |",
         "|---|---|---|---|---|---|",
