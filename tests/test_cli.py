@@ -90,7 +90,8 @@ def _train(*overrides: str, run_dir: Path) -> tuple[subprocess.CompletedProcess,
         (
             ["+some_typo=1"],
             "unknown top-level key 'some_typo'; valid top-level keys: data, dataset, baselines, "
-            "model, activation, loss, optimizer, training, runtime, mlflow, sweep, figures",
+            "model, activation, loss, optimizer, training, runtime, mlflow, sweep, compare, "
+            "figures",
         ),
         # Combinations (pipeline.training.planning.check): also before TensorFlow.
         (

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pipeline.config import contract
+from pipeline.config.compose import load_params
 from pipeline.config.paths import layout
 from pipeline.config.ranges import out_of_range
 from pipeline.config.schemas import CompareConfig, MLflowConfig
@@ -68,9 +69,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--margin",
         type=float,
-        default=CompareConfig.margin,
-        help="margin of practical equivalence, in the metric's units (compare.margin; "
-        "default: %(default)s)",
+        help="margin of practical equivalence, in the metric's units (default: the params "
+        f"file's compare.margin with --params, else {CompareConfig.margin})",
+    )
+    parser.add_argument(
+        "--params",
+        help="read compare.margin from this params file (the DVC stage's: params.yaml)",
     )
     parser.add_argument("--tracking-uri", help="MLflow store (default: the project's)")
     parser.add_argument(
@@ -83,6 +87,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     problem = out_of_range("compare.margin", args.margin)
     if problem is not None:
         parser.error(problem.replace("compare.margin", "--margin", 1))
+    if args.margin is None:  # the params file's, validated whole as every stage reads it
+        settings = load_params(args.params).compare if args.params else CompareConfig
+        args.margin = settings.margin
     # lazy, for cost: pandas, SciPy and matplotlib load only once the arguments are good
     from pipeline.compare import Selection, compare, markdown_tables
     from pipeline.compare.core import ARTIFACT_DIR

@@ -11,6 +11,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from pipeline.compare import Selection, select_runs
+from pipeline.config.compose import compose_config, write_params
 from pipeline.stages.compare import main
 from pipeline.system.entry import run
 from pipeline.tracking.store import ensure_experiment
@@ -45,6 +46,10 @@ def test_cli_end_to_end(store, tmp_path, capsys):
     assert "TOST for equivalence within ±0.005" in printed
     assert run(main, [*argv, "--log-to", "none", "--margin", "0.02"]) == 0
     assert "TOST for equivalence within ±0.02" in capsys.readouterr().out
+    # The DVC stage's way: compare.margin from the params file.
+    params = write_params(compose_config(["compare.margin=0.03"]), tmp_path / "params.yaml")
+    assert run(main, [*argv, "--log-to", "none", "--params", str(params)]) == 0
+    assert "TOST for equivalence within ±0.03" in capsys.readouterr().out
     assert "activation=relu, optimizer=adam" in printed
     for name in ("report.md", "summary.csv", "runs.csv", "heatmap.png", "bars.png"):
         assert (out / name).stat().st_size > 0
