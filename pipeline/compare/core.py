@@ -9,7 +9,6 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.compare.configurations import annotate_runs
-from pipeline.compare.pairwise import DEFAULT_MARGIN
 from pipeline.compare.publish import description, label_runs, publish
 from pipeline.compare.report import markdown_tables, write_report
 from pipeline.compare.runs import (
@@ -22,7 +21,7 @@ from pipeline.compare.runs import (
 from pipeline.compare.stats import summarize
 from pipeline.config import contract
 from pipeline.config.paths import project_root
-from pipeline.config.schemas import pick
+from pipeline.config.schemas import CompareConfig, pick
 from pipeline.tracking import recovery
 from pipeline.tracking.provenance import source_tags
 from pipeline.tracking.store import ensure_experiment
@@ -61,7 +60,7 @@ def compare(
     out_dir: str | Path,
     log_to: str = "auto",
     alpha: float = 0.05,
-    margin: float = DEFAULT_MARGIN,
+    margin: float = CompareConfig.margin,
     stable: bool = False,
 ) -> Report:
     """Select runs, summarize them, write the report and log it to MLflow.

@@ -17,10 +17,6 @@ from enum import StrEnum
 
 import numpy as np
 
-from pipeline.config.schemas import CompareConfig
-
-# A comparison's margin of practical equivalence (compare.margin), in the metric's units.
-DEFAULT_MARGIN = CompareConfig.margin
 # The power at which :func:`seeds_to_decide` estimates the seeds a comparison needs.
 POWER = 0.8
 # The bootstrap's resamples and its one seed: a report is the same each time it is made.

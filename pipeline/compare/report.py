@@ -10,9 +10,10 @@ from typing import Any
 import pandas as pd
 
 from pipeline.compare.configurations import annotate_runs
-from pipeline.compare.pairwise import DEFAULT_MARGIN, Verdict
+from pipeline.compare.pairwise import Verdict
 from pipeline.compare.publish import table_json
 from pipeline.config import contract
+from pipeline.config.schemas import CompareConfig
 from pipeline.system.io import atomic_write_text
 from pipeline.training import plots
 
@@ -61,9 +62,7 @@ def _cell(text: Any) -> str:
 
 def _versus_best(r: pd.Series) -> str:
     """One configuration against the best: P(the best beats it) and its interval."""
-    shown = f"{r['configuration']} (P(best better) = {_p(r['prob_improvement'])}"
-    if not pd.isna(r["prob_improvement_low"]):
-        shown += f" [{_p(r['prob_improvement_low'])}, {_p(r['prob_improvement_high'])}]"
+    shown = f"{r['configuration']} (P(best better) = {_probability(r)}"
     if not pd.isna(r["seeds_to_decide"]):
         shown += f"; about {int(r['seeds_to_decide'])} seeds each would decide it"
     return shown + ")"
@@ -123,7 +122,7 @@ def _verdict(group: pd.DataFrame, alpha: float, margin: float) -> str:
 
 
 def markdown_tables(
-    summary: pd.DataFrame, alpha: float = 0.05, margin: float = DEFAULT_MARGIN
+    summary: pd.DataFrame, alpha: float = 0.05, margin: float = CompareConfig.margin
 ) -> str:
     """Per group a heading, the ranking as a markdown table, and the verdicts."""
     sections = []
@@ -212,7 +211,7 @@ def write_report(
     *,
     selection: str | None = None,
     alpha: float = 0.05,
-    margin: float = DEFAULT_MARGIN,
+    margin: float = CompareConfig.margin,
     annotated: pd.DataFrame | None = None,
     stable: bool = False,
 ) -> dict[str, Path]:
@@ -248,7 +247,7 @@ def write_report(
         ),
         **_draw_figures(annotated, summary, curves, out),
     }
-    text = _report_markdown(annotated, summary, files, selection, (alpha, margin), stable)
+    text = _report_markdown(annotated, summary, files, selection, alpha, margin, stable)
     files["report"] = atomic_write_text(out / REPORT_FILES["report"], text)
     for kind, name in REPORT_FILES.items():  # an older report's figure this one lacks
         if kind not in files and (out / name).is_file():
@@ -287,7 +286,8 @@ def _report_markdown(
     summary: pd.DataFrame,
     files: Mapping[str, Path],
     selection: str | None,
-    levels: tuple[float, float],
+    alpha: float,
+    margin: float,
     stable: bool = False,
 ) -> str:
     """``report.md``: what was selected, the run counts, the tables, failures, figures."""
@@ -305,7 +305,7 @@ def _report_markdown(
         f"{counts}. Each configuration's mean is over its finished runs (seeds); the 95% CI "
         "is Student's t on those runs.",
         "",
-        markdown_tables(summary, *levels).rstrip(),
+        markdown_tables(summary, alpha, margin).rstrip(),
         "",
         _failed_section(annotated, stable),
     ]

@@ -15,7 +15,6 @@ from pipeline.compare.configurations import (
     annotate_runs,
 )
 from pipeline.compare.pairwise import (
-    DEFAULT_MARGIN,
     Verdict,
     probability_of_improvement,
     seeds_to_decide,
@@ -23,6 +22,7 @@ from pipeline.compare.pairwise import (
     verdict,
 )
 from pipeline.config import contract
+from pipeline.config.schemas import CompareConfig
 
 
 def confidence_interval(
@@ -103,7 +103,7 @@ def summarize(
     runs: pd.DataFrame,
     alpha: float = 0.05,
     annotated: pd.DataFrame | None = None,
-    margin: float = DEFAULT_MARGIN,
+    margin: float = CompareConfig.margin,
 ) -> pd.DataFrame:
     """One row per configuration: mean test metric over seeds, CI, rank and tests.
 

@@ -34,7 +34,7 @@ from pipeline.config import contract, keras_names, labels
 from pipeline.config.compose import validate
 from pipeline.config.paths import layout, project_root
 from pipeline.config.ranges import out_of_range
-from pipeline.config.schemas import CompareConfig, pick
+from pipeline.config.schemas import pick
 from pipeline.data.build import ensure_processed
 from pipeline.sweep import cluster
 from pipeline.sweep.search import record_study
@@ -215,9 +215,12 @@ class MlflowSweepCallback(Callback):
         out = Path(config.hydra.sweep.dir) / "report"
         failed = sum(c.info.status != "FINISHED" for c in children)
         try:
-            margin = OmegaConf.select(config, "compare.margin", default=CompareConfig.margin)
             report = compare(
-                self.uri, Selection(parent=parent), out_dir=out, log_to="parent", margin=margin
+                self.uri,
+                Selection(parent=parent),
+                out_dir=out,
+                log_to="parent",
+                margin=config.compare.margin,
             )
             failed = int((report.runs["status"] != "FINISHED").sum())
             print((out / "report.md").read_text())

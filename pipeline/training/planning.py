@@ -38,8 +38,13 @@ class Plan:
     # The whole config, resolved, as plain containers: the choices' options for the
     # builders (config["model"], config["activation"]), the params a run logs.
     config: dict[str, Any] | None = None
-    config_yaml: str = ""  # the config.yaml a run logs (secrets redacted when written)
     run_name: str = ""  # mlflow.run_name, else one made of the choices
+
+    @property
+    def config_yaml(self) -> str:
+        """The config.yaml a run logs (secrets redacted when written), as params.yaml
+        writes a config."""
+        return to_yaml(OmegaConf.create(self.config))
 
 
 def _positive_index(value: Any, classes: list[str], dataset: str) -> int:
@@ -152,6 +157,5 @@ def plan(cfg: DictConfig, data_dir: Path | None = None) -> Plan:
         runtime=OmegaConf.to_object(cfg.runtime),
         mlflow=OmegaConf.to_object(cfg.mlflow),
         config=OmegaConf.to_container(cfg, resolve=True),
-        config_yaml=to_yaml(cfg),
         run_name=store.default_run_name(cfg, full_batch),
     )
