@@ -202,8 +202,12 @@ def test_the_parent_overview_holds_the_ranking(ui, page):
     assert "Best:" in text
     for name in CONFIGURATIONS:
         assert name in text
+    # Each configuration against the best, in the three verdicts with P(best better).
+    assert "Against it (Welch's t-test for a difference, TOST for equivalence within ±0.005" in text
+    assert "P(best better) = " in text
     # The rank column of the markdown table renders as a table, not as pipes.
     assert page.get_by_role("columnheader", name="configuration").is_visible()
+    assert page.get_by_role("columnheader", name="verdict").is_visible()
 
 
 def test_the_parent_artifacts_preview_the_heatmap(ui, page):
