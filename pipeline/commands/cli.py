@@ -33,7 +33,7 @@ from pipeline.config import contract
 from pipeline.config.compose import validate
 from pipeline.config.hydra_app import run_app
 from pipeline.config.paths import layout
-from pipeline.sweep import callback, search
+from pipeline.sweep import jobs, search
 from pipeline.system.entry import report, run, user_errors
 from pipeline.system.redact import redact_logs
 from pipeline.tracking import recovery, store_check
@@ -80,8 +80,8 @@ def hydra_task(cfg: DictConfig) -> float | None:
 
     redact_logs()  # Hydra has configured the job's logging by now
     hydra_cfg = HydraConfig.get()
-    if hydra_cfg.mode == RunMode.MULTIRUN and os.environ.get(callback.PARENT_ENV):
-        results = callback.run_job(cfg, hydra_cfg)  # it records a failure and goes on
+    if hydra_cfg.mode == RunMode.MULTIRUN and os.environ.get(jobs.PARENT_ENV):
+        results = jobs.run_job(cfg, hydra_cfg)  # it records a failure and goes on
         values = [v for v in results if v is not None]
         return statistics.fmean(values) if values else None
     try:

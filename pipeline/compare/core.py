@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.compare.configurations import annotate_runs
+from pipeline.compare.pairwise import Looks
 from pipeline.compare.publish import description, label_runs, publish
 from pipeline.compare.report import markdown_tables, write_report
 from pipeline.compare.runs import (
@@ -62,6 +63,7 @@ def compare(
     alpha: float = 0.05,
     margin: float = CompareConfig.margin,
     stable: bool = False,
+    looks: Looks | None = None,
 ) -> Report:
     """Select runs, summarize them, write the report and log it to MLflow.
 
@@ -81,6 +83,9 @@ def compare(
         stable: Write files that depend only on the runs' results: runs in an order of
             what they are (:func:`stable_order`), without run or experiment ids or
             timings (the ``compare`` stage's DVC outputs). The logged report is the same.
+        looks: The sequential design the seeds were added by; default: the parent's
+            (:data:`~pipeline.config.contract.SEQUENTIAL_TAG`, a ``sweep.seeds=auto``
+            sweep), else none (one test per comparison, Holm).
 
     Returns:
         The runs, summary, files and the id of the run the report was logged to.
@@ -91,9 +96,12 @@ def compare(
     target = _target(log_to, selection)
     runs = _selected_runs(tracking_uri, selection, stable)
     annotated, _ = annotate_runs(runs)
-    summary = summarize(runs, alpha=alpha, annotated=annotated, margin=margin)
     client = mlflow_client(tracking_uri)
-    parent_name = client.get_run(selection.parent).info.run_name if selection.parent else None
+    parent = client.get_run(selection.parent) if selection.parent else None
+    if looks is None and parent is not None and contract.SEQUENTIAL_TAG in parent.data.tags:
+        looks = Looks.from_tag(parent.data.tags[contract.SEQUENTIAL_TAG])
+    summary = summarize(runs, alpha=alpha, annotated=annotated, margin=margin, looks=looks)
+    parent_name = parent.info.run_name if parent else None
     what = selection.describe(parent_name)
     curves = _validation_curves(tracking_uri, annotated)
     files = write_report(

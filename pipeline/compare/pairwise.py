@@ -4,18 +4,22 @@ decide a comparison still undecided.
 
 The tests are the libraries' own (statsmodels' ``ttost_ind`` and ``TTestIndPower``, SciPy's
 ``mannwhitneyu`` statistic and ``bootstrap``), with the cases they leave undefined (too few
-seeds, seeds that all agree) decided here, as :func:`pipeline.compare.stats.welch_p_value`
-does for Welch's test.
+seeds, seeds that all agree) decided here.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 
 import numpy as np
+
+from pipeline.compare.sequential import KINDS, START, nominal_levels, schedule
+from pipeline.compare.sequential import Verdict as LookState
 
 # The power at which :func:`seeds_to_decide` estimates the seeds a comparison needs.
 POWER = 0.8
@@ -46,6 +50,27 @@ VERDICT_VALUES = {
 
 def _arrays(a: Iterable[float], b: Iterable[float]) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(list(a), dtype=float), np.asarray(list(b), dtype=float)
+
+
+def welch_p_value(a: Iterable[float], b: Iterable[float]) -> float:
+    """Two-sided p-value of Welch's t-test (unequal variances) of means ``a`` vs ``b``.
+
+    Returns:
+        The p-value; NaN when either side has fewer than two values.  When both
+        sides have zero variance (deterministic runs) the t statistic is undefined:
+        identical means give 1.0, different ones 0.0.
+    """
+    from scipy import stats  # lazy, for cost
+
+    x, y = np.asarray(list(a), dtype=float), np.asarray(list(b), dtype=float)
+    if len(x) < 2 or len(y) < 2:
+        return math.nan
+    if x.std(ddof=1) == 0 and y.std(ddof=1) == 0:
+        return 1.0 if x.mean() == y.mean() else 0.0
+    with warnings.catch_warnings():
+        # Nearly identical samples only warn about precision; the p-value stands.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return float(stats.ttest_ind(x, y, equal_var=False).pvalue)
 
 
 def tost_p_value(a: Iterable[float], b: Iterable[float], margin: float) -> float:
@@ -186,3 +211,107 @@ def verdict(p_difference: float, p_equivalence: float, alpha: float, ahead: bool
     if p_difference < alpha:
         return Verdict.better if ahead else Verdict.worse
     return Verdict.undecided
+
+
+@dataclass(frozen=True)
+class Looks:
+    """A group-sequential design over seeds (:mod:`~pipeline.compare.sequential`): look
+    at ``start``, ``start + 1``, ..., ``max_seeds`` seeds per configuration, each look at
+    its nominal level from the ``kind`` spending function."""
+
+    start: int = START
+    max_seeds: int = 10
+    kind: str = "obrien_fleming"
+
+    def seeds(self) -> list[int]:
+        """The seeds per configuration at each look."""
+        return schedule(self.start, self.max_seeds)
+
+    def levels(self, alpha: float) -> list[float]:
+        """Each look's nominal two-sided level, for ``alpha`` over all the looks."""
+        return _levels(self.start, self.max_seeds, self.kind, alpha)
+
+    def tag(self) -> str:
+        """The design as :data:`~pipeline.config.contract.SEQUENTIAL_TAG` holds it."""
+        return f"{self.start}:{self.max_seeds}:{self.kind}"
+
+    @classmethod
+    def from_tag(cls, text: str) -> Looks:
+        """The design :meth:`tag` wrote.
+
+        Raises:
+            ValueError: ``text`` is not ``<start>:<max_seeds>:<kind>``.
+        """
+        start, max_seeds, kind = text.split(":")
+        looks = cls(int(start), int(max_seeds), kind)
+        schedule(looks.start, looks.max_seeds)  # checks the numbers
+        if kind not in KINDS:
+            raise ValueError(f"unknown spending function {kind!r}: use one of {KINDS}")
+        return looks
+
+
+@functools.cache
+def _levels(start: int, max_seeds: int, kind: str, alpha: float) -> list[float]:
+    # About 0.1 s each: a report tests every configuration with the same design.
+    return nominal_levels(schedule(start, max_seeds), max_seeds, alpha, kind)
+
+
+@dataclass(frozen=True)
+class Sequential:
+    """Where a comparison stands in its sequential design: ``decided`` at a look
+    (``seeds`` a side), ``continue`` (undecided, a look still to come) or ``exhausted``
+    (undecided at ``max_seeds``), with the p-values of its last look and that look's
+    nominal level."""
+
+    state: LookState
+    seeds: int
+    p_value: float = math.nan
+    p_equivalence: float = math.nan
+    level: float = math.nan
+    ahead: bool = False  # the first side's mean is the better at that look
+
+
+def sequential_test(
+    a: Sequence[float],
+    b: Sequence[float],
+    margin: float,
+    alpha: float,
+    looks: Looks,
+    higher_is_better: bool = True,
+) -> Sequential:
+    """Replay the looks of a sequential comparison of ``a`` with ``b`` (each in seed order):
+    at each look, the first ``n`` seeds of each side, Welch's test of a difference and TOST
+    of equivalence within ``±margin``, each against the look's nominal level. The first look
+    where either rejects decides; the looks are a function of the seeds alone, so the same
+    runs always give the same answer, however many rounds trained them.
+
+    Equivalence is tested at the same nominal level as a difference: each of TOST's two
+    one-sided tests at the two-sided design's level, as a fixed TOST at ``alpha`` runs each
+    at ``alpha`` (Jennison & Turnbull 2000, ch. 6). At most one of the two null hypotheses
+    is true, so the two tests together keep ``alpha``.
+    """
+    x, y = _arrays(a, b)
+    available = min(len(x), len(y))
+    last = Sequential("continue", available)
+    for n, level in zip(looks.seeds(), looks.levels(alpha), strict=True):
+        if n > available:
+            return last
+        p = welch_p_value(x[:n], y[:n])
+        e = tost_p_value(x[:n], y[:n], margin)
+        difference = float(x[:n].mean() - y[:n].mean())
+        ahead = difference > 0 if higher_is_better else difference < 0
+        state = "decided" if p < level or e < level else "continue"
+        if state == "continue" and n >= looks.max_seeds:
+            state = "exhausted"
+        last = Sequential(state, n, p, e, level, ahead)
+        if state != "continue":
+            return last
+    return last
+
+
+def sequential_verdict(test: Sequential) -> Verdict | None:
+    """The verdict of a replayed comparison (:func:`verdict` at its look's level); None
+    before its first look (fewer than ``start`` seeds a side)."""
+    if math.isnan(test.level):
+        return None
+    return verdict(test.p_value, test.p_equivalence, test.level, test.ahead)

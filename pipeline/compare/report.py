@@ -63,6 +63,8 @@ def _cell(text: Any) -> str:
 def _versus_best(r: pd.Series) -> str:
     """One configuration against the best: P(the best beats it) and its interval."""
     shown = f"{r['configuration']} (P(best better) = {_probability(r)}"
+    if not pd.isna(r["look_seeds"]):
+        shown += f"; at {int(r['look_seeds'])} seeds"
     if not pd.isna(r["seeds_to_decide"]):
         shown += f"; about {int(r['seeds_to_decide'])} seeds each would decide it"
     return shown + ")"
@@ -92,11 +94,18 @@ def _verdict(group: pd.DataFrame, alpha: float, margin: float) -> str:
         )
     verdicts = others["verdict"].fillna("")
     tested = int((verdicts != "").sum())
+    if _sequential(group):
+        how = (
+            f"replayed look by look as seeds were added (a group-sequential design, "
+            f"O'Brien–Fleming-type alpha spending), each look at its nominal level, "
+            f"α = {alpha:g} shared by the {len(others)} comparisons (Bonferroni)"
+        )
+    else:
+        how = f"each Holm-adjusted over the {tested} tested, α = {alpha:g}"
     text += (
         f" Against it (Welch's t-test for a difference, TOST for equivalence within "
-        f"±{margin:g}, each Holm-adjusted over the {tested} tested, α = {alpha:g}; P(best "
-        "better): the chance a seed of the best beats a seed of the other, 95% bootstrap "
-        "interval):"
+        f"±{margin:g}, {how}; P(best better): the chance a seed of the best beats a seed of "
+        "the other, 95% bootstrap interval):"
     )
     for name, label in (
         (Verdict.worse, "worse"),
@@ -121,6 +130,19 @@ def _verdict(group: pd.DataFrame, alpha: float, margin: float) -> str:
     return text
 
 
+def _sequential(group: pd.DataFrame) -> bool:
+    """Whether the group's verdicts were replayed look by look (``sweep.seeds=auto``)."""
+    return bool(group["level"].notna().any())
+
+
+def _tests(r: pd.Series, sequential: bool) -> str:
+    """The table's three test cells of a configuration."""
+    if not sequential:
+        return f"{_p(r['p_value'])} | {_p(r['p_adjusted'])} | {_p(r['p_equivalence_adjusted'])}"
+    level = plots.DASH if pd.isna(r["level"]) else f"{_p(r['level'])} ({int(r['look_seeds'])})"
+    return f"{_p(r['p_value'])} | {_p(r['p_equivalence'])} | {level}"
+
+
 def markdown_tables(
     summary: pd.DataFrame, alpha: float = 0.05, margin: float = CompareConfig.margin
 ) -> str:
@@ -129,11 +151,14 @@ def markdown_tables(
     for (dataset, task), group in plots.summary_groups(summary):
         metric = group["metric"].iloc[0]
         direction = "higher is better" if group["higher_is_better"].iloc[0] else "lower is better"
+        # Sequential: the p-values of the deciding look and that look's level; else Holm's.
+        sequential = _sequential(group)
+        tests = "p | p equiv. | level (seeds)" if sequential else "p | p (Holm) | p equiv. (Holm)"
         lines = [
             f"## {dataset} ({task}): {metric}, {direction}",
             "",
-            "| rank | configuration | n | mean ± std | 95% CI | test loss | p | p (Holm)"
-            " | p equiv. (Holm) | P(best better) | verdict | failed |",
+            f"| rank | configuration | n | mean ± std | 95% CI | test loss | {tests}"
+            " | P(best better) | verdict | failed |",
             "|---:|---|---:|---|---|---|---:|---:|---:|---|---|---:|",
         ]
         for _, r in group.iterrows():
@@ -146,8 +171,7 @@ def markdown_tables(
             lines.append(
                 f"| {rank} | {_cell(r['configuration'])} | {r['n']} | {_pm(r['mean'], r['std'])}"
                 f" | {ci} | {_pm(r['test_loss_mean'], r['test_loss_std'])}"
-                f" | {_p(r['p_value'])} | {_p(r['p_adjusted'])}"
-                f" | {_p(r['p_equivalence_adjusted'])} | {_probability(r)}"
+                f" | {_tests(r, sequential)} | {_probability(r)}"
                 f" | {_cell(r['verdict']) if not pd.isna(r['verdict']) else plots.DASH}"
                 f" | {r['failed']} |"
             )

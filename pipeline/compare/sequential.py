@@ -67,6 +67,10 @@ import numpy as np
 KINDS = ("obrien_fleming", "pocock")
 """The spending functions :func:`spent` knows."""
 
+START = 3
+"""Seeds per configuration at the first look: the fewest that give Welch's test two
+degrees of freedom a side and an interval worth reading."""
+
 Verdict = Literal["decided", "continue", "exhausted"]
 
 # Grid points per standard deviation of the smallest increment between neighbouring looks:
@@ -219,7 +223,7 @@ def nominal_levels(
     return levels
 
 
-def schedule(start: int = 3, max_seeds: int = 10, step: int = 1) -> list[int]:
+def schedule(start: int = START, max_seeds: int = 10, step: int = 1) -> list[int]:
     """Seeds per configuration at which to look: ``start``, ``start + step``, ...,
     ``max_seeds`` (always the last, even where the steps overshoot it).
 

@@ -4,7 +4,6 @@ verdict against the best (Welch's test, TOST, :mod:`~pipeline.compare.pairwise`)
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Iterable
 
 import numpy as np
@@ -15,11 +14,15 @@ from pipeline.compare.configurations import (
     annotate_runs,
 )
 from pipeline.compare.pairwise import (
+    Looks,
     Verdict,
     probability_of_improvement,
     seeds_to_decide,
+    sequential_test,
+    sequential_verdict,
     tost_p_value,
     verdict,
+    welch_p_value,
 )
 from pipeline.config import contract
 from pipeline.config.schemas import CompareConfig
@@ -61,27 +64,6 @@ def confidence_interval(
     return mean, std, mean - half, mean + half
 
 
-def welch_p_value(a: Iterable[float], b: Iterable[float]) -> float:
-    """Two-sided p-value of Welch's t-test (unequal variances) of means ``a`` vs ``b``.
-
-    Returns:
-        The p-value; NaN when either side has fewer than two values.  When both
-        sides have zero variance (deterministic runs) the t statistic is undefined:
-        identical means give 1.0, different ones 0.0.
-    """
-    from scipy import stats
-
-    x, y = np.asarray(list(a), dtype=float), np.asarray(list(b), dtype=float)
-    if len(x) < 2 or len(y) < 2:
-        return math.nan
-    if x.std(ddof=1) == 0 and y.std(ddof=1) == 0:
-        return 1.0 if x.mean() == y.mean() else 0.0
-    with warnings.catch_warnings():
-        # Nearly identical samples only warn about precision; the p-value stands.
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return float(stats.ttest_ind(x, y, equal_var=False).pvalue)
-
-
 def holm(p_values: Iterable[float]) -> list[float]:
     """Holm's step-down adjustment of p-values for testing them together.
 
@@ -104,6 +86,7 @@ def summarize(
     alpha: float = 0.05,
     annotated: pd.DataFrame | None = None,
     margin: float = CompareConfig.margin,
+    looks: Looks | None = None,
 ) -> pd.DataFrame:
     """One row per configuration: mean test metric over seeds, CI, rank and tests.
 
@@ -123,6 +106,9 @@ def summarize(
         alpha: Significance level of the tests against the best configuration.
         annotated: :func:`annotate_runs`' frame of ``runs``, when the caller has it.
         margin: The margin of practical equivalence, in the metric's units.
+        looks: The sequential design the seeds were added by (``sweep.seeds=auto``):
+            each comparison is then replayed look by look (:func:`sequential_test`, at
+            ``alpha`` over the comparisons, Bonferroni) instead of tested once with Holm.
 
     Returns:
         Columns ``dataset``, ``task``, ``configuration``, the varying param columns
@@ -132,14 +118,17 @@ def summarize(
         ``failed`` (status FAILED), ``mean``, ``std``, ``ci_low``, ``ci_high``
         (95%), ``test_loss_mean``, ``test_loss_std``, ``rank`` (1 = best; NA
         without finished runs), ``best``, ``p_value`` (Welch vs the best),
-        ``p_adjusted`` (Holm, within the group), ``p_equivalence`` and
-        ``p_equivalence_adjusted`` (TOST within ``±margin``, Holm), ``verdict``
+        ``p_adjusted`` (Holm, within the group; NaN with ``looks``), ``p_equivalence`` and
+        ``p_equivalence_adjusted`` (TOST within ``±margin``, Holm; NaN with ``looks``),
+        ``verdict``
         (:class:`~pipeline.compare.pairwise.Verdict`: ``best``, ``worse``,
         ``equivalent``, ``undecided``; NA when either side has fewer than 2 runs),
         ``prob_improvement`` with ``prob_improvement_low``/``_high`` (P(a seed of the
         best beats a seed of this one), its 95% bootstrap interval) and
         ``seeds_to_decide`` (an undecided one's seeds per configuration for 80% power,
-        estimated).  Sorted by group, then rank.
+        estimated), ``look_seeds`` and ``level`` (with ``looks``: the seeds a side at the
+        look that decided, or the last, and the nominal level the p-values were tested at
+        there; NA without).  Sorted by group, then rank.
     """
     if not 0 < alpha < 1:
         raise ValueError(f"alpha {alpha} must be between 0 and 1")
@@ -150,10 +139,11 @@ def summarize(
     param_columns = list(annotated.columns[len(RUN_COLUMNS) :])
     rows = []
     for (dataset, task), group in annotated.groupby(list(contract.GROUP_COLUMNS), sort=True):
-        rows.extend(_ranked_group(dataset, task, group, param_columns, alpha, margin))
-    summary = pd.DataFrame(rows).drop(columns="_values")
+        rows.extend(_ranked_group(dataset, task, group, param_columns, alpha, margin, looks))
+    summary = pd.DataFrame(rows).drop(columns=["_values", "_by_seed"])
     summary["rank"] = summary["rank"].astype("Int64")
     summary["seeds_to_decide"] = summary["seeds_to_decide"].astype("Int64")
+    summary["look_seeds"] = summary["look_seeds"].astype("Int64")
     summary["verdict"] = summary["verdict"].astype("string")
     summary["best"] = summary["best"].astype(bool)
     return summary.reset_index(drop=True)
@@ -166,6 +156,7 @@ def _ranked_group(
     param_columns: list[str],
     alpha: float,
     margin: float,
+    looks: Looks | None,
 ) -> list[dict]:
     """The configurations of one (dataset, task) group, ranked and tested, best first."""
     metric, higher = contract.primary_metric(task)
@@ -180,7 +171,10 @@ def _ranked_group(
         for label, runs_of in group.groupby("configuration", sort=True)
     ]
     _rank(configs, higher)
-    _test_against_best(configs, alpha, margin, higher)
+    if looks is None:
+        _test_against_best(configs, alpha, margin, higher)
+    else:
+        _replay_against_best(configs, alpha, margin, higher, looks)
     return sorted(configs, key=lambda c: (c["rank"] is None, c["rank"] or 0, c["configuration"]))
 
 
@@ -209,6 +203,7 @@ def _configuration(label: str, runs_of: pd.DataFrame, param_columns: list[str]) 
         "test_loss_mean": float(loss.mean()) if len(loss) else math.nan,
         "test_loss_std": float(loss.std(ddof=1)) if len(loss) > 1 else math.nan,
         "_values": ok["value"].to_numpy(),
+        "_by_seed": ok.sort_values("seed", kind="stable")["value"].to_numpy(),
     }
 
 
@@ -251,6 +246,46 @@ def _test_against_best(configs: list[dict], alpha: float, margin: float, higher:
             if found is Verdict.undecided
             else None
         )
+        c.update(look_seeds=None, level=math.nan)
+    _set_best(best)
+
+
+def _replay_against_best(
+    configs: list[dict], alpha: float, margin: float, higher: bool, looks: Looks
+) -> None:
+    """Each configuration against the best, replayed look by look in seed order
+    (:func:`sequential_test`) at ``alpha`` over the comparisons (Bonferroni: Holm's steps
+    do not carry over to looks taken at different times), with P(the best beats it) over
+    the seeds each has and, undecided, the seeds to decide."""
+    best = next((c for c in configs if c["best"]), None)
+    others = [c for c in configs if c is not best]
+    share = alpha / max(len(others), 1)
+    for c in others:
+        top = best["_by_seed"] if best else ()
+        test = sequential_test(c["_by_seed"], top, margin, share, looks, higher)
+        found = sequential_verdict(test) if best else None
+        # Tested against the look's own level, not adjusted: the report shows the level.
+        c.update(
+            p_value=test.p_value,
+            p_adjusted=math.nan,
+            p_equivalence=test.p_equivalence,
+            p_equivalence_adjusted=math.nan,
+            verdict=None if found is None else found.value,
+            look_seeds=test.seeds if found is not None else None,
+            level=test.level,
+        )
+        prob, low, high = probability_of_improvement(top, c["_by_seed"], higher)
+        c.update(prob_improvement=prob, prob_improvement_low=low, prob_improvement_high=high)
+        c["seeds_to_decide"] = (
+            seeds_to_decide(c["_by_seed"], top, margin, share)
+            if found is Verdict.undecided
+            else None
+        )
+    _set_best(best)
+
+
+def _set_best(best: dict | None) -> None:
+    """The best configuration's own row: nothing to test it against."""
     if best is not None:
         best.update(
             p_value=math.nan,
@@ -262,4 +297,6 @@ def _test_against_best(configs: list[dict], alpha: float, margin: float, higher:
             prob_improvement_low=math.nan,
             prob_improvement_high=math.nan,
             seeds_to_decide=None,
+            look_seeds=None,
+            level=math.nan,
         )

@@ -43,6 +43,9 @@ RESUMED_TAG = "optlab.resumed"  # on a resumed run: the epochs restored, e.g. "2
 RUN_KEY_TAG = "optlab.run_key"
 LESSON_TAG = "optlab.lesson"  # on a lesson's run: the lesson (pipeline.lessons)
 LESSON_CONFIG_TAG = "optlab.lesson_config"  # on a lesson's run: the configuration it compares
+# On the parent of a sweep that added seeds until decided (sweep.seeds=auto): its design,
+# "<start>:<max_seeds>:<spending function>", so a report made later replays the same looks.
+SEQUENTIAL_TAG = "optlab.sequential"
 REPRODUCES_TAG = "optlab.reproduces"  # on a `pipeline.reproduce` run: the original's id
 # On an Optuna sweep's parent (pipeline.sweep.search): the study's best trial, as the Hydra
 # overrides that train it again, and the ids of its child runs (one per seed).

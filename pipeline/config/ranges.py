@@ -22,8 +22,14 @@ class Range:
     high: float | None = None
     low_inclusive: bool = True
     high_inclusive: bool = True
+    words: tuple[str, ...] = ()  # the words valid besides the numbers (sweep.seeds: auto)
+    integer: bool = False  # whole numbers only (where the schema's type cannot say so)
 
-    def __contains__(self, value: float) -> bool:
+    def __contains__(self, value: float | str) -> bool:
+        if isinstance(value, str):
+            return value in self.words
+        if self.integer and not float(value).is_integer():
+            return False
         above = self.low is None or value > self.low or (self.low_inclusive and value == self.low)
         below = (
             self.high is None or value < self.high or (self.high_inclusive and value == self.high)
@@ -36,15 +42,19 @@ class Range:
         def shown(bound: float) -> str:
             return str(int(bound)) if float(bound).is_integer() else f"{bound:g}"
 
+        words = (" (a whole number)" if self.integer else "") + "".join(
+            f" or {word!r}" for word in self.words
+        )
         if self.high is None:
-            return f"{'≥' if self.low_inclusive else '>'} {shown(self.low)}"
+            return f"{'≥' if self.low_inclusive else '>'} {shown(self.low)}{words}"
         if self.low is None:
             return f"{'≤' if self.high_inclusive else '<'} {shown(self.high)}"
         left = "[" if self.low_inclusive else "("
         right = "]" if self.high_inclusive else ")"
-        return f"in {left}{shown(self.low)}, {shown(self.high)}{right}"
+        return f"in {left}{shown(self.low)}, {shown(self.high)}{right}{words}"
 
 
+AUTO = "auto"  # sweep.seeds: seeds added until each comparison is decided
 AT_LEAST_1 = Range(low=1)
 NON_NEGATIVE = Range(low=0)
 POSITIVE = Range(low=0, low_inclusive=False)
@@ -70,7 +80,10 @@ RANGES: dict[str, Range] = {
     "batch_size": AT_LEAST_1,
     "patience": NON_NEGATIVE,
     "min_delta": NON_NEGATIVE,
-    "seeds": AT_LEAST_1,
+    "seeds": Range(
+        low=1, words=(AUTO,), integer=True
+    ),  # auto: added until decided (sweep.max_seeds)
+    "max_seeds": Range(low=3),  # the first look takes 3 (pipeline.compare.sequential.START)
     "margin": POSITIVE,  # compare.margin, in the metric's units
     # activations
     "alpha": NON_NEGATIVE,  # leaky_relu's negative slope, elu's saturation
@@ -126,7 +139,7 @@ def out_of_range(path: str, value: Any) -> str | None:
     entries = enumerate(value) if isinstance(value, list | tuple) else [(None, value)]
     for i, entry in entries:
         number = isinstance(entry, int | float) and not isinstance(entry, bool)
-        if not (number and entry in valid):
+        if not ((number or isinstance(entry, str)) and entry in valid):
             where = path if i is None else f"{path}[{i}]"
             return f"{where}={entry!r}: must be {valid}"
     return None

@@ -311,8 +311,11 @@ class CompareConfig:
 class SweepConfig:
     """Multirun sweeps (``python -m pipeline.train -m ...``)."""
 
-    # Runs per configuration, with training.seed, seed + 1, ...: 3+ gives confidence intervals.
-    seeds: int = 1
+    # Runs per configuration, with training.seed, seed + 1, ...: 3+ gives confidence intervals;
+    # "auto": 3, then one more at a time to each configuration whose verdict against the
+    # best is still undecided, up to max_seeds (pipeline.sweep.rounds).
+    seeds: Any = 1
+    max_seeds: int = 10
 
 
 # ------------------------------------------------------------------ the course's figures

@@ -16,16 +16,20 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from pipeline.compare.pairwise import Looks
+from pipeline.compare.sequential import START
 from pipeline.config import contract
+from pipeline.config.ranges import AUTO
 from pipeline.config.schemas import pick_many
 from pipeline.lessons.catalogue import LESSONS
+from pipeline.lessons.runner import Runner
 from pipeline.lessons.table import MARKDOWN, Row, summary
 from pipeline.system import interrupt
 
 log = logging.getLogger(__name__)
 
 EXPERIMENT = "lessons"
-SEEDS = 3
+MAX_SEEDS = 10  # with --seeds auto, as sweep.max_seeds
 
 
 def _lesson_names(text: str) -> list[str]:
@@ -35,9 +39,21 @@ def _lesson_names(text: str) -> list[str]:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def _seeds(text: str) -> int:
+def _seeds(text: str) -> int | str:
+    if text == AUTO:
+        return text
     if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"--seeds {text!r}: valid: an integer of at least 1")
+        raise argparse.ArgumentTypeError(
+            f"--seeds {text!r}: valid: an integer of at least 1, or {AUTO!r}"
+        )
+    return int(text)
+
+
+def _max_seeds(text: str) -> int:
+    if not text.isdigit() or int(text) < START:
+        raise argparse.ArgumentTypeError(
+            f"--max-seeds {text!r}: valid: an integer of at least {START}"
+        )
     return int(text)
 
 
@@ -57,7 +73,18 @@ def parser() -> argparse.ArgumentParser:
         help=f"comma-separated lessons to run (default: all, in order: {', '.join(LESSONS)})",
     )
     p.add_argument(
-        "--seeds", type=_seeds, default=SEEDS, help="seeds per configuration (%(default)s)"
+        "--seeds",
+        type=_seeds,
+        default=AUTO,
+        help=f"seeds per configuration, or {AUTO!r} (the default): {START}, then one more at a "
+        "time to the configurations of a comparison still undecided, up to --max-seeds, "
+        "each look at its group-sequential level (docs/lessons.md)",
+    )
+    p.add_argument(
+        "--max-seeds",
+        type=_max_seeds,
+        default=MAX_SEEDS,
+        help="with --seeds auto: the most seeds per configuration (%(default)s)",
     )
     p.add_argument("--fresh", action="store_true", help="train every run again, reusing none")
     p.add_argument("--out", type=Path, help="folder for the table (default: reports/lessons)")
@@ -66,15 +93,29 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def description(rows: Sequence[Row], seeds: int) -> str:
+def description(rows: Sequence[Row], seeds: str) -> str:
     """The parent run's description in the UI: each claim and its verdict (a tag holds
     at most :data:`~pipeline.config.contract.TAG_MAX` characters; the whole table is the
-    ``lessons.md`` artifact)."""
+    ``lessons.md`` artifact); ``seeds``: how many, in words (``table.seeds_text``)."""
     head = (
-        f"### The course's claims, measured\n\nOver {seeds} seed(s). Measurements, rules, "
+        f"### The course's claims, measured\n\nOver {seeds}. Measurements, rules, "
         f"evidence and run ids: the `{MARKDOWN}` artifact.\n\n"
     )
     return (head + summary(rows))[: contract.TAG_MAX]
+
+
+def lesson_rows(name: str, runner: Runner) -> list[Row]:
+    """A lesson's rows; with the runner's sequential design, the lesson again after one more
+    seed for each configuration a verdict still wants one, until none does (or each has
+    ``max_seeds``). Runs trained before are found again, not retrained."""
+    while True:
+        rows = [replace(row, lesson=name) for row in LESSONS[name](runner)]
+        wanted = frozenset().union(*(row.needs for row in rows))
+        grown = runner.add_seed(wanted)
+        if not grown:
+            return rows
+        log.info("lesson %s: one more seed for %s", name, ", ".join(grown))
+        print(f"lessons: {name}: one more seed for {', '.join(grown)} (undecided)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -86,7 +127,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pipeline.config.compose import compose_config
     from pipeline.config.paths import layout
     from pipeline.lessons import table
-    from pipeline.lessons.runner import Runner
     from pipeline.tracking import store, store_check
 
     cfg = compose_config()
@@ -98,17 +138,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         run_name=f"lessons-{time.strftime('%Y%m%d-%H%M%S')}",
         tags={contract.LESSON_TAG: ",".join(args.only)},
     ).info.run_id
-    runner = Runner(uri, args.experiment, parent, args.seeds, args.data_root, not args.fresh)
+    looks = Looks(START, args.max_seeds) if args.seeds == AUTO else None
+    seeds = table.seeds_text(args.seeds, looks)
+    runner = Runner(
+        uri,
+        args.experiment,
+        parent,
+        0 if looks else args.seeds,
+        args.data_root,
+        not args.fresh,
+        looks=looks,
+    )
     try:
-        rows = [
-            replace(row, lesson=name)
-            for name in args.only
-            for row in LESSONS[name](runner.for_lesson(name))
-        ]
-        files = table.write(rows, args.out or layout().lessons, args.seeds)
+        rows = [row for name in args.only for row in lesson_rows(name, runner.for_lesson(name))]
+        files = table.write(rows, args.out or layout().lessons, seeds)
         for path in files.values():
             client.log_artifact(parent, str(path))
-        client.set_tag(parent, store.NOTE_TAG, description(rows, args.seeds))
+        client.set_tag(parent, store.NOTE_TAG, description(rows, seeds))
     except interrupt.INTERRUPTIONS as error:
         client.set_tag(parent, contract.STOP_REASON_TAG, interrupt.reason(error))
         client.set_terminated(parent, "KILLED")

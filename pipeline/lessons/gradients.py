@@ -30,11 +30,11 @@ def vanishing_gradient(run: Runner) -> list[Row]:
     layers = he["relu"].columns(r"grad_norm/hidden_\d+")
     first, last = layers[0], layers[-1]
 
-    def ratios(t: Trials) -> list[float]:  # log10(first hidden layer's norm / last's)
-        return [
+    def ratios(t: Trials) -> v.Measured:  # log10(first hidden layer's norm / last's)
+        return t.measured(
             math.log10(max(a, 1e-30) / max(b, 1e-30))
             for a, b in zip(t.final(first), t.final(last), strict=True)
-        ]
+        )
 
     def norms(t: Trials) -> str:  # each hidden layer's, input side first, mean over seeds
         return ", ".join(f"{float(np.mean(t.final(c))):.2g}" for c in layers)

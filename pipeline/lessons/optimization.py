@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 
+from pipeline.compare.sequential import START
 from pipeline.lessons import verdicts as v
 from pipeline.lessons.base import ACCURACY, COURSE, EPOCHS, LOSS, best_first, run_ids, swept
 from pipeline.lessons.measure import PROCESS_PEAK
@@ -39,10 +40,14 @@ def batch_size(run: Runner) -> list[Row]:
     # owes nothing to what earlier trainings left behind.
     equal = {label: run.run(label, [*base, *o], isolated=True) for label, o in choices}
     seconds = {
-        k: [float(np.median(s)) for s in t.series("epoch_seconds")] for k, t in equal.items()
+        k: t.measured(float(np.median(s)) for s in t.series("epoch_seconds"))
+        for k, t in equal.items()
     }
-    # As many epochs as fit in the budget at each batch size's measured speed.
-    budget = {k: max(1, round(EQUAL_TIME_S / float(np.mean(seconds[k])))) for k, _ in choices}
+    # As many epochs as fit in the budget at each batch size's measured speed, over the
+    # first look's seeds: seeds added later must not change the configurations compared.
+    budget = {
+        k: max(1, round(EQUAL_TIME_S / float(np.mean(seconds[k][:START])))) for k, _ in choices
+    }
     timed = {
         label: run.run(
             f"{label}, {budget[label]} epochs",

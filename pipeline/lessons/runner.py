@@ -17,7 +17,7 @@ import copy
 import logging
 import multiprocessing
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,10 +26,12 @@ from typing import Any
 import pandas as pd
 from omegaconf import OmegaConf
 
+from pipeline.compare.pairwise import Looks
 from pipeline.compare.runs import latest_by_key, logged_history
 from pipeline.config import contract
 from pipeline.config.compose import compose_config
 from pipeline.lessons.measure import PROCESS_PEAK, Probe, process_peak_mb
+from pipeline.lessons.verdicts import Measured
 from pipeline.training.train import TrainResult, planned_run_key, train
 
 log = logging.getLogger(__name__)
@@ -52,22 +54,29 @@ class Trial:
 
 @dataclass(frozen=True)
 class Trials:
-    """A configuration's runs, one per seed."""
+    """A configuration's runs, one per seed, in seed order, and the sequential design
+    its seeds are added by (None: a fixed number)."""
 
     label: str
     trials: tuple[Trial, ...]
+    looks: Looks | None = None
 
     @property
     def run_ids(self) -> list[str]:
         return [t.run_id for t in self.trials]
 
-    def metric(self, key: str) -> list[float]:
-        """``key`` of every seed's run (a final metric, e.g. ``test_accuracy``)."""
-        return [t.metrics[key] for t in self.trials]
+    def measured(self, values: Iterable[float]) -> Measured:
+        """Per-seed ``values`` computed from these runs, as the verdicts take them: with
+        this configuration's label and design."""
+        return Measured(values, self.label, self.looks)
 
-    def final(self, column: str) -> list[float]:
+    def metric(self, key: str) -> Measured:
+        """``key`` of every seed's run (a final metric, e.g. ``test_accuracy``)."""
+        return self.measured(t.metrics[key] for t in self.trials)
+
+    def final(self, column: str) -> Measured:
         """``column`` of every seed's history at its last epoch."""
-        return [float(t.history[column].iloc[-1]) for t in self.trials]
+        return self.measured(float(t.history[column].iloc[-1]) for t in self.trials)
 
     def series(self, column: str) -> list[list[float]]:
         """``column`` of every seed's history, epoch by epoch."""
@@ -83,7 +92,11 @@ class Trials:
 class Runner:
     """Trains configurations for the lessons: ``seeds`` runs each, children of
     ``parent_id`` in ``experiment`` of the store at ``uri``; ``overrides`` are added
-    to every configuration's (after the lesson's, so they win)."""
+    to every configuration's (after the lesson's, so they win).
+
+    With ``looks`` (seeds until decided) each configuration starts with ``looks.start``
+    seeds and :meth:`add_seed` gives the ones a verdict still wants one more, up to
+    ``looks.max_seeds``: the lesson then runs again, and finds its earlier runs."""
 
     def __init__(
         self,
@@ -95,21 +108,38 @@ class Runner:
         reuse: bool = True,
         config_dir: str | Path | None = None,
         overrides: Sequence[str] = (),
+        looks: Looks | None = None,
     ) -> None:
         from mlflow.tracking import MlflowClient  # lazy, for cost
 
         self.uri, self.experiment, self.parent_id = uri, experiment, parent_id
         self.seeds, self.data_root, self.reuse = seeds, data_root, reuse
         self.config_dir, self.overrides = config_dir, list(overrides)
+        self.looks = looks
         self.lesson = ""  # the lesson whose runs it trains (for_lesson)
+        self.wanted: dict[str, int] = {}  # with looks: seeds per configuration, by label
+        self.found: dict[str, Trial] = {}  # runs trained or read back, by run key
         self.client = MlflowClient(uri)
 
     def for_lesson(self, lesson: str) -> Runner:
         """This runner, tagging the runs it trains with ``lesson``
-        (:data:`~pipeline.config.contract.LESSON_TAG`)."""
+        (:data:`~pipeline.config.contract.LESSON_TAG`); its configurations' seeds are its own."""
         runner = copy.copy(self)
-        runner.lesson = lesson
+        runner.lesson, runner.wanted = lesson, {}
         return runner
+
+    def add_seed(self, labels: Iterable[str]) -> list[str]:
+        """One more seed for each configuration of ``labels`` that has fewer than
+        ``looks.max_seeds``; the labels that got one (none without ``looks``)."""
+        if self.looks is None:
+            return []
+        grown = []
+        for label in sorted(labels):
+            seeds = self.wanted.get(label, self.looks.start)
+            if seeds < self.looks.max_seeds:
+                self.wanted[label] = seeds + 1
+                grown.append(label)
+        return grown
 
     def run(
         self,
@@ -137,21 +167,33 @@ class Runner:
             self.config_dir,
         )
         keys = [o.split("=", 1)[0].lstrip("+~") for o in overrides if "experiment=" not in o]
+        # A count the lesson sets itself (a tuning grid's one seed) is not a design's.
+        looks = self.looks if seeds is None else None
+        count = seeds or (self.wanted.get(label, looks.start) if looks else self.seeds)
         trials, first = [], cfg.training.seed
-        for seed in range(first, first + (seeds or self.seeds)):  # as a sweep's sweep.seeds does
+        for seed in range(first, first + count):  # as a sweep's sweep.seeds does
             cfg.training.seed = seed
-            found = None
-            if self.reuse:
-                found = self._finished(planned_run_key(cfg, self.data_root), required)
-            if found is None:
-                log.info("lesson %s: training %s, seed %d", self.lesson, label, seed)
-                found = self._train(cfg, label, keys, probe, isolated)
-            else:
-                log.info(
-                    "lesson %s: %s, seed %d, reused run %s", self.lesson, label, seed, found.run_id
-                )
-            trials.append(found)
-        return Trials(label, tuple(trials))
+            trials.append(self._trial(cfg, label, keys, probe, isolated, required))
+        return Trials(label, tuple(trials), looks)
+
+    def _trial(
+        self, cfg: Any, label: str, keys: list[str], probe, isolated: bool, required
+    ) -> Trial:
+        """One seed's run: found earlier (in this process, even with ``reuse=False``; or in
+        the store), else trained."""
+        key = planned_run_key(cfg, self.data_root)
+        found = self.found.get(key)
+        if found is not None and (required is None or required in found.metrics):
+            return found
+        found = self._finished(key, required) if self.reuse else None
+        seed = cfg.training.seed
+        if found is None:
+            log.info("lesson %s: training %s, seed %d", self.lesson, label, seed)
+            found = self._train(cfg, label, keys, probe, isolated)
+        else:
+            log.info("lesson %s: %s, seed %d, reused %s", self.lesson, label, seed, found.run_id)
+        self.found[key] = found
+        return found
 
     def _train(
         self, cfg: Any, label: str, keys: list[str], probe: Probe | None, isolated: bool

@@ -9,12 +9,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from pipeline.compare.pairwise import Looks
 from pipeline.compare.stats import confidence_interval
 from pipeline.lessons.verdicts import Judgement, Verdict, number
 from pipeline.system.io import atomic_write_text
 
 MARKDOWN, CSV = "lessons.md", "lessons.csv"
 SHORT_ID = 8  # the markdown shows run ids this long; the CSV has them whole
+_NOT_COLUMNS = ("needs",)  # Row's fields the table does not show
 _MARKS = {Verdict.SUPPORTED: "✅", Verdict.NOT_SUPPORTED: "❌", Verdict.UNDECIDED: "❔"}
 
 
@@ -30,6 +32,9 @@ class Row:
     rule: str
     evidence: str
     runs: tuple[str, ...] = field(default=())
+    # The configurations that want another seed to decide it (Judgement.needs): not a
+    # column of the table.
+    needs: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
 
     @classmethod
     def judged(
@@ -46,6 +51,7 @@ class Row:
             judgement.rule,
             judgement.evidence,
             tuple(runs),
+            judgement.needs,
         )
 
 
@@ -64,17 +70,30 @@ def _cell(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", "<br>")
 
 
-def markdown(rows: Sequence[Row], seeds: int) -> str:
-    """The table as markdown, with a line saying how to read it."""
+def seeds_text(seeds: int | str, looks: Looks | None) -> str:
+    """How many seeds the table's claims were measured over, in words."""
+    if looks is None:
+        return f"{seeds} seed(s)"
+    return (
+        f"{looks.start} to {looks.max_seeds} seeds, added one at a time to the configurations "
+        "of a comparison still undecided"
+    )
+
+
+def markdown(rows: Sequence[Row], seeds: str) -> str:
+    """The table as markdown, with a line saying how to read it (``seeds``:
+    :func:`seeds_text`)."""
     lines = [
         "# The course's claims, measured",
         "",
-        f"Each claim was measured over {seeds} seed(s): mean ± the half-width of the 95 % "
+        f"Each claim was measured over {seeds}: mean ± the half-width of the 95 % "
         "Student-t interval. The verdict is computed from the measurements by the rule "
         "in its row. Where two configurations are compared: Welch's test at p < 0.05, TOST "
         "for the same within a margin (then not supported), else undecided with an estimate "
-        "of the seeds that would decide it; P(A > B) is the chance a seed of A beats one "
-        "of B, with its 95 % bootstrap interval.",
+        "of the seeds that would decide it; with seeds added until decided, each look tests "
+        "at its group-sequential level (O'Brien–Fleming-type alpha spending, 0.05 over all "
+        "the looks). P(A > B) is the chance a seed of A beats one of B, with its 95 % "
+        "bootstrap interval.",
         "",
         "| lesson | claim (course) | measured | verdict | rule and evidence | runs |",
         "|---|---|---|---|---|---|",
@@ -127,15 +146,16 @@ def read_csv(path: Path) -> list[Row]:
 def csv_text(rows: Sequence[Row]) -> str:
     """The table as CSV: one line per claim, run ids whole and space-separated."""
     out = io.StringIO()
-    names = list(asdict(rows[0]) if rows else Row.__dataclass_fields__)
+    names = [n for n in Row.__dataclass_fields__ if n not in _NOT_COLUMNS]
     writer = csv.DictWriter(out, fieldnames=names, lineterminator="\n")
     writer.writeheader()
     for r in rows:
-        writer.writerow({**asdict(r), "verdict": str(r.verdict), "runs": " ".join(r.runs)})
+        record = {k: v for k, v in asdict(r).items() if k not in _NOT_COLUMNS}
+        writer.writerow({**record, "verdict": str(r.verdict), "runs": " ".join(r.runs)})
     return out.getvalue()
 
 
-def write(rows: Sequence[Row], folder: Path, seeds: int) -> dict[str, Path]:
+def write(rows: Sequence[Row], folder: Path, seeds: str) -> dict[str, Path]:
     """Write ``lessons.md`` and ``lessons.csv`` into ``folder`` (each replaced whole)."""
     return {
         MARKDOWN: atomic_write_text(folder / MARKDOWN, markdown(rows, seeds)),

@@ -23,8 +23,14 @@ from enum import StrEnum
 
 import numpy as np
 
-from pipeline.compare.pairwise import probability_of_improvement, seeds_to_decide, tost_p_value
-from pipeline.compare.stats import welch_p_value
+from pipeline.compare.pairwise import (
+    Looks,
+    probability_of_improvement,
+    seeds_to_decide,
+    sequential_test,
+    tost_p_value,
+    welch_p_value,
+)
 
 ALPHA = 0.05  # the significance level of every test in the lessons
 # The margin of equivalence of a comparison whose lesson states none, as a fraction of the
@@ -48,6 +54,9 @@ class Judgement:
     verdict: Verdict
     rule: str
     evidence: str = ""
+    # The configurations (labels) that want another seed to decide it: an undecided
+    # comparison of a sequential design with looks to come (:func:`exceeds`).
+    needs: frozenset[str] = frozenset()
 
 
 def _g(value: float) -> str:
@@ -60,6 +69,20 @@ def number(value: float, digits: int = 3) -> str:
     if math.isfinite(value) and 10**digits <= abs(value) < 1e6:
         return f"{value:.0f}"
     return f"{value:.{digits}g}"
+
+
+class Measured(tuple):
+    """One configuration's per-seed values, in seed order, with its label and the sequential
+    design its seeds are added by (None: a fixed number of seeds): what :func:`exceeds` needs
+    to replay a comparison's looks and to say which configurations want another seed."""
+
+    label: str
+    looks: Looks | None
+
+    def __new__(cls, values: Iterable[float], label: str = "", looks: Looks | None = None):
+        measured = super().__new__(cls, (float(v) for v in values))
+        measured.label, measured.looks = label, looks
+        return measured
 
 
 def exceeds(
@@ -80,38 +103,68 @@ def exceeds(
     (80 % power, an estimate) or why none can be said (fewer than two seeds on a side).
     The evidence gives the means, Welch's p and P(a seed of a beats one of b) with its
     95 % bootstrap interval.
+
+    When ``a`` or ``b`` is :class:`Measured` with a design (``looks``), the tests are
+    replayed look by look (:func:`~pipeline.compare.pairwise.sequential_test`), each look at
+    its nominal level, and an undecided comparison with looks to come names its two
+    configurations in :attr:`Judgement.needs`: each wants another seed.
     """
     x, y = np.asarray(list(a), float), np.asarray(list(b), float)
+    looks = getattr(a, "looks", None) or getattr(b, "looks", None)
     by = f" by more than {margin:.0%}" if margin else ""
     same = margin or EQUIVALENCE
+    level = f"p < {alpha}" if looks is None else f"p under its look's level ({alpha} over all)"
     rule = (
-        f"{a_name}'s mean {quantity} exceeds {b_name}'s{by} and Welch's test gives p < {alpha}; "
+        f"{a_name}'s mean {quantity} exceeds {b_name}'s{by} and Welch's test gives {level}; "
         f"not if TOST shows them within {same:.0%} of {b_name}'s"
     )
-    p = welch_p_value(x, y)
-    if math.isnan(p):
+    if min(len(x), len(y)) < 2:
         return Judgement(Verdict.UNDECIDED, rule, "fewer than two seeds on a side")
-    delta = same * abs(float(y.mean()))
-    equal = tost_p_value(x, y, delta) if delta > 0 else math.nan
+    # The margin from the first look's seeds of b: the same at every look.
+    first = y[: looks.start] if looks is not None else y
+    delta = same * abs(float(first.mean()))
+    if looks is None:
+        p, equal, n, level_p, state = welch_p_value(x, y), _tost(x, y, delta), len(y), alpha, ""
+    else:
+        test = sequential_test(x, y, delta, alpha, looks) if delta > 0 else None
+        if test is None or math.isnan(test.level):
+            return Judgement(Verdict.UNDECIDED, rule, "fewer seeds than the first look's")
+        p, equal, n, level_p, state = (
+            test.p_value,
+            test.p_equivalence,
+            test.seeds,
+            test.level,
+            test.state,
+        )
+        x, y = x[:n], y[:n]
     prob, low, high = probability_of_improvement(x, y)
     evidence = (
         f"means {_g(x.mean())} vs {_g(y.mean())}, p = {p:.2g}, "
         f"P({a_name} > {b_name}) = {prob:.2f} [{low:.2f}, {high:.2f}]"
     )
-    if equal < alpha:
+    if looks is not None:
+        evidence += f"; at {n} seeds a side, level {level_p:.2g}"
+    if equal < level_p:
         return Judgement(
             Verdict.NOT_SUPPORTED,
             rule,
             f"{evidence}; equivalent within ±{_g(delta)} (TOST p = {equal:.2g})",
         )
-    if p < alpha and x.mean() > y.mean() * (1 + margin):
+    if p < level_p and x.mean() > y.mean() * (1 + margin):
         return Judgement(Verdict.SUPPORTED, rule, evidence)
-    if p < alpha and y.mean() > x.mean() * (1 + margin):
+    if p < level_p and y.mean() > x.mean() * (1 + margin):
         return Judgement(Verdict.NOT_SUPPORTED, rule, evidence)
-    needed = seeds_to_decide(x, y, delta, alpha) if delta > 0 else None
+    needed = seeds_to_decide(x, y, delta, level_p) if delta > 0 else None
     if needed is not None:
         evidence += f"; about {needed} seeds a side would decide it"
-    return Judgement(Verdict.UNDECIDED, rule, evidence)
+    labels = frozenset(str(getattr(s, "label", "")) for s in (a, b)) - {""}
+    return Judgement(
+        Verdict.UNDECIDED, rule, evidence, labels if state == "continue" else frozenset()
+    )
+
+
+def _tost(x: np.ndarray, y: np.ndarray, delta: float) -> float:
+    return tost_p_value(x, y, delta) if delta > 0 else math.nan
 
 
 def all_equal(values: Iterable[float], target: float, quantity: str) -> Judgement:
@@ -179,4 +232,8 @@ def every(judgements: Sequence[Judgement]) -> Judgement:
         verdict = Verdict.UNDECIDED
     rule = "; and ".join(j.rule for j in judgements)
     evidence = "; ".join(f"{j.verdict}: {j.evidence}" for j in judgements)
-    return Judgement(verdict, rule, evidence)
+    # Decided as a whole, none of its parts wants another seed.
+    needs = frozenset().union(*(j.needs for j in judgements))
+    return Judgement(
+        verdict, rule, evidence, needs if verdict == Verdict.UNDECIDED else frozenset()
+    )

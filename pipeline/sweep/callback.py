@@ -7,8 +7,10 @@ through :class:`MlflowSweepCallback` (registered in ``conf/config.yaml``):
   the experiment and the parent run (a fresh SQLite store hit by several first
   writers at once would corrupt its schema), and hands the parent's id to the
   jobs through the environment (joblib's workers inherit it);
-- every job trains ``sweep.seeds`` runs, children of the parent; a job that
-  fails is recorded as a FAILED child and the sweep goes on;
+- every job trains ``sweep.seeds`` runs, children of the parent (:mod:`pipeline.sweep.jobs`);
+  a job that fails is recorded as a FAILED child and the sweep goes on;
+- with ``sweep.seeds=auto``, once the jobs are done, it adds seeds to the configurations
+  still undecided against the best, in rounds (:mod:`pipeline.sweep.rounds`);
 - when the sweep ends it marks children a crashed worker left RUNNING as
   FAILED, records each job that never started a run (its worker died first) as
   a FAILED child saying so, writes the comparison report into the sweep folder,
@@ -23,31 +25,24 @@ import atexit
 import logging
 import os
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf
 
 from pipeline.config import contract, keras_names, labels
 from pipeline.config.compose import validate
 from pipeline.config.paths import layout, project_root
-from pipeline.config.ranges import out_of_range
+from pipeline.config.ranges import AUTO, out_of_range
 from pipeline.config.schemas import pick
-from pipeline.data.build import ensure_processed
-from pipeline.sweep import cluster
+from pipeline.sweep import cluster, rounds
+from pipeline.sweep.jobs import EXPERIMENT_ENV, KEYS_ENV, PARENT_ENV, URI_ENV
 from pipeline.sweep.search import record_study
-from pipeline.system import interrupt, machine
+from pipeline.system import interrupt
 from pipeline.tracking import provenance, recovery, store, store_check
 
 log = logging.getLogger(__name__)
-
-PARENT_ENV = "OPTLAB_SWEEP_PARENT_RUN_ID"
-EXPERIMENT_ENV = "OPTLAB_SWEEP_EXPERIMENT"
-URI_ENV = "OPTLAB_SWEEP_TRACKING_URI"
-# The swept keys, comma-separated: they name each child's configuration.
-KEYS_ENV = "OPTLAB_SWEEP_KEYS"
 
 
 def _plain(config: DictConfig) -> DictConfig:
@@ -142,6 +137,11 @@ class MlflowSweepCallback(Callback):
         try:  # every value checked before anything is created (or imported)
             cfg = validate(_plain(config))
             check_jobs(jobs or [], layout().conf)  # and each job's, where they are known
+            if cfg.sweep.seeds == AUTO and jobs is None:  # its rounds compose the jobs again
+                raise ValueError(
+                    "sweep.seeds=auto needs Hydra's basic sweeper, whose jobs are known in "
+                    "advance; with this sweeper give a number of seeds (e.g. sweep.seeds=3)"
+                )
         except ValueError as error:
             # Hydra would turn a callback's exception into a warning and run the jobs.
             raise SystemExit(f"error: {error}") from error
@@ -165,17 +165,17 @@ class MlflowSweepCallback(Callback):
         experiment_id = store.ensure_experiment(self.uri, experiment)
         client = MlflowClient(self.uri)
         name = f"sweep-{preset or experiment}-{time.strftime('%Y%m%d-%H%M%S')}"
-        run = client.create_run(
-            experiment_id,
-            run_name=name,
-            tags={contract.SWEEP_TAG: contract.PARENT, **provenance.source_tags(project_root())},
-        )
+        tags = {contract.SWEEP_TAG: contract.PARENT, **provenance.source_tags(project_root())}
+        if cfg.sweep.seeds == AUTO:
+            tags[contract.SEQUENTIAL_TAG] = rounds.design(cfg.sweep).tag()
+        run = client.create_run(experiment_id, run_name=name, tags=tags)
         self.parent_id = run.info.run_id
         # What a run would not log (the tracking URI among it) the sweep does not either.
         params = {f"sweep.{k}": v for k, v in store.run_params(swept, cfg.dataset.name).items()}
         params.update(
             {
                 "sweep.seeds": str(cfg.sweep.seeds),
+                "sweep.max_seeds": str(cfg.sweep.max_seeds),
                 "sweep.preset": str(preset),
                 "sweep.launcher": str(config.hydra.launcher.get("_target_", "")).rsplit(".", 1)[-1],
                 "sweep.dir": str(config.hydra.sweep.dir),
@@ -215,6 +215,9 @@ class MlflowSweepCallback(Callback):
         out = Path(config.hydra.sweep.dir) / "report"
         failed = sum(c.info.status != "FINISHED" for c in children)
         try:
+            auto = config.sweep.seeds == AUTO and interrupt.received is None
+            if auto and rounds.add_seeds(self.uri, parent, self.jobs or [], config):
+                children = self._close_children(client, experiment_id, parent)
             report = compare(
                 self.uri,
                 Selection(parent=parent),
@@ -259,119 +262,6 @@ class MlflowSweepCallback(Callback):
             if str(num) not in started:
                 _record_lost_job(client, experiment_id, parent, num, overrides, swept, why)
         return client.search_runs([experiment_id], search, max_results=50000)
-
-
-def threads_per_job(hydra_cfg: DictConfig | None) -> int:
-    """TensorFlow threads for one job, so parallel jobs do not oversubscribe the CPU:
-    the CPUs Ray gave the task, or this machine's cores shared by joblib's workers."""
-    if cluster.uses_ray(hydra_cfg):
-        return cluster.assigned_cpus() or 1
-    cores = os.cpu_count() or 1
-    n_jobs = (hydra_cfg.launcher.get("n_jobs") if hydra_cfg is not None else None) or 1
-    if n_jobs < 0:  # joblib: -1 is all cores, -2 all but one, ...
-        n_jobs = max(1, cores + 1 + n_jobs)
-    return max(1, cores // n_jobs)
-
-
-def run_job(cfg: DictConfig, hydra_cfg: DictConfig | None = None) -> list[float | None]:
-    """Train one sweep job: ``sweep.seeds`` child runs of the sweep's parent; each finished
-    seed's :func:`~pipeline.config.contract.objective_value`.
-
-    A seed that fails is recorded as a FAILED child (with tag ``optlab.error``) and
-    the next one runs; the job itself never raises, so the sweep goes on.
-    """
-    from mlflow.tracking import MlflowClient
-
-    from pipeline.training.train import train  # lazy, for cost: Hydra imports this module to start
-
-    parent = os.environ[PARENT_ENV]
-    experiment = os.environ[EXPERIMENT_ENV]
-    uri = os.environ[URI_ENV]
-    swept = [k for k in os.environ.get(KEYS_ENV, "").split(",") if k]
-    cfg = cfg.copy()
-    with open_dict(cfg):
-        cfg.mlflow.experiment_name = experiment
-        cfg.mlflow.tracking_uri = uri
-        # Under the CPU pin every training runs on one thread (pipeline.training.runtime), so
-        # parallel jobs cannot oversubscribe the CPU; else each job gets its share.
-        if not cfg.runtime.intra_op_threads and not machine.pinned():
-            cfg.runtime.intra_op_threads = threads_per_job(hydra_cfg)
-            cfg.runtime.inter_op_threads = 1
-    on_ray = cluster.uses_ray(hydra_cfg)
-    job = str(hydra_cfg.job.num) if hydra_cfg is not None else "0"
-    results = []
-    for i in range(cfg.sweep.seeds):
-        run_cfg = cfg.copy()
-        with open_dict(run_cfg):
-            run_cfg.training.seed = cfg.training.seed + i
-        key = uuid.uuid4().hex
-        tags = {
-            contract.SWEEP_TAG: contract.CHILD,
-            contract.JOB_TAG: job,
-            contract.JOB_KEY_TAG: key,
-        }
-        suffix = f"-s{run_cfg.training.seed}" if cfg.sweep.seeds > 1 else ""
-        try:
-            if on_ray:  # a worker without a shared filesystem builds the data it lacks
-                ensure_processed(cfg.data, cfg.dataset.name, layout())
-            result = train(
-                run_cfg,
-                parent_run_id=parent,
-                extra_tags=tags,
-                run_name_suffix=suffix,
-                label_keys=swept,
-            )
-            results.append(contract.objective_value(result.history))
-        except Exception as error:  # noqa: BLE001 - recorded, and the sweep goes on
-            log.exception("sweep job %s seed %s failed", job, run_cfg.training.seed)
-            _record_failure(
-                MlflowClient(uri), run_cfg, experiment, parent, tags, suffix, error, swept
-            )
-    return results
-
-
-def _record_failure(
-    client,
-    cfg: DictConfig,
-    experiment: str,
-    parent: str,
-    tags: dict[str, str],
-    suffix: str,
-    error: Exception,
-    swept: list[str],
-) -> None:
-    """Make sure the failure is a FAILED child run carrying the error message.
-
-    A run that failed before training started is created here, with the source,
-    configuration and params a training run would have had.
-    """
-    found = client.search_runs(
-        [client.get_experiment_by_name(experiment).experiment_id],
-        f"tags.`{contract.JOB_KEY_TAG}` = '{tags[contract.JOB_KEY_TAG]}'",
-    )
-    message = contract.error_message(error)
-    if found:  # train() had started its run; the run context already marked it FAILED
-        run_id = found[0].info.run_id
-        client.set_tag(run_id, contract.ERROR_TAG, message)
-        if found[0].info.status != "FAILED":
-            client.set_terminated(run_id, "FAILED")
-        return
-    # It failed before its run started (an impossible combination, missing data).
-    flat = store.flatten(OmegaConf.to_container(cfg, resolve=True))
-    tags = {
-        **provenance.source_tags(project_root()),
-        **tags,
-        contract.CONFIGURATION_TAG: labels.label(flat, labels.param_keys(swept, flat)),
-        contract.PARENT_RUN_TAG: parent,
-        contract.ERROR_TAG: message,
-    }
-    run = client.create_run(
-        client.get_experiment_by_name(experiment).experiment_id,
-        run_name=store.default_run_name(cfg, cfg.optimizer.name == "gd") + suffix,
-        tags=tags,
-    )
-    store.log_params(client, run.info.run_id, store.run_params(flat, cfg.dataset.name))
-    client.set_terminated(run.info.run_id, "FAILED")
 
 
 def _record_lost_job(

@@ -22,7 +22,7 @@ default), every training runs on :data:`PINNED_THREADS` under the CPU pin
 (:mod:`pipeline.system.machine`), whatever the machine's cores; a count the config sets is part
 of the run key. Without the pin (``OPTLAB_CPU_ISA=native``) a small MLP trains on one
 thread, where its matrices are too small to share between cores, and a sweep gives each
-parallel job its share of the cores (:func:`pipeline.sweep.callback.threads_per_job`).
+parallel job its share of the cores (:func:`pipeline.sweep.jobs.threads_per_job`).
 
 Only the fit and the evaluations run many steps per call: a model is compiled, saved
 and predicts with one step per call, so a saved model carries no trace of the setting

@@ -176,7 +176,9 @@ NUMERIC_KEYS = [
     (schema, (*path, name), overrides)
     for schema, path, overrides in _schemas_in_place()
     for name, hint in typing.get_type_hints(schema).items()
-    if name in {f.name for f in dataclasses.fields(schema)} and _numeric(hint)
+    if name in {f.name for f in dataclasses.fields(schema)}
+    # A key typed Any whose range takes words too (sweep.seeds: a number or "auto").
+    and (_numeric(hint) or (hint is typing.Any and bool(getattr(RANGES.get(name), "words", ()))))
 ]
 
 
@@ -213,6 +215,21 @@ def check_numeric_key(schema: type, path: tuple[str, ...], overrides: list[str])
         assert time.monotonic() - started < 3
         key = ".".join(path) + ("[0]" if is_list else "")
         assert str(info.value) == f"{key}={bad!r}: must be {valid}"
+
+
+def test_sweep_seeds_takes_a_whole_number_or_auto_and_names_both_when_wrong():
+    cfg = copy.deepcopy(_composed(()))
+    for good in (1, 7, "auto"):
+        cfg.sweep.seeds = good
+        assert validate(cfg).sweep.seeds == good
+    for bad in ("sometimes", 2.5, 0):
+        cfg.sweep.seeds = bad
+        with pytest.raises(ConfigError) as info:
+            validate(cfg)
+        assert str(info.value) == f"sweep.seeds={bad!r}: must be ≥ 1 (a whole number) or 'auto'"
+    cfg.sweep.seeds, cfg.sweep.max_seeds = "auto", 2
+    with pytest.raises(ConfigError, match=r"^sweep.max_seeds=2: must be ≥ 3$"):
+        validate(cfg)
 
 
 def test_every_numeric_key_of_every_schema_has_its_range():

@@ -22,8 +22,9 @@ from pipeline.tracking import store
             "unknown lesson 'nope'; valid lessons: batch_size, vanishing_gradient,",
         ),
         (["--only", ","], "unknown lesson ','; valid lessons: batch_size"),
-        (["--seeds", "0"], "--seeds '0': valid: an integer of at least 1"),
-        (["--seeds", "two"], "--seeds 'two': valid: an integer of at least 1"),
+        (["--seeds", "0"], "--seeds '0': valid: an integer of at least 1, or 'auto'"),
+        (["--seeds", "two"], "--seeds 'two': valid: an integer of at least 1, or 'auto'"),
+        (["--max-seeds", "2"], "--max-seeds '2': valid: an integer of at least 3"),
     ],
 )
 def test_a_bad_argument_is_one_line_naming_the_valid_ones(capsys, argv, message):
@@ -77,7 +78,7 @@ def test_a_run_writes_the_table_and_logs_it_to_a_finished_parent(
 
 def test_the_description_fits_in_a_tag_however_many_rows():
     row = Row("l", "a claim " * 20, "c", "m", Verdict.UNDECIDED, "r", "e", ("run",))
-    text = cli.description([row] * 200, seeds=3)
+    text = cli.description([row] * 200, seeds="3 seed(s)")
     assert len(text) == contract.TAG_MAX
     claim = "a claim " * 20  # its trailing space stays in the cell
-    assert cli.description([row], seeds=3).endswith(f"| l | {claim} | ❔ undecided |\n")
+    assert cli.description([row], seeds="3 seed(s)").endswith(f"| l | {claim} | ❔ undecided |\n")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
+from pipeline.compare.pairwise import Looks
 from pipeline.config.paths import layout
 from pipeline.lessons.catalogue import LESSONS
 from pipeline.lessons.table import (
@@ -16,6 +17,7 @@ from pipeline.lessons.table import (
     markdown,
     mean_ci,
     read_csv,
+    seeds_text,
     summary,
     write,
 )
@@ -102,7 +104,7 @@ def test_markdown_has_one_line_per_row():
     and evidence, run ids cut to SHORT_ID characters and counted; a pipe in a cell is
     escaped."""
     assert SHORT_ID == 8
-    lines = markdown(ROWS, seeds=3).splitlines()
+    lines = markdown(ROWS, seeds="3 seed(s)").splitlines()
     table = [line for line in lines if line.startswith("| ")]
     assert table == [
         "| lesson | claim (course) | measured | verdict | rule and evidence | runs |",
@@ -113,9 +115,16 @@ def test_markdown_has_one_line_per_row():
     assert lines[-1] == LINE_B
 
 
+def test_the_seeds_in_words_a_number_or_the_design():
+    assert seeds_text(3, None) == "3 seed(s)"
+    assert seeds_text("auto", Looks(3, 8)) == (
+        "3 to 8 seeds, added one at a time to the configurations of a comparison still undecided"
+    )
+
+
 def test_markdown_states_the_seeds_and_title():
     """The heading and the line on how to read it, with the number of seeds."""
-    text = markdown(ROWS, seeds=3)
+    text = markdown(ROWS, seeds="3 seed(s)")
     assert text.startswith("# The course's claims, measured\n\n")
     assert "Each claim was measured over 3 seed(s): mean ± the half-width" in text
     assert text.endswith(LINE_B + "\n")
@@ -124,7 +133,7 @@ def test_markdown_states_the_seeds_and_title():
 def test_markdown_undecided_mark_and_newline_in_cell():
     """The undecided mark, and a newline inside a cell becomes <br> (one line per row)."""
     row = Row("l", "c", "s", "m", Verdict.UNDECIDED, "r", "two\nlines", ())
-    last = markdown([row], seeds=1).splitlines()[-1]
+    last = markdown([row], seeds="1 seed(s)").splitlines()[-1]
     assert last == "| l | c (s) | m | ❔ **undecided** | r. two<br>lines | 0:  |"
 
 
@@ -166,7 +175,7 @@ def test_write_creates_folder_and_both_files(tmp_path):
     """write() creates the folder, writes lessons.md and lessons.csv, and leaves no
     temporary file behind."""
     folder = tmp_path / "out" / "lessons"
-    paths = write(ROWS, folder, seeds=3)
+    paths = write(ROWS, folder, seeds="3 seed(s)")
     assert paths == {MARKDOWN: folder / "lessons.md", CSV: folder / "lessons.csv"}
     assert sorted(p.name for p in folder.iterdir()) == ["lessons.csv", "lessons.md"]
     md = (folder / "lessons.md").read_text(encoding="utf-8")
@@ -182,8 +191,8 @@ def test_write_creates_folder_and_both_files(tmp_path):
 
 def test_write_replaces_the_files_whole(tmp_path):
     """Writing again replaces both files: nothing of the old table is left."""
-    write(ROWS, tmp_path, seeds=3)
-    write(ROWS[1:], tmp_path, seeds=1)
+    write(ROWS, tmp_path, seeds="3 seed(s)")
+    write(ROWS[1:], tmp_path, seeds="1 seed(s)")
     md = (tmp_path / "lessons.md").read_text(encoding="utf-8")
     assert "relu" not in md
     assert "measured over 1 seed(s)" in md
@@ -194,7 +203,7 @@ def test_write_replaces_the_files_whole(tmp_path):
 
 
 def test_read_csv_gives_back_the_rows(tmp_path):
-    write(ROWS, tmp_path, seeds=3)
+    write(ROWS, tmp_path, seeds="3 seed(s)")
     assert read_csv(tmp_path / CSV) == ROWS
 
 

@@ -12,7 +12,6 @@ from pipeline.sweep.callback import (
     planned_jobs,
     sweep_params,
     swept_keys,
-    threads_per_job,
 )
 from tests.helpers import REPO_ROOT, tool_env
 
@@ -42,15 +41,6 @@ def test_command_line_values_win_over_the_preset_and_bookkeeping_keys_are_left_o
         {"activation": "linear,step,sigmoid"},
     )
     assert sweep_params(h) == {"activation": "relu,tanh"}
-
-
-def test_threads_are_shared_between_parallel_jobs(monkeypatch):
-    monkeypatch.setattr("os.cpu_count", lambda: 8)
-    assert threads_per_job(hydra([], n_jobs=2)) == 4
-    assert threads_per_job(hydra([], n_jobs=-1)) == 1  # one job per core
-    assert threads_per_job(hydra([], n_jobs=-2)) == 1  # all cores but one: 7 jobs
-    assert threads_per_job(hydra([])) == 8  # the basic launcher: one job at a time
-    assert threads_per_job(None) == 8
 
 
 def test_the_planned_jobs_are_numbered_as_hydras_basic_sweeper_numbers_them():
