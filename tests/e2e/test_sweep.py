@@ -5,6 +5,7 @@ module; each test logs to its own SQLite store.
 """
 
 import json
+import math
 import os
 import re
 import signal
@@ -15,6 +16,7 @@ import time
 import pytest
 from mlflow.tracking import MlflowClient
 
+from pipeline.compare import Selection, compare
 from pipeline.tracking.store import store_lock
 from tests.helpers import dvc, git, served_copy
 
@@ -131,6 +133,61 @@ def test_joblib_parallel_sweep_with_seeds_loses_no_run(project, tmp_path):
     assert {c.data.params["runtime.intra_op_threads"] for c in children} == {"1"}
     summary = (tmp_path / "sweep" / "report" / "summary.csv").read_text()
     assert summary.count("\n") == 5  # header + four configurations
+
+
+def test_seeds_until_decided_adds_seeds_to_the_undecided_as_children_of_the_parent(
+    project, tmp_path
+):
+    """sweep.seeds=auto: 3 seeds a job, then rounds in the launching process. Two learning
+    rates a hair apart train alike: never decided, so each gets seeds up to max_seeds."""
+    repo, env = project
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    out = sweep(
+        repo,
+        env,
+        store,
+        "dataset=iris",
+        "optimizer.learning_rate=0.01,0.0100001",
+        "sweep.seeds=auto",
+        "sweep.max_seeds=4",
+        "compare.margin=0.001",
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+    )
+
+    client, parents, children = all_runs(store)
+    assert len(parents) == 1
+    parent = parents[0]
+    assert parent.info.status == "FINISHED"
+    assert parent.data.tags["optlab.sequential"] == "3:4:obrien_fleming"
+    assert (parent.data.params["sweep.seeds"], parent.data.params["sweep.max_seeds"]) == (
+        "auto",
+        "4",
+    )
+    assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parent.info.run_id}
+    by_job = {}
+    for c in children:
+        assert c.info.status == "FINISHED"
+        by_job.setdefault(c.data.tags["optlab.job"], []).append(int(c.data.params["training.seed"]))
+    assert {job: sorted(seeds) for job, seeds in by_job.items()} == {
+        "0": [42, 43, 44, 45],
+        "1": [42, 43, 44, 45],
+    }
+    assert out.count("(undecided)") == 2  # one round: the fourth seed of each
+    report = (tmp_path / "sweep" / "report" / "report.md").read_text()
+    assert "replayed look by look as seeds were added" in report
+    assert "| p | p equiv. | level (seeds) |" in report
+    assert re.search(
+        r"\| 2 \| optimizer.learning_rate=[0-9.]+ \| 4 \|.*\(4\) \|.*\| undecided \|", report
+    )
+    assert "at 4 seeds" in report
+    verdicts = [v for k, v in parent.data.metrics.items() if k.startswith("verdict/")]
+    assert len(verdicts) == 2 and 1.0 in verdicts and sum(map(math.isnan, verdicts)) == 1
+    # The report made later from the store replays the same looks (the parent's tag).
+    again = compare(store, Selection(parent=parent.info.run_id), out_dir=tmp_path / "again")
+    assert (tmp_path / "again" / "report.md").read_text().split("## iris")[1] == report.split(
+        "## iris"
+    )[1]
+    assert again.summary["look_seeds"].dropna().tolist() == [4]
 
 
 def failing_job_sweep(repo, env, folder, *overrides):

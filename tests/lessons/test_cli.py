@@ -7,10 +7,12 @@ import csv
 import pytest
 from mlflow.tracking import MlflowClient
 
+from pipeline.compare.pairwise import Looks
 from pipeline.config import contract
 from pipeline.lessons import cli
+from pipeline.lessons.runner import Runner
 from pipeline.lessons.table import Row
-from pipeline.lessons.verdicts import Verdict
+from pipeline.lessons.verdicts import Measured, Verdict, exceeds
 from pipeline.tracking import store
 
 
@@ -82,3 +84,40 @@ def test_the_description_fits_in_a_tag_however_many_rows():
     assert len(text) == contract.TAG_MAX
     claim = "a claim " * 20  # its trailing space stays in the cell
     assert cli.description([row], seeds="3 seed(s)").endswith(f"| l | {claim} | ❔ undecided |\n")
+
+
+# Per seed: a beats b, decided at the second look (4 seeds); c against d is never decided.
+TOY = {
+    "a": [0.90, 0.92, 0.91, 0.905, 0.915, 0.90],
+    "b": [0.85, 0.88, 0.86, 0.87, 0.855, 0.865],
+    "c": [0.80, 0.85, 0.83, 0.81, 0.84, 0.82],
+    "d": [0.82, 0.84, 0.81, 0.83, 0.80, 0.85],
+}
+
+
+def test_a_lesson_runs_again_with_one_more_seed_where_a_verdict_is_undecided(tmp_path, monkeypatch):
+    """The loop of --seeds auto: the runner's seeds per configuration grow only for the
+    configurations of an undecided comparison, up to max_seeds, and the lesson is judged
+    again each time (a lesson that trains nothing: the values by seed are TOY's)."""
+    runner = Runner(f"sqlite:///{tmp_path / 'mlflow.db'}", "lessons", "p", 0, looks=Looks(3, 6))
+    seen = []
+
+    def toy(run: Runner) -> list[Row]:
+        seeds = {k: run.wanted.get(k, 3) for k in TOY}
+        seen.append(seeds)
+        m = {k: Measured(TOY[k][: seeds[k]], k, run.looks) for k in TOY}
+        return [
+            Row.judged("a beats b", "c", "m", exceeds(m["a"], m["b"], "a", "b", "x"), ()),
+            Row.judged("c beats d", "c", "m", exceeds(m["c"], m["d"], "c", "d", "x"), ()),
+        ]
+
+    monkeypatch.setitem(cli.LESSONS, "toy", toy)
+    rows = cli.lesson_rows("toy", runner.for_lesson("toy"))
+    assert [s["a"] for s in seen] == [3, 4, 4, 4]  # decided at 4 seeds, then left alone
+    assert [s["c"] for s in seen] == [3, 4, 5, 6]  # to the budget
+    assert [r.verdict for r in rows] == [Verdict.SUPPORTED, Verdict.UNDECIDED]
+    assert [r.lesson for r in rows] == ["toy", "toy"]
+    assert "at 6 seeds a side" in rows[1].evidence
+    # Without a design nothing is added: the lesson is judged once.
+    fixed = Runner(f"sqlite:///{tmp_path / 'mlflow.db'}", "lessons", "p", 3)
+    assert fixed.add_seed({"a"}) == []

@@ -7,6 +7,7 @@ import re
 import pytest
 from scipy import stats
 
+from pipeline.compare.pairwise import Looks
 from pipeline.lessons import verdicts as v
 from pipeline.lessons.verdicts import (
     Judgement,
@@ -283,3 +284,73 @@ def test_numbers_keep_three_significant_digits_but_no_exponent_below_a_million()
     assert [v.number(x) for x in (0.8234, 3.14159, 1043.4, 123456.0, 2.5e6, 1.4e-7)] == [
         "0.823", "3.14", "1043", "123456", "2.5e+06", "1.4e-07",
     ]  # fmt: skip
+
+
+# ------------------------------------------------ seeds until decided (make lessons)
+LOOKS = Looks(3, 6)
+
+
+def _measured(values, label):
+    return v.Measured(values, label, LOOKS)
+
+
+def test_a_measurement_carries_its_values_label_and_design():
+    m = _measured([0.9, 0.91], "relu")
+    assert m == (0.9, 0.91) and m.label == "relu" and m.looks == LOOKS
+    assert list(v.Measured(x for x in (1, 2))) == [1.0, 2.0]
+
+
+def test_sequential_exceeds_decides_at_the_first_look_whose_level_it_passes():
+    high = _measured([0.900, 0.901, 0.899, 0.5], "relu")  # seed 4 comes after the decision
+    low = _measured([0.500, 0.501, 0.499, 0.9], "sigmoid")
+    j = _exceeds(high, low)
+    levels = LOOKS.levels(0.05)
+    p = stats.ttest_ind(high[:3], low[:3], equal_var=False).pvalue
+    assert p < levels[0]
+    assert j.verdict is Verdict.SUPPORTED and j.needs == frozenset()
+    assert j.rule == EXCEEDS_RULE.replace("p < 0.05", "p under its look's level (0.05 over all)")
+    assert (
+        f"p = {p:.2g}" in j.evidence and f"at 3 seeds a side, level {levels[0]:.2g}" in j.evidence
+    )
+
+
+def test_sequential_exceeds_undecided_with_looks_to_come_wants_a_seed_of_both():
+    a = _measured([0.80, 0.85, 0.83], "relu")
+    b = _measured([0.82, 0.84, 0.81], "sigmoid")
+    j = _exceeds(a, b)
+    assert j.verdict is Verdict.UNDECIDED
+    assert j.needs == {"relu", "sigmoid"}
+    assert "at 3 seeds a side" in j.evidence
+
+
+def test_sequential_exceeds_at_the_budget_is_undecided_and_wants_nothing():
+    a = _measured([0.80, 0.85, 0.83, 0.81, 0.84, 0.82], "relu")
+    b = _measured([0.82, 0.84, 0.81, 0.83, 0.80, 0.85], "sigmoid")
+    j = _exceeds(a, b)
+    assert j.verdict is Verdict.UNDECIDED and j.needs == frozenset()
+    assert f"at 6 seeds a side, level {LOOKS.levels(0.05)[-1]:.2g}" in j.evidence
+    assert "seeds a side would decide it" in j.evidence
+
+
+def test_sequential_exceeds_equivalent_within_the_first_looks_margin_is_not_supported():
+    # Within ±1 % of b's first three seeds' mean (0.8): tight seeds, shown at the 4th look.
+    a = _measured([0.800, 0.801, 0.799, 0.800], "relu")
+    b = _measured([0.800, 0.800, 0.800, 0.801], "sigmoid")
+    j = _exceeds(a, b)
+    assert j.verdict is Verdict.NOT_SUPPORTED
+    assert "equivalent within ±0.008" in j.evidence
+
+
+def test_fewer_seeds_than_the_first_look_are_undecided_without_a_test():
+    j = _exceeds(_measured([0.9, 0.91], "relu"), _measured([0.5, 0.51], "sigmoid"))
+    assert (j.verdict, j.evidence) == (Verdict.UNDECIDED, "fewer seeds than the first look's")
+
+
+def test_every_wants_the_seeds_of_its_undecided_parts_unless_decided_as_a_whole():
+    open_ = _exceeds(_measured([0.80, 0.85, 0.83], "a"), _measured([0.82, 0.84, 0.81], "b"))
+    won = _exceeds(_measured([0.9, 0.901, 0.899], "c"), _measured([0.5, 0.501, 0.499], "d"))
+    lost = _exceeds(_measured([0.5, 0.501, 0.499], "e"), _measured([0.9, 0.901, 0.899], "f"))
+    assert every([open_, won]).needs == {"a", "b"}
+    assert every([open_, won]).verdict is Verdict.UNDECIDED
+    assert every([open_, lost]).verdict is Verdict.NOT_SUPPORTED
+    assert every([open_, lost]).needs == frozenset()
