@@ -4,8 +4,9 @@ claims from what it measured (:mod:`pipeline.lessons.gradients`,
 
 A lesson is a function ``(runner) -> rows``; :data:`LESSONS` is derived from the
 functions themselves, in the order ``make lessons`` runs them (the batch sizes
-first). Sizes (epochs, learning rates, the time budget) are constants of their
-modules: each lesson finishes in minutes on 2 CPU cores.
+first); :data:`ALONE` and :data:`AFTER` say which may run beside which (``--jobs``).
+Sizes (epochs, learning rates, the time budget) are constants of their modules: each
+lesson finishes in minutes on 2 CPU cores.
 """
 
 from __future__ import annotations
@@ -31,3 +32,9 @@ LESSONS: dict[str, Lesson] = {
         task_loss,
     )
 }
+
+# Lessons that measure time or memory: they run with nothing beside them.
+ALONE = frozenset({batch_size.__name__})
+# A lesson that reads back another's runs runs after it, in the same process (the tuned
+# optimizers' grid holds the optimizers' default-rate runs).
+AFTER = {tuned_optimizers.__name__: optimizers.__name__}

@@ -11,17 +11,21 @@ from __future__ import annotations
 
 import argparse
 import logging
+import multiprocessing
+import os
 import time
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from pipeline.compare.pairwise import Looks
 from pipeline.compare.sequential import START
 from pipeline.config import contract
 from pipeline.config.ranges import AUTO
 from pipeline.config.schemas import pick_many
-from pipeline.lessons.catalogue import LESSONS
+from pipeline.lessons.catalogue import AFTER, ALONE, LESSONS
 from pipeline.lessons.runner import Runner
 from pipeline.lessons.table import MARKDOWN, Row, summary
 from pipeline.system import interrupt
@@ -57,6 +61,16 @@ def _max_seeds(text: str) -> int:
     return int(text)
 
 
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _jobs(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"--jobs {text!r}: valid: an integer of at least 1")
+    return int(text)
+
+
 def parser() -> argparse.ArgumentParser:
     """The command line (nothing heavy is imported to parse it)."""
     p = argparse.ArgumentParser(
@@ -85,6 +99,14 @@ def parser() -> argparse.ArgumentParser:
         type=_max_seeds,
         default=MAX_SEEDS,
         help="with --seeds auto: the most seeds per configuration (%(default)s)",
+    )
+    p.add_argument(
+        "--jobs",
+        type=_jobs,
+        default=_cores(),
+        help="lessons trained side by side in processes of their own, each training on one "
+        "thread (default: the cores this process may use, %(default)s); a lesson that "
+        "measures time or memory (batch_size) runs alone first",
     )
     p.add_argument("--fresh", action="store_true", help="train every run again, reusing none")
     p.add_argument("--out", type=Path, help="folder for the table (default: reports/lessons)")
@@ -116,6 +138,53 @@ def lesson_rows(name: str, runner: Runner) -> list[Row]:
             return rows
         log.info("lesson %s: one more seed for %s", name, ", ".join(grown))
         print(f"lessons: {name}: one more seed for {', '.join(grown)} (undecided)")
+
+
+def chains(names: Sequence[str]) -> list[list[str]]:
+    """The lessons ``names`` (in order) as the chains that may run side by side: a lesson
+    :data:`~pipeline.lessons.catalogue.ALONE` is a chain of its own, and a lesson joins the
+    chain of the lesson it comes :data:`~pipeline.lessons.catalogue.AFTER`."""
+    found: dict[str, list[str]] = {}
+    for name in names:
+        before = AFTER.get(name)
+        if before in found and name not in ALONE:
+            found[before].append(name)
+            found[name] = found[before]
+        else:
+            found[name] = [name]
+    unique = []
+    for chain in found.values():
+        if not any(chain is seen for seen in unique):
+            unique.append(chain)
+    return unique
+
+
+def run_lessons(names: Sequence[str], runner: Runner, jobs: int) -> list[Row]:
+    """The rows of ``names``, in that order: the lessons that run alone first, in this
+    process, then the others' chains side by side in ``jobs`` processes (one: here)."""
+    rows: dict[str, list[Row]] = {}
+    together = []
+    for chain in chains(names):
+        if jobs == 1 or chain[0] in ALONE:
+            rows.update({name: lesson_rows(name, runner.for_lesson(name)) for name in chain})
+        else:
+            together.append(chain)
+    if together:
+        spawn = multiprocessing.get_context("spawn")  # a fresh TensorFlow in each
+        together.sort(key=len, reverse=True)  # the longest chains first: they end last
+        with ProcessPoolExecutor(min(jobs, len(together)), mp_context=spawn) as pool:
+            futures = [pool.submit(_chain_rows, chain, runner.arguments()) for chain in together]
+            for chain, future in zip(together, futures, strict=True):
+                rows.update(zip(chain, future.result(), strict=True))
+    return [row for name in names for row in rows[name]]
+
+
+def _chain_rows(chain: list[str], arguments: dict[str, Any]) -> list[list[Row]]:
+    """In a process of its own: each lesson of ``chain`` in turn, with a runner made from
+    ``arguments`` (:meth:`Runner.arguments`)."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    runner = Runner(**arguments)
+    return [lesson_rows(name, runner.for_lesson(name)) for name in chain]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -150,7 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         looks=looks,
     )
     try:
-        rows = [row for name in args.only for row in lesson_rows(name, runner.for_lesson(name))]
+        rows = run_lessons(args.only, runner, args.jobs)
         files = table.write(rows, args.out or layout().lessons, seeds)
         for path in files.values():
             client.log_artifact(parent, str(path))

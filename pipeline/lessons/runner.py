@@ -121,6 +121,20 @@ class Runner:
         self.found: dict[str, Trial] = {}  # runs trained or read back, by run key
         self.client = MlflowClient(uri)
 
+    def arguments(self) -> dict[str, Any]:
+        """What makes this runner again in another process (``Runner(**arguments)``)."""
+        return {
+            "uri": self.uri,
+            "experiment": self.experiment,
+            "parent_id": self.parent_id,
+            "seeds": self.seeds,
+            "data_root": self.data_root,
+            "reuse": self.reuse,
+            "config_dir": self.config_dir,
+            "overrides": self.overrides,
+            "looks": self.looks,
+        }
+
     def for_lesson(self, lesson: str) -> Runner:
         """This runner, tagging the runs it trains with ``lesson``
         (:data:`~pipeline.config.contract.LESSON_TAG`); its configurations' seeds are its own."""

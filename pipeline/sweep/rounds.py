@@ -28,6 +28,7 @@ from pipeline.compare.pairwise import Looks, Verdict
 from pipeline.compare.sequential import START
 from pipeline.config import contract
 from pipeline.config.compose import compose_config
+from pipeline.sweep import cluster
 from pipeline.sweep import jobs as sweep_jobs
 
 log = logging.getLogger(__name__)
@@ -50,16 +51,21 @@ def add_seeds(uri: str, parent: str, jobs: Sequence[Sequence[str]], config: Dict
         config: The sweep's config, Hydra's node included (its launcher's share of the cores).
     """
     looks = design(config.sweep)
+    # On Ray the jobs' data may live on the workers only: this process builds what it lacks.
+    on_ray = cluster.uses_ray(config.hydra)
     composed: dict[str, DictConfig] = {}
-    added = 0
+    added, before = 0, None
     while wanted := next_seeds(uri, parent, looks, float(config.compare.margin)):
+        if wanted == before:  # the last round left no run to count (cannot happen; never loop)
+            log.error("sweep: the seeds %s trained no run; no more rounds", wanted)
+            break
         for job, offset in wanted:
             if job not in composed:
                 composed[job] = sweep_jobs.job_config(_compose(jobs[int(job)]), config.hydra)
-            log.info("sweep: job %s, seed offset %d: undecided, one more seed", job, offset)
             print(f"sweep: job {job}: seed {composed[job].training.seed + offset} (undecided)")
-            sweep_jobs.train_seed(composed[job], offset, job)
+            sweep_jobs.train_seed(composed[job], offset, job, on_ray)
             added += 1
+        before = wanted
     return added
 
 

@@ -121,3 +121,24 @@ def test_a_lesson_runs_again_with_one_more_seed_where_a_verdict_is_undecided(tmp
     # Without a design nothing is added: the lesson is judged once.
     fixed = Runner(f"sqlite:///{tmp_path / 'mlflow.db'}", "lessons", "p", 3)
     assert fixed.add_seed({"a"}) == []
+
+
+def test_lessons_run_side_by_side_in_chains_the_timed_one_alone():
+    every = list(cli.LESSONS)
+    assert cli.chains(every) == [
+        ["batch_size"],
+        ["vanishing_gradient"],
+        ["step"],
+        ["dead_units"],
+        ["optimizers", "tuned_optimizers"],  # the tuned grid reads back optimizers' runs
+        ["task_loss"],
+    ]
+    assert {"batch_size"} == cli.ALONE
+    assert cli.chains(["tuned_optimizers", "step"]) == [["tuned_optimizers"], ["step"]]
+    assert cli.parser().parse_args(["--jobs", "3"]).jobs == 3
+
+
+def test_jobs_must_be_a_positive_integer(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["--jobs", "0"])
+    assert "--jobs '0': valid: an integer of at least 1" in capsys.readouterr().err
