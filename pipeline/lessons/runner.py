@@ -119,6 +119,8 @@ class Runner:
         self.lesson = ""  # the lesson whose runs it trains (for_lesson)
         self.wanted: dict[str, int] = {}  # with looks: seeds per configuration, by label
         self.found: dict[str, Trial] = {}  # runs trained or read back, by run key
+        self.keys: dict[str, str] = {}  # run keys, by config (as YAML)
+        self.composed: dict[tuple[str, ...], Any] = {}  # configs, by their overrides
         self.client = MlflowClient(uri)
 
     def arguments(self) -> dict[str, Any]:
@@ -169,17 +171,7 @@ class Runner:
         if probe is not None and isolated:
             raise ValueError("a probe measures the model in this process: not with isolated")
         required = probe.key if probe else PROCESS_PEAK if isolated else None
-        cfg = compose_config(
-            [
-                *overrides,
-                *self.overrides,
-                f"mlflow.experiment_name={self.experiment}",
-                f"mlflow.tracking_uri={self.uri}",
-                "mlflow.log_model=false",
-                "runtime.verbose=0",
-            ],
-            self.config_dir,
-        )
+        cfg = self._compose(overrides)
         keys = [o.split("=", 1)[0].lstrip("+~") for o in overrides if "experiment=" not in o]
         # A count the lesson sets itself (a tuning grid's one seed) is not a design's.
         looks = self.looks if seeds is None else None
@@ -190,12 +182,31 @@ class Runner:
             trials.append(self._trial(cfg, label, keys, probe, isolated, required))
         return Trials(label, tuple(trials), looks)
 
+    def _compose(self, overrides: Sequence[str]) -> Any:
+        """``conf/`` with a configuration's overrides and the runner's: a copy of the one
+        composed the first time (0.3 s each; a lesson judged again asks again)."""
+        every = (
+            *overrides,
+            *self.overrides,
+            f"mlflow.experiment_name={self.experiment}",
+            f"mlflow.tracking_uri={self.uri}",
+            "mlflow.log_model=false",
+            "runtime.verbose=0",
+        )
+        if every not in self.composed:
+            self.composed[every] = compose_config(list(every), self.config_dir)
+        return copy.deepcopy(self.composed[every])
+
     def _trial(
         self, cfg: Any, label: str, keys: list[str], probe, isolated: bool, required
     ) -> Trial:
         """One seed's run: found earlier (in this process, even with ``reuse=False``; or in
         the store), else trained."""
-        key = planned_run_key(cfg, self.data_root)
+        # The key loads the data to compute: a lesson judged again asks for it again.
+        config = OmegaConf.to_yaml(cfg)
+        if config not in self.keys:
+            self.keys[config] = planned_run_key(cfg, self.data_root)
+        key = self.keys[config]
         found = self.found.get(key)
         if found is not None and (required is None or required in found.metrics):
             return found
