@@ -50,6 +50,7 @@ BAD: dict[str, object] = {
     "format": "nope",
     "validation": 1.5,
     "test": -1,
+    "seeds": "sometimes",  # sweep.seeds: a number (RANGES) or the word auto
 }
 BOOL = "maybe"  # every bool key
 

@@ -112,16 +112,29 @@ class Runner:
     ) -> None:
         from mlflow.tracking import MlflowClient  # lazy, for cost
 
+        self.found: dict[str, Trial] = {}  # runs trained or read back, by run key
         self.uri, self.experiment, self.parent_id = uri, experiment, parent_id
         self.seeds, self.data_root, self.reuse = seeds, data_root, reuse
         self.config_dir, self.overrides = config_dir, list(overrides)
         self.looks = looks
         self.lesson = ""  # the lesson whose runs it trains (for_lesson)
         self.wanted: dict[str, int] = {}  # with looks: seeds per configuration, by label
-        self.found: dict[str, Trial] = {}  # runs trained or read back, by run key
         self.keys: dict[str, str] = {}  # run keys, by config (as YAML)
         self.composed: dict[tuple[str, ...], Any] = {}  # configs, by their overrides
         self.client = MlflowClient(uri)
+
+    @property
+    def reuse(self) -> bool:
+        """Whether a finished run of the same key in the store is read back; False: every
+        run is trained again, once (a lesson judged again finds what this runner trained
+        since)."""
+        return self._reuse
+
+    @reuse.setter
+    def reuse(self, value: bool) -> None:
+        if not value:
+            self.found.clear()  # afresh: what was found until now is trained again
+        self._reuse = value
 
     def arguments(self) -> dict[str, Any]:
         """What makes this runner again in another process (``Runner(**arguments)``)."""

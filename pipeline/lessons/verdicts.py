@@ -71,7 +71,7 @@ def number(value: float, digits: int = 3) -> str:
     return f"{value:.{digits}g}"
 
 
-class Measured(tuple):
+class Measured(list):
     """One configuration's per-seed values, in seed order, with its label and the sequential
     design its seeds are added by (None: a fixed number of seeds): what :func:`exceeds` needs
     to replay a comparison's looks and to say which configurations want another seed."""
@@ -79,10 +79,9 @@ class Measured(tuple):
     label: str
     looks: Looks | None
 
-    def __new__(cls, values: Iterable[float], label: str = "", looks: Looks | None = None):
-        measured = super().__new__(cls, (float(v) for v in values))
-        measured.label, measured.looks = label, looks
-        return measured
+    def __init__(self, values: Iterable[float], label: str = "", looks: Looks | None = None):
+        super().__init__(float(v) for v in values)
+        self.label, self.looks = label, looks
 
 
 def exceeds(

@@ -296,7 +296,7 @@ def _measured(values, label):
 
 def test_a_measurement_carries_its_values_label_and_design():
     m = _measured([0.9, 0.91], "relu")
-    assert m == (0.9, 0.91) and m.label == "relu" and m.looks == LOOKS
+    assert m == [0.9, 0.91] and m.label == "relu" and m.looks == LOOKS
     assert list(v.Measured(x for x in (1, 2))) == [1.0, 2.0]
 
 
