@@ -238,14 +238,8 @@ def _test_against_best(configs: list[dict], alpha: float, margin: float, higher:
         found = verdict(p_adj, e_adj, alpha, ahead=False)
         c.update(p_value=p, p_adjusted=p_adj, p_equivalence=e, p_equivalence_adjusted=e_adj)
         c["verdict"] = None if found is None else found.value
-        prob, low, high = probability_of_improvement(top, c["_values"], higher)
-        c.update(prob_improvement=prob, prob_improvement_low=low, prob_improvement_high=high)
         # At Holm's strictest step (alpha over the tests), so the estimate does not flatter.
-        c["seeds_to_decide"] = (
-            seeds_to_decide(c["_values"], top, margin, alpha / max(tested, 1))
-            if found is Verdict.undecided
-            else None
-        )
+        _beside(c, c["_values"], top, found, higher, margin, alpha / max(tested, 1))
         c.update(look_seeds=None, level=math.nan)
     _set_best(best)
 
@@ -274,14 +268,26 @@ def _replay_against_best(
             look_seeds=test.seeds if found is not None else None,
             level=test.level,
         )
-        prob, low, high = probability_of_improvement(top, c["_by_seed"], higher)
-        c.update(prob_improvement=prob, prob_improvement_low=low, prob_improvement_high=high)
-        c["seeds_to_decide"] = (
-            seeds_to_decide(c["_by_seed"], top, margin, share)
-            if found is Verdict.undecided
-            else None
-        )
+        _beside(c, c["_by_seed"], top, found, higher, margin, share)
     _set_best(best)
+
+
+def _beside(
+    c: dict,
+    values: np.ndarray,
+    top: np.ndarray,
+    found: Verdict | None,
+    higher: bool,
+    margin: float,
+    level: float,
+) -> None:
+    """What a configuration's verdict shows beside it: P(the best beats it) with its
+    interval and, undecided, the seeds that would decide it at ``level``."""
+    prob, low, high = probability_of_improvement(top, values, higher)
+    c.update(prob_improvement=prob, prob_improvement_low=low, prob_improvement_high=high)
+    c["seeds_to_decide"] = (
+        seeds_to_decide(values, top, margin, level) if found is Verdict.undecided else None
+    )
 
 
 def _set_best(best: dict | None) -> None:

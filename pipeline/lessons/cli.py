@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import logging
 import multiprocessing
-import os
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -28,7 +27,7 @@ from pipeline.config.schemas import pick_many
 from pipeline.lessons.catalogue import AFTER, ALONE, LESSONS
 from pipeline.lessons.runner import Runner
 from pipeline.lessons.table import MARKDOWN, Row, summary
-from pipeline.system import interrupt
+from pipeline.system import interrupt, machine
 
 log = logging.getLogger(__name__)
 
@@ -59,10 +58,6 @@ def _max_seeds(text: str) -> int:
             f"--max-seeds {text!r}: valid: an integer of at least {START}"
         )
     return int(text)
-
-
-def _cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _jobs(text: str) -> int:
@@ -103,7 +98,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--jobs",
         type=_jobs,
-        default=_cores(),
+        default=machine.available_cores(),
         help="lessons trained side by side in processes of their own, each training on one "
         "thread (default: the cores this process may use, %(default)s); a lesson that "
         "measures time or memory (batch_size) runs alone first",
@@ -136,7 +131,6 @@ def lesson_rows(name: str, runner: Runner) -> list[Row]:
         grown = runner.add_seed(wanted)
         if not grown:
             return rows
-        log.info("lesson %s: one more seed for %s", name, ", ".join(grown))
         print(f"lessons: {name}: one more seed for {', '.join(grown)} (undecided)")
 
 
@@ -145,6 +139,7 @@ def chains(names: Sequence[str]) -> list[list[str]]:
     :data:`~pipeline.lessons.catalogue.ALONE` is a chain of its own, and a lesson joins the
     chain of the lesson it comes :data:`~pipeline.lessons.catalogue.AFTER`."""
     found: dict[str, list[str]] = {}
+    every = []
     for name in names:
         before = AFTER.get(name)
         if before in found and name not in ALONE:
@@ -152,11 +147,8 @@ def chains(names: Sequence[str]) -> list[list[str]]:
             found[name] = found[before]
         else:
             found[name] = [name]
-    unique = []
-    for chain in found.values():
-        if not any(chain is seen for seen in unique):
-            unique.append(chain)
-    return unique
+            every.append(found[name])
+    return every
 
 
 def run_lessons(names: Sequence[str], runner: Runner, jobs: int) -> list[Row]:

@@ -196,7 +196,7 @@ def machine_tags(intra_op_threads: int, gaps: Sequence[str] = ()) -> dict[str, s
         "isa": kernel_isa(),
         "pin": str(_state["mode"]),
         "cores": str(os.cpu_count()),
-        "cores_available": str(_available_cores()),
+        "cores_available": str(available_cores()),
         "threads": str(intra_op_threads),
         "numpy_dispatch": numpy_dispatch(),
         "tensorflow": f"{tf.__version__} ({tf.__git_version__})",
@@ -212,7 +212,8 @@ def unpinned_environ(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
     return {**kept, ISA_VARIABLE: NATIVE}
 
 
-def _available_cores() -> int:
+def available_cores() -> int:
+    """The cores this process may run on (its affinity), else the machine's."""
     if hasattr(os, "sched_getaffinity"):  # Linux: the cores this process may run on
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
