@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import math
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -271,6 +271,32 @@ class Sequential:
     ahead: bool = False  # the first side's mean is the better at that look
 
 
+def replay(
+    looks: Looks,
+    alpha: float,
+    available: int,
+    test: Callable[[int], tuple[float, float, bool]],
+) -> Sequential:
+    """Replay the looks of a sequential design over ``available`` seeds per configuration:
+    ``test(n)`` gives, on the first ``n`` seeds, the p-value of a difference, the p-value of
+    equivalence (NaN: none tested) and whether the claimed side is ahead. The first look where
+    either p-value is under the look's nominal level decides; the looks are a function of the
+    seeds alone, so the same runs always give the same answer, however many rounds trained
+    them."""
+    last = Sequential("continue", available)
+    for n, level in zip(looks.seeds(), looks.levels(alpha), strict=True):
+        if n > available:
+            return last
+        p, e, ahead = test(n)
+        state = "decided" if p < level or e < level else "continue"
+        if state == "continue" and n >= looks.max_seeds:
+            state = "exhausted"
+        last = Sequential(state, n, p, e, level, ahead)
+        if state != "continue":
+            return last
+    return last
+
+
 def sequential_test(
     a: Sequence[float],
     b: Sequence[float],
@@ -279,11 +305,10 @@ def sequential_test(
     looks: Looks,
     higher_is_better: bool = True,
 ) -> Sequential:
-    """Replay the looks of a sequential comparison of ``a`` with ``b`` (each in seed order):
-    at each look, the first ``n`` seeds of each side, Welch's test of a difference and TOST
-    of equivalence within ``±margin``, each against the look's nominal level. The first look
-    where either rejects decides; the looks are a function of the seeds alone, so the same
-    runs always give the same answer, however many rounds trained them.
+    """Replay the looks of a sequential comparison of ``a`` with ``b`` (each in seed order,
+    :func:`replay`): at each look, the first ``n`` seeds of each side, Welch's test of a
+    difference and TOST of equivalence within ``±margin``, each against the look's nominal
+    level.
 
     Equivalence is tested at the same nominal level as a difference: each of TOST's two
     one-sided tests at the two-sided design's level, as a fixed TOST at ``alpha`` runs each
@@ -291,22 +316,13 @@ def sequential_test(
     is true, so the two tests together keep ``alpha``.
     """
     x, y = _arrays(a, b)
-    available = min(len(x), len(y))
-    last = Sequential("continue", available)
-    for n, level in zip(looks.seeds(), looks.levels(alpha), strict=True):
-        if n > available:
-            return last
-        p = welch_p_value(x[:n], y[:n])
-        e = tost_p_value(x[:n], y[:n], margin)
+
+    def test(n: int) -> tuple[float, float, bool]:
         difference = float(x[:n].mean() - y[:n].mean())
         ahead = difference > 0 if higher_is_better else difference < 0
-        state = "decided" if p < level or e < level else "continue"
-        if state == "continue" and n >= looks.max_seeds:
-            state = "exhausted"
-        last = Sequential(state, n, p, e, level, ahead)
-        if state != "continue":
-            return last
-    return last
+        return welch_p_value(x[:n], y[:n]), tost_p_value(x[:n], y[:n], margin), ahead
+
+    return replay(looks, alpha, min(len(x), len(y)), test)
 
 
 def sequential_verdict(test: Sequential) -> Verdict | None:

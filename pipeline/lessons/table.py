@@ -90,10 +90,11 @@ def markdown(rows: Sequence[Row], seeds: str) -> str:
         "Student-t interval. The verdict is computed from the measurements by the rule "
         "in its row. Where two configurations are compared: Welch's test at p < 0.05, TOST "
         "for the same within a margin (then not supported), else undecided with an estimate "
-        "of the seeds that would decide it; with seeds added until decided, each look tests "
-        "at its group-sequential level (O'Brien–Fleming-type alpha spending, 0.05 over all "
-        "the looks). P(A > B) is the chance a seed of A beats one of B, with its 95 % "
-        "bootstrap interval.",
+        "of the seeds that would decide it. Along an ordered set (the batch sizes): the "
+        "Jonckheere–Terpstra trend test; against a threshold: a one-sample t-test. With seeds "
+        "added until decided, each look tests at its group-sequential level (O'Brien–Fleming-"
+        "type alpha spending, 0.05 over all the looks). P(A > B) is the chance a seed of A "
+        "beats one of B, with its 95 % bootstrap interval.",
         "",
         "| lesson | claim (course) | measured | verdict | rule and evidence | runs |",
         "|---|---|---|---|---|---|",

@@ -9,7 +9,10 @@ one of these rules, which returns the verdict and the rule as stated in the tabl
   (then the claim is not supported); or neither (undecided, with the seeds that would
   decide it), with P(A > B) and its interval as evidence;
 - :func:`all_equal`: every measurement is exactly a value (step's zero gradient);
-- :func:`at_least`: every seed reaches a threshold (ReLU's accuracy ≥ 0.9);
+- :func:`at_least`: a mean is above a threshold, by a one-sample t-test (ReLU's accuracy
+  above 0.9);
+- :func:`trend`: a measurement rises or falls along ordered configurations, by the
+  Jonckheere–Terpstra test (the batch sizes);
 - :func:`shrinking`: a per-epoch series falls in every seed (Adagrad's step);
 - :func:`every`: several judgements together.
 """
@@ -17,7 +20,7 @@ one of these rules, which returns the verdict and the rule as stated in the tabl
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -25,12 +28,15 @@ import numpy as np
 
 from pipeline.compare.pairwise import (
     Looks,
+    Sequential,
     probability_of_improvement,
+    replay,
     seeds_to_decide,
     sequential_test,
     tost_p_value,
     welch_p_value,
 )
+from pipeline.compare.trend import above_test, seeds_above, seeds_for, trend_test
 
 ALPHA = 0.05  # the significance level of every test in the lessons
 # The margin of equivalence of a comparison whose lesson states none, as a fraction of the
@@ -180,19 +186,115 @@ def all_equal(values: Iterable[float], target: float, quantity: str) -> Judgemen
     )
 
 
-def at_least(values: Iterable[float], threshold: float, name: str, quantity: str) -> Judgement:
-    """Every seed's ``quantity`` reaches ``threshold``: supported; none does: not
-    supported; some do: undecided."""
-    x = np.asarray(list(values), float)
-    rule = f"every seed's {quantity} of {name} is at least {_g(threshold)}"
-    if len(x) == 0:
-        return Judgement(Verdict.UNDECIDED, rule, "nothing measured")
-    reached = int((x >= threshold).sum())
-    evidence = f"{reached} of {len(x)} seeds reach it (lowest {_g(x.min())})"
-    if reached == len(x):
-        return Judgement(Verdict.SUPPORTED, rule, evidence)
-    verdict = Verdict.NOT_SUPPORTED if reached == 0 else Verdict.UNDECIDED
-    return Judgement(verdict, rule, evidence)
+def _replay(
+    values: Sequence[Measured], alpha: float, test: Callable[[int], tuple[float, bool]]
+) -> tuple[Sequential | None, str]:
+    """A one-p-value rule's tests, look by look when ``values`` carry a design (else once, at
+    ``alpha``, on every seed): where it stands, and its level in words."""
+    looks = next((m.looks for m in values if getattr(m, "looks", None)), None)
+    available = min(len(m) for m in values)
+    if looks is None:
+        p, ahead = test(available)
+        return Sequential("exhausted", available, p, math.nan, alpha, ahead), f"p < {alpha}"
+    words = f"p under its look's level ({alpha} over all)"
+
+    def tested(n: int) -> tuple[float, float, bool]:
+        p, ahead = test(n)
+        return p, math.nan, ahead  # no equivalence test: NaN is never under a level
+
+    result = replay(looks, alpha, available, tested)
+    return (None if math.isnan(result.level) else result), words
+
+
+def _decide(
+    result: Sequential, rule: str, evidence: str, needed: int | None, labels: Iterable[Measured]
+) -> Judgement:
+    if result.p_value < result.level:
+        verdict = Verdict.SUPPORTED if result.ahead else Verdict.NOT_SUPPORTED
+        return Judgement(verdict, rule, evidence)
+    if needed is not None:
+        evidence += f"; about {needed} seeds each would decide it"
+    wanted = frozenset(str(getattr(m, "label", "")) for m in labels) - {""}
+    return Judgement(
+        Verdict.UNDECIDED, rule, evidence, wanted if result.state == "continue" else frozenset()
+    )
+
+
+def at_least(
+    values: Iterable[float], threshold: float, name: str, quantity: str, alpha: float = ALPHA
+) -> Judgement:
+    """``name``'s mean ``quantity`` is above ``threshold``: a one-sample t-test (two-sided, its
+    look's level when ``values`` is :class:`Measured` with a design) decides for the side its
+    mean is on; undecided otherwise, with the seeds that would decide it (an estimate)."""
+    x = values if isinstance(values, Measured) else Measured(values)
+    rule = f"{name}'s mean {quantity} is above {_g(threshold)} and a one-sample t-test gives "
+    if len(x) < 2:
+        return Judgement(Verdict.UNDECIDED, rule + "p below the level", "fewer than two seeds")
+    result, level = _replay(
+        [x], alpha, lambda n: (above_test(x[:n], threshold), _mean(x, n) > threshold)
+    )
+    rule += level
+    if result is None:
+        return Judgement(Verdict.UNDECIDED, rule, "fewer seeds than the first look's")
+    seen = np.asarray(x[: result.seeds])
+    evidence = f"mean {_g(seen.mean())} (lowest {_g(seen.min())}), p = {result.p_value:.2g}" + _at(
+        result, x
+    )
+    needed = seeds_above(seen, threshold, result.level)
+    return _decide(result, rule, evidence, needed, [x])
+
+
+def trend(
+    values: Sequence[Measured],
+    names: Sequence[str],
+    quantity: str,
+    rising: bool,
+    alpha: float = ALPHA,
+) -> Judgement:
+    """``quantity`` rises (``rising``) or falls along ``values``, one per configuration in their
+    order: the Jonckheere–Terpstra trend test (:func:`~pipeline.compare.trend.trend_test`),
+    two-sided at its look's level, decides for the direction Kendall's tau has; undecided
+    otherwise, with the seeds that would decide it (an estimate). The evidence names the
+    neighbours whose means are out of the claimed order."""
+    way = "rises" if rising else "falls"
+    rule = (
+        f"the {quantity} {way} from {names[0]} to {names[-1]}: the Jonckheere–Terpstra "
+        "trend test gives "
+    )
+    if min(len(m) for m in values) < 2:
+        return Judgement(Verdict.UNDECIDED, rule + "p below the level", "fewer than two seeds")
+
+    def test(n: int) -> tuple[float, bool]:
+        p, tau = trend_test([m[:n] for m in values])
+        return p, (tau > 0) == rising
+
+    result, level = _replay(values, alpha, test)
+    rule += level
+    if result is None:
+        return Judgement(Verdict.UNDECIDED, rule, "fewer seeds than the first look's")
+    _, tau = trend_test([m[: result.seeds] for m in values])
+    means = [_mean(m, result.seeds) for m in values]
+    against = [
+        f"{a} → {b} ({_g(x)} vs {_g(y)})"
+        for a, b, x, y in zip(names, names[1:], means, means[1:], strict=False)
+        if (y < x if rising else y > x)
+    ]
+    evidence = f"Kendall's τ = {tau:.2f}, p = {result.p_value:.2g}" + _at(result, values[0])
+    if against:
+        evidence += "; out of that order: " + ", ".join(against)
+    needed = seeds_for(result.p_value, result.seeds, result.level)
+    return _decide(result, rule, evidence, needed, values)
+
+
+def _mean(values: Sequence[float], n: int) -> float:
+    return float(np.mean(values[:n]))
+
+
+def _at(result: Sequential, values: Measured) -> str:
+    """Where a replayed rule stood: its seeds and level (nothing for a fixed design)."""
+    if getattr(values, "looks", None) is None:
+        return ""
+    return f"; at {result.seeds} seeds each, level {result.level:.2g}"
 
 
 def shrinking(series: Iterable[Sequence[float]], quantity: str) -> Judgement:

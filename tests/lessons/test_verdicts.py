@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
 from scipy import stats
 
 from pipeline.compare.pairwise import Looks
+from pipeline.compare.trend import seeds_above, seeds_for, trend_test
 from pipeline.lessons import verdicts as v
 from pipeline.lessons.verdicts import (
     Judgement,
@@ -17,6 +19,7 @@ from pipeline.lessons.verdicts import (
     every,
     exceeds,
     shrinking,
+    trend,
 )
 
 HIGH, LOW = [0.9, 0.91, 0.92], [0.5, 0.51, 0.52]
@@ -157,34 +160,129 @@ def test_all_equal_undecided_on_nothing():
 
 
 # ------------------------------------------------------------------ at_least
-AT_LEAST_RULE = "every seed's test accuracy of relu is at least 0.9"
+AT_LEAST_RULE = "relu's mean test accuracy is above 0.9 and a one-sample t-test gives p < 0.05"
 
 
-def test_at_least_supported_when_every_seed_reaches():
-    """Every seed at or above the threshold (one exactly on it) is supported."""
-    assert at_least([0.95, 0.92, 0.9], 0.9, "relu", "test accuracy") == Judgement(
-        Verdict.SUPPORTED, AT_LEAST_RULE, "3 of 3 seeds reach it (lowest 0.9)"
+def _one_sample_p(x, threshold) -> float:
+    t = (np.mean(x) - threshold) / (np.std(x, ddof=1) / np.sqrt(len(x)))
+    return 2 * stats.t.sf(abs(t), len(x) - 1)
+
+
+def test_at_least_supported_when_the_mean_is_clearly_above():
+    """A mean clearly above the threshold is supported, even with a seed under it."""
+    x = [0.95, 0.93, 0.96, 0.899, 0.94]
+    p = _one_sample_p(x, 0.9)
+    assert p < 0.05
+    assert at_least(x, 0.9, "relu", "test accuracy") == Judgement(
+        Verdict.SUPPORTED, AT_LEAST_RULE, f"mean 0.936 (lowest 0.899), p = {p:.2g}"
     )
 
 
-def test_at_least_not_supported_when_none_reaches():
-    """No seed reaching the threshold is not supported."""
-    assert at_least([0.5, 0.6], 0.9, "relu", "test accuracy") == Judgement(
-        Verdict.NOT_SUPPORTED, AT_LEAST_RULE, "0 of 2 seeds reach it (lowest 0.5)"
+def test_at_least_not_supported_when_the_mean_is_clearly_below():
+    x = [0.5, 0.6, 0.55]
+    j = at_least(x, 0.9, "relu", "test accuracy")
+    assert (j.verdict, j.evidence) == (
+        Verdict.NOT_SUPPORTED,
+        f"mean 0.55 (lowest 0.5), p = {_one_sample_p(x, 0.9):.2g}",
     )
 
 
-def test_at_least_undecided_when_some_reach():
-    """Some seeds reaching it and some not is undecided."""
-    assert at_least([0.95, 0.85, 0.91], 0.9, "relu", "test accuracy") == Judgement(
-        Verdict.UNDECIDED, AT_LEAST_RULE, "2 of 3 seeds reach it (lowest 0.85)"
+def test_at_least_undecided_near_the_threshold_with_the_seeds_that_would_decide():
+    x = [0.95, 0.85, 0.91]
+    j = at_least(x, 0.9, "relu", "test accuracy")
+    assert j.verdict is Verdict.UNDECIDED and j.needs == frozenset()
+    assert j.evidence == (
+        f"mean 0.903 (lowest 0.85), p = {_one_sample_p(x, 0.9):.2g}; "
+        f"about {seeds_above(x, 0.9, 0.05)} seeds each would decide it"
+    )
+    assert seeds_above(x, 0.9, 0.05) > 100  # a mean 0.003 over it, with a spread of 0.05
+
+
+def test_at_least_undecided_on_fewer_than_two_seeds():
+    j = at_least([0.95], 0.9, "relu", "test accuracy")
+    assert (j.verdict, j.evidence) == (Verdict.UNDECIDED, "fewer than two seeds")
+
+
+def test_sequential_at_least_decides_at_the_first_look_whose_level_it_passes():
+    # Look 1 (3 seeds) misses its level 8.5e-05 … ; the 4th seed decides at look 2.
+    x = _measured([0.95, 0.94, 0.96, 0.95, 0.2], "relu")  # seed 5 comes after the decision
+    levels = LOOKS.levels(0.05)
+    assert _one_sample_p(x[:3], 0.9) > levels[0] and _one_sample_p(x[:4], 0.9) < levels[1]
+    j = at_least(x, 0.9, "relu", "test accuracy")
+    assert j.verdict is Verdict.SUPPORTED
+    assert j.rule == AT_LEAST_RULE.replace("p < 0.05", "p under its look's level (0.05 over all)")
+    assert j.evidence.endswith(f"; at 4 seeds each, level {levels[1]:.2g}")
+
+
+def test_sequential_at_least_undecided_with_looks_to_come_wants_a_seed():
+    j = at_least(_measured([0.95, 0.85, 0.91], "relu"), 0.9, "relu", "test accuracy")
+    assert j.verdict is Verdict.UNDECIDED and j.needs == {"relu"}
+
+
+# ------------------------------------------------------------------ trend
+TREND_RULE = (
+    "the seconds per epoch falls from batch 16 to batch 64: the Jonckheere–Terpstra trend "
+    "test gives p < 0.05"
+)
+NAMES = ["batch 16", "batch 64", "batch 256"]
+
+
+def _trend(values, **kwargs):
+    return trend(values, NAMES, "seconds per epoch", False, **kwargs)
+
+
+def test_trend_supported_when_the_values_fall_along_the_order():
+    groups = [[4.0, 4.2, 4.1], [3.0, 3.1, 2.9], [2.0, 2.1, 2.05]]
+    p, tau = trend_test(groups)
+    j = _trend(groups)
+    assert j == Judgement(
+        Verdict.SUPPORTED,
+        TREND_RULE.replace("batch 64", "batch 256"),
+        f"Kendall's τ = {tau:.2f}, p = {p:.2g}",
+    )
+    assert tau < -0.8
+
+
+def test_trend_not_supported_when_the_values_rise_and_names_the_neighbours_out_of_order():
+    groups = [[2.0, 2.1, 2.05], [3.0, 3.1, 2.9], [4.0, 4.2, 4.1]]
+    j = _trend(groups)
+    assert j.verdict is Verdict.NOT_SUPPORTED
+    assert j.evidence.endswith(
+        "; out of that order: batch 16 → batch 64 (2.05 vs 3), batch 64 → batch 256 (3 vs 4.1)"
     )
 
 
-def test_at_least_undecided_on_nothing():
-    """No seed at all is undecided."""
-    j = at_least([], 0.9, "relu", "test accuracy")
-    assert (j.verdict, j.evidence) == (Verdict.UNDECIDED, "nothing measured")
+def test_trend_undecided_without_one_with_the_seeds_that_would_decide():
+    groups = [[3.0, 3.3, 2.8], [3.1, 2.9, 3.2], [2.95, 3.05, 3.25]]
+    p, _ = trend_test(groups)
+    j = _trend(groups)
+    assert j.verdict is Verdict.UNDECIDED and p > 0.05
+    needed = seeds_for(p, 3, 0.05)
+    assert needed is None or j.evidence.endswith(f"about {needed} seeds each would decide it")
+
+
+def test_sequential_trend_decides_at_the_first_look_whose_level_it_passes():
+    # Seed 4 contradicts the trend, but the first look (3 seeds each) has decided already.
+    rising = [_measured([k + 0.1, k + 0.2, k + 0.15, 5 - k], f"bs{k}") for k in range(3)]
+    p3, tau = trend_test([m[:3] for m in rising])
+    level = LOOKS.levels(0.05)[0]
+    assert p3 < level
+    j = trend(rising, NAMES, "peak RSS", True)
+    assert (j.verdict, j.needs) == (Verdict.SUPPORTED, frozenset())
+    assert j.rule.endswith("trend test gives p under its look's level (0.05 over all)")
+    assert (
+        j.evidence == f"Kendall's τ = {tau:.2f}, p = {p3:.2g}; at 3 seeds each, level {level:.2g}"
+    )
+
+
+def test_sequential_trend_undecided_with_looks_to_come_wants_every_configuration():
+    flat = [
+        _measured(x, k)
+        for x, k in zip(([3.0, 3.3, 2.8], [3.1, 2.9, 3.2], [3.2, 2.9, 3.0]), "abc", strict=True)
+    ]
+    j = trend(flat, NAMES, "peak RSS", True)
+    assert (j.verdict, j.needs) == (Verdict.UNDECIDED, {"a", "b", "c"})
+    assert "at 3 seeds each" in j.evidence
 
 
 # ------------------------------------------------------------------ shrinking
