@@ -9,7 +9,6 @@ differing metrics are printed) or on an error (one line).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 
@@ -36,7 +35,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     uri = check_tracking(args.tracking_uri, MLflowConfig.timeout)
 
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one small file
     from pipeline.reproducibility.rerun import reproduce  # lazy, for cost: it leads to TensorFlow
 
     result = reproduce(args.run_id, uri, force=args.force, data_root=args.data)

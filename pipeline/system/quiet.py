@@ -9,6 +9,7 @@ They come in known windows: while TensorFlow is imported, when its devices are f
 listed, and while MLflow saves a Keras model. In those windows only, the process's
 stderr (file descriptor 2, so C++ too) goes to a temporary file; afterwards every line
 that is not in :data:`NOISE` is written to stderr, so a real problem still shows.
+MLflow's progress bar for each artifact it downloads is turned off too.
 ``OPTLAB_DEBUG=1`` turns all of this off (and leaves TensorFlow's log level alone).
 
 :func:`install` is called once per process by ``pipeline/__init__.py``, before anything
@@ -32,6 +33,7 @@ DEBUG_ENV = "OPTLAB_DEBUG"  # set (to anything but empty): tracebacks and every 
 
 # TensorFlow's own level for its C++ logs: INFO and WARNING out, errors kept.
 LOG_LEVEL_ENV, LOG_LEVEL = "TF_CPP_MIN_LOG_LEVEL", "2"
+PROGRESS_BAR_ENV = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"  # "false": no bar per download
 
 # The lines held back: what TensorFlow prints on a machine without a GPU (or without
 # CUDA libraries), each anchored on its source file so no other line matches.
@@ -122,9 +124,14 @@ class _QuietFinder(importlib.abc.MetaPathFinder):
 
 
 def install() -> None:
-    """Hold back TensorFlow's start-up lines in this process (unless ``OPTLAB_DEBUG``);
-    a no-op if TensorFlow is loaded already or this ran before."""
-    if debug() or "tensorflow" in sys.modules:
+    """Hold back TensorFlow's start-up lines and MLflow's download bars in this process
+    (unless ``OPTLAB_DEBUG``); a no-op if TensorFlow is loaded already or this ran before."""
+    if debug():
+        return
+    # MLflow draws a progress bar for every artifact it downloads: reading back many runs'
+    # small files (a lesson's histories, a run to reproduce) filled the log with them.
+    os.environ.setdefault(PROGRESS_BAR_ENV, "false")
+    if "tensorflow" in sys.modules:
         return
     os.environ.setdefault(LOG_LEVEL_ENV, LOG_LEVEL)
     if not any(isinstance(finder, _QuietFinder) for finder in sys.meta_path):

@@ -106,3 +106,48 @@ def test_importing_tensorflow_says_nothing_unless_debugging():
     assert debugging.returncode == 0, debugging.stderr
     assert SEEN_WITHOUT_A_GPU[0] in debugging.stderr.splitlines()
     assert tensorflow_lines(debugging.stderr)
+
+
+READ_BACK = """
+import sys, tempfile, pathlib
+import pipeline, mlflow
+from pipeline.compare.runs import logged_history
+from pipeline.config import contract
+uri = "sqlite:///" + sys.argv[1] + "/mlflow.db"
+mlflow.set_tracking_uri(uri)
+history = pathlib.Path(sys.argv[1]) / contract.HISTORY_FILE
+history.write_text("epoch,loss\\n1,0.5\\n")
+with mlflow.start_run() as run:
+    mlflow.log_artifact(str(history))
+print(logged_history(uri, run.info.run_id)["loss"].tolist())
+"""
+
+
+def _read_back(tmp_path, debug: bool) -> subprocess.CompletedProcess:
+    env = tool_env()
+    env.pop(quiet.DEBUG_ENV, None)
+    env.pop(quiet.PROGRESS_BAR_ENV, None)
+    if debug:
+        env[quiet.DEBUG_ENV] = "1"
+    return subprocess.run(
+        [sys.executable, "-c", READ_BACK, str(tmp_path)],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.slow
+def test_reading_a_runs_history_back_draws_no_download_bar_unless_debugging(tmp_path):
+    """A lesson reads back hundreds of runs' histories: MLflow drew a bar for each."""
+    (tmp_path / "quiet").mkdir()
+    (tmp_path / "debug").mkdir()
+    quietly = _read_back(tmp_path / "quiet", debug=False)
+    assert quietly.returncode == 0, quietly.stderr
+    assert quietly.stdout.strip() == "[0.5]"
+    assert "Downloading artifacts" not in quietly.stderr
+    debugging = _read_back(tmp_path / "debug", debug=True)
+    assert debugging.returncode == 0, debugging.stderr
+    assert "Downloading artifacts" in debugging.stderr
