@@ -97,6 +97,41 @@ def ui(sweep_store):
 
 
 @pytest.fixture(scope="module")
+def auto_ui(sweep_store):
+    """The same project's second store, with a sweep of seeds until decided: two learning
+    rates a hair apart train alike, so neither is decided at 3 seeds and a round in the
+    launching process adds each a 4th (``sweep.max_seeds=4``)."""
+    repo, _, env = sweep_store
+    store = f"sqlite:///{repo / 'auto.db'}"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline.train",
+            "-m",
+            "dataset=iris",
+            "optimizer.learning_rate=0.01,0.0100001",
+            "sweep.seeds=auto",
+            "sweep.max_seeds=4",
+            "compare.margin=0.001",
+            "training.epochs=2",
+            "mlflow.log_model=false",
+            f"mlflow.tracking_uri={store}",
+            f"hydra.sweep.dir={repo / 'multirun' / 'auto'}",
+        ],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    server = ui_walk.start_ui(store, free_port(), repo, env)
+    yield server
+    ui_walk.stop_ui(server.process)
+
+
+@pytest.fixture(scope="module")
 def browser(chromium_path):
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium_path, args=ui_walk.CHROMIUM_ARGS)
@@ -208,6 +243,22 @@ def test_the_parent_overview_holds_the_ranking(ui, page):
     # The rank column of the markdown table renders as a table, not as pipes.
     assert page.get_by_role("columnheader", name="configuration").is_visible()
     assert page.get_by_role("columnheader", name="verdict").is_visible()
+
+
+def test_seeds_added_in_rounds_are_children_of_the_sweep_and_its_overview_shows_the_looks(
+    auto_ui, page
+):
+    ui_walk.open_runs(page, auto_ui.experiments["iris"], auto_ui.sweep_name)
+    ui_walk.expand(page, auto_ui.sweep_name, "iris-relu-adam-bs32-s45")
+    children = ui_walk.run_links(page, "iris-")
+    # Two configurations with the same run name (only the rate differs), seeds 42 … 45.
+    assert sorted(children) == sorted([f"iris-relu-adam-bs32-s{s}" for s in range(42, 46)] * 2)
+    description = ui_walk.overview(page, auto_ui.sweep_link, auto_ui.sweep_name)
+    text = description.inner_text()
+    assert "replayed look by look as seeds were added (a group-sequential design" in text
+    assert "undecided" in text and "at 4 seeds" in text
+    assert page.get_by_role("columnheader", name="level (seeds)").is_visible()
+    assert page.get_by_role("columnheader", name="p (Holm)").count() == 0
 
 
 def test_the_parent_artifacts_preview_the_heatmap(ui, page):

@@ -139,9 +139,10 @@ def open_runs(page: Page, link: str, parent: str) -> None:
 
 
 def expand(page: Page, parent: str, child: str) -> None:
-    """Expand the parent's row (the +/- before its name) until ``child`` shows."""
+    """Expand the parent's row (the +/- before its name) until ``child`` shows (a child of
+    that name: two configurations that differ only in a number share their run names)."""
     page.get_by_role("gridcell", name=parent).get_by_role("button").first.click()
-    expect(page.get_by_role("link", name=child, exact=True)).to_be_visible()
+    expect(page.get_by_role("link", name=child, exact=True).first).to_be_visible()
 
 
 def run_links(page: Page, prefix: str) -> list[str]:
