@@ -39,9 +39,7 @@ def batch_size(run: Runner) -> list[Row]:
     equal = {label: run.run(label, [*base, *o], isolated=True) for label, o in choices}
     # An epoch's seconds are its work plus whatever else the machine did meanwhile, never
     # less: the fastest epoch is the least disturbed (as timeit takes the fastest repeat).
-    seconds = {
-        k: t.measured(min(s) for s in t.series("epoch_seconds")) for k, t in equal.items()
-    }
+    seconds = {k: t.measured(min(s) for s in t.series("epoch_seconds")) for k, t in equal.items()}
     # As many epochs as fit in the budget at each batch size's measured speed, over the
     # first look's seeds: seeds added later must not change the configurations compared.
     budget = {

@@ -54,16 +54,8 @@ def chromium_path() -> str:
     return ui_walk.CHROMIUM
 
 
-@pytest.fixture(scope="module")
-def sweep_store(tmp_path_factory, mirror_dir):
-    """A real sweep's store: iris, {relu, tanh} x {sgd, adam}, seeds 42 and 43."""
-    server = LocalServer(mirror_dir)
-    try:
-        dest = tmp_path_factory.mktemp("ui") / "repo"
-        repo, env = prepared_copy(dest, mirror_dir, server.url, "preprocess@iris")
-    finally:
-        server.close()
-    store = f"sqlite:///{repo / 'mlflow.db'}"
+def sweep(repo: Path, env: dict[str, str], store: str, *overrides: str) -> None:
+    """A real iris sweep (2 epochs a run, no models) into ``store``, with ``overrides``."""
     done = subprocess.run(
         [
             sys.executable,
@@ -71,9 +63,7 @@ def sweep_store(tmp_path_factory, mirror_dir):
             "pipeline.train",
             "-m",
             "dataset=iris",
-            "activation=relu,tanh",
-            "optimizer=sgd,adam",
-            "sweep.seeds=2",
+            *overrides,
             "training.epochs=2",
             "mlflow.log_model=false",
             f"mlflow.tracking_uri={store}",
@@ -85,6 +75,19 @@ def sweep_store(tmp_path_factory, mirror_dir):
         timeout=600,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+
+@pytest.fixture(scope="module")
+def sweep_store(tmp_path_factory, mirror_dir):
+    """A real sweep's store: iris, {relu, tanh} x {sgd, adam}, seeds 42 and 43."""
+    server = LocalServer(mirror_dir)
+    try:
+        dest = tmp_path_factory.mktemp("ui") / "repo"
+        repo, env = prepared_copy(dest, mirror_dir, server.url, "preprocess@iris")
+    finally:
+        server.close()
+    store = f"sqlite:///{repo / 'mlflow.db'}"
+    sweep(repo, env, store, "activation=relu,tanh", "optimizer=sgd,adam", "sweep.seeds=2")
     return repo, store, env
 
 
@@ -103,29 +106,16 @@ def auto_ui(sweep_store):
     launching process adds each a 4th (``sweep.max_seeds=4``)."""
     repo, _, env = sweep_store
     store = f"sqlite:///{repo / 'auto.db'}"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pipeline.train",
-            "-m",
-            "dataset=iris",
-            "optimizer.learning_rate=0.01,0.0100001",
-            "sweep.seeds=auto",
-            "sweep.max_seeds=4",
-            "compare.margin=0.001",
-            "training.epochs=2",
-            "mlflow.log_model=false",
-            f"mlflow.tracking_uri={store}",
-            f"hydra.sweep.dir={repo / 'multirun' / 'auto'}",
-        ],
-        cwd=repo,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
+    sweep(
+        repo,
+        env,
+        store,
+        "optimizer.learning_rate=0.01,0.0100001",
+        "sweep.seeds=auto",
+        "sweep.max_seeds=4",
+        "compare.margin=0.001",
+        f"hydra.sweep.dir={repo / 'multirun' / 'auto'}",
     )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     server = ui_walk.start_ui(store, free_port(), repo, env)
     yield server
     ui_walk.stop_ui(server.process)

@@ -79,20 +79,26 @@ def test_debug_holds_nothing_back(capfd, monkeypatch):
     ]  # fmt: skip
 
 
-def _import_tensorflow(debug: bool) -> subprocess.CompletedProcess:
+def _python(code: str, debug: bool, *args: str) -> subprocess.CompletedProcess:
+    """``code`` run by a fresh Python with ``args``, debugging or not; what it printed."""
     env = tool_env()
     env.pop(quiet.DEBUG_ENV, None)
+    env.pop(quiet.PROGRESS_BAR_ENV, None)  # the project's own setting, not the caller's
     if debug:
         env[quiet.DEBUG_ENV] = "1"
-    code = "import pipeline, tensorflow as tf; print(len(tf.config.list_physical_devices()))"
     return subprocess.run(
-        [sys.executable, "-c", code],
+        [sys.executable, "-c", code, *args],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,
         text=True,
         timeout=120,
     )
+
+
+def _import_tensorflow(debug: bool) -> subprocess.CompletedProcess:
+    code = "import pipeline, tensorflow as tf; print(len(tf.config.list_physical_devices()))"
+    return _python(code, debug)
 
 
 @pytest.mark.slow
@@ -123,31 +129,15 @@ print(logged_history(uri, run.info.run_id)["loss"].tolist())
 """
 
 
-def _read_back(tmp_path, debug: bool) -> subprocess.CompletedProcess:
-    env = tool_env()
-    env.pop(quiet.DEBUG_ENV, None)
-    env.pop(quiet.PROGRESS_BAR_ENV, None)
-    if debug:
-        env[quiet.DEBUG_ENV] = "1"
-    return subprocess.run(
-        [sys.executable, "-c", READ_BACK, str(tmp_path)],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
 @pytest.mark.slow
 def test_reading_a_runs_history_back_draws_no_download_bar_unless_debugging(tmp_path):
     """A lesson reads back hundreds of runs' histories: MLflow drew a bar for each."""
     (tmp_path / "quiet").mkdir()
     (tmp_path / "debug").mkdir()
-    quietly = _read_back(tmp_path / "quiet", debug=False)
+    quietly = _python(READ_BACK, False, str(tmp_path / "quiet"))
     assert quietly.returncode == 0, quietly.stderr
     assert quietly.stdout.strip() == "[0.5]"
     assert "Downloading artifacts" not in quietly.stderr
-    debugging = _read_back(tmp_path / "debug", debug=True)
+    debugging = _python(READ_BACK, True, str(tmp_path / "debug"))
     assert debugging.returncode == 0, debugging.stderr
     assert "Downloading artifacts" in debugging.stderr
