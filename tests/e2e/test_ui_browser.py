@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO_ROOT, LocalServer, prepared_copy, tool_env
+from tests.e2e.test_sweep import sweep
+from tests.helpers import REPO_ROOT, LocalServer, free_port, prepared_copy, tool_env
 
 playwright = pytest.importorskip("playwright.sync_api")
 from tests.e2e import ui_walk  # noqa: E402 - needs playwright
@@ -35,13 +35,8 @@ CONFIGURATIONS = [
     "activation=tanh, optimizer=adam",
     "activation=tanh, optimizer=sgd",
 ]
+IRIS = ("dataset=iris", "training.epochs=2")  # the sweeps the UI shows: tiny and quick
 SHOTS = Path(os.environ.get("OPTLAB_UI_SHOTS") or REPO_ROOT / "test-screenshots")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -54,29 +49,6 @@ def chromium_path() -> str:
     return ui_walk.CHROMIUM
 
 
-def sweep(repo: Path, env: dict[str, str], store: str, *overrides: str) -> None:
-    """A real iris sweep (2 epochs a run, no models) into ``store``, with ``overrides``."""
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pipeline.train",
-            "-m",
-            "dataset=iris",
-            *overrides,
-            "training.epochs=2",
-            "mlflow.log_model=false",
-            f"mlflow.tracking_uri={store}",
-        ],
-        cwd=repo,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-
-
 @pytest.fixture(scope="module")
 def sweep_store(tmp_path_factory, mirror_dir):
     """A real sweep's store: iris, {relu, tanh} x {sgd, adam}, seeds 42 and 43."""
@@ -87,7 +59,7 @@ def sweep_store(tmp_path_factory, mirror_dir):
     finally:
         server.close()
     store = f"sqlite:///{repo / 'mlflow.db'}"
-    sweep(repo, env, store, "activation=relu,tanh", "optimizer=sgd,adam", "sweep.seeds=2")
+    sweep(repo, env, store, *IRIS, "activation=relu,tanh", "optimizer=sgd,adam", "sweep.seeds=2")
     return repo, store, env
 
 
@@ -110,6 +82,7 @@ def auto_ui(sweep_store):
         repo,
         env,
         store,
+        *IRIS,
         "optimizer.learning_rate=0.01,0.0100001",
         "sweep.seeds=auto",
         "sweep.max_seeds=4",
