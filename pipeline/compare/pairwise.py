@@ -23,6 +23,9 @@ from pipeline.compare.sequential import Verdict as LookState
 
 # The power at which :func:`seeds_to_decide` estimates the seeds a comparison needs.
 POWER = 0.8
+# Beyond this many seeds per configuration an estimate of the seeds that would decide says
+# only "not with seeds": none is given.
+MOST_SEEDS = 10_000
 # The bootstrap's resamples and its one seed: a report is the same each time it is made.
 RESAMPLES = 2000
 BOOTSTRAP_SEED = 0
@@ -190,8 +193,15 @@ def seeds_to_decide(
             )
         except (ValueError, RuntimeError):
             return None
+    return whole_seeds(n, now)
+
+
+def whole_seeds(n: float | np.ndarray, now: int) -> int | None:
+    """A power analysis' ``n`` as the seeds per configuration to state: rounded up, at least
+    one more than the ``now`` there are (power enough already: the look was unlucky); None
+    when not finite or over :data:`MOST_SEEDS`, where no estimate means anything."""
     n = float(np.asarray(n).ravel()[0])
-    if not math.isfinite(n) or n > 10_000:
+    if not math.isfinite(n) or n > MOST_SEEDS:
         return None
     return max(math.ceil(n), now + 1)
 

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import stats
 
-from pipeline.compare.pairwise import POWER
+from pipeline.compare.pairwise import POWER, whole_seeds
 
 
 def trend_test(groups: Sequence[Sequence[float]]) -> tuple[float, float]:
@@ -48,8 +48,8 @@ def seeds_for(p_value: float, seeds: int, alpha: float, power: float = POWER) ->
     z = stats.norm.isf(p_value / 2)
     if not z > 0:
         return None
-    n = seeds * ((stats.norm.isf(alpha / 2) + stats.norm.ppf(power)) / z) ** 2
-    return max(math.ceil(n), seeds + 1) if n <= 10_000 else None
+    wanted = stats.norm.isf(alpha / 2) + stats.norm.ppf(power)  # z to reject with power
+    return whole_seeds(seeds * (wanted / z) ** 2, seeds)
 
 
 def above_test(values: Sequence[float], threshold: float) -> float:
@@ -80,5 +80,4 @@ def seeds_above(
         n = TTestPower().solve_power(effect_size=effect, alpha=alpha, power=power)
     except (ValueError, RuntimeError):
         return None
-    n = float(np.asarray(n).ravel()[0])
-    return max(math.ceil(n), len(x) + 1) if math.isfinite(n) and n <= 10_000 else None
+    return whole_seeds(n, len(x))

@@ -115,10 +115,10 @@ def exceeds(
     configurations in :attr:`Judgement.needs`: each wants another seed.
     """
     x, y = np.asarray(list(a), float), np.asarray(list(b), float)
-    looks = getattr(a, "looks", None) or getattr(b, "looks", None)
+    looks = _design([a, b])
     by = f" by more than {margin:.0%}" if margin else ""
     same = margin or EQUIVALENCE
-    level = f"p < {alpha}" if looks is None else f"p under its look's level ({alpha} over all)"
+    level = _level(looks, alpha)
     rule = (
         f"{a_name}'s mean {quantity} exceeds {b_name}'s{by} and Welch's test gives {level}; "
         f"not if TOST shows them within {same:.0%} of {b_name}'s"
@@ -186,24 +186,33 @@ def all_equal(values: Iterable[float], target: float, quantity: str) -> Judgemen
     )
 
 
+def _design(values: Iterable[Iterable[float]]) -> Looks | None:
+    """The sequential design the values' seeds were added by (None: a fixed number)."""
+    return next((m.looks for m in values if getattr(m, "looks", None)), None)
+
+
+def _level(looks: Looks | None, alpha: float) -> str:
+    """A rule's level, in words."""
+    return f"p < {alpha}" if looks is None else f"p under its look's level ({alpha} over all)"
+
+
 def _replay(
     values: Sequence[Measured], alpha: float, test: Callable[[int], tuple[float, bool]]
-) -> tuple[Sequential | None, str]:
+) -> Sequential | None:
     """A one-p-value rule's tests, look by look when ``values`` carry a design (else once, at
-    ``alpha``, on every seed): where it stands, and its level in words."""
-    looks = next((m.looks for m in values if getattr(m, "looks", None)), None)
+    ``alpha``, on every seed): where it stands; None before the first look."""
+    looks = _design(values)
     available = min(len(m) for m in values)
     if looks is None:
         p, ahead = test(available)
-        return Sequential("exhausted", available, p, math.nan, alpha, ahead), f"p < {alpha}"
-    words = f"p under its look's level ({alpha} over all)"
+        return Sequential("exhausted", available, p, math.nan, alpha, ahead)
 
     def tested(n: int) -> tuple[float, float, bool]:
         p, ahead = test(n)
         return p, math.nan, ahead  # no equivalence test: NaN is never under a level
 
     result = replay(looks, alpha, available, tested)
-    return (None if math.isnan(result.level) else result), words
+    return None if math.isnan(result.level) else result
 
 
 def _decide(
@@ -227,19 +236,18 @@ def at_least(
     look's level when ``values`` is :class:`Measured` with a design) decides for the side its
     mean is on; undecided otherwise, with the seeds that would decide it (an estimate)."""
     x = values if isinstance(values, Measured) else Measured(values)
-    rule = f"{name}'s mean {quantity} is above {_g(threshold)} and a one-sample t-test gives "
-    if len(x) < 2:
-        return Judgement(Verdict.UNDECIDED, rule + "p below the level", "fewer than two seeds")
-    result, level = _replay(
-        [x], alpha, lambda n: (above_test(x[:n], threshold), _mean(x, n) > threshold)
+    rule = (
+        f"{name}'s mean {quantity} is above {_g(threshold)} and a one-sample t-test gives "
+        + _level(x.looks, alpha)
     )
-    rule += level
+    if len(x) < 2:
+        return Judgement(Verdict.UNDECIDED, rule, "fewer than two seeds")
+    result = _replay([x], alpha, lambda n: (above_test(x[:n], threshold), _mean(x, n) > threshold))
     if result is None:
         return Judgement(Verdict.UNDECIDED, rule, "fewer seeds than the first look's")
     seen = np.asarray(x[: result.seeds])
-    evidence = f"mean {_g(seen.mean())} (lowest {_g(seen.min())}), p = {result.p_value:.2g}" + _at(
-        result, x
-    )
+    evidence = f"mean {_g(seen.mean())} (lowest {_g(seen.min())}), p = {result.p_value:.2g}"
+    evidence += _at(result, [x])
     needed = seeds_above(seen, threshold, result.level)
     return _decide(result, rule, evidence, needed, [x])
 
@@ -259,17 +267,16 @@ def trend(
     way = "rises" if rising else "falls"
     rule = (
         f"the {quantity} {way} from {names[0]} to {names[-1]}: the Jonckheere–Terpstra "
-        "trend test gives "
+        f"trend test gives {_level(_design(values), alpha)}"
     )
     if min(len(m) for m in values) < 2:
-        return Judgement(Verdict.UNDECIDED, rule + "p below the level", "fewer than two seeds")
+        return Judgement(Verdict.UNDECIDED, rule, "fewer than two seeds")
 
     def test(n: int) -> tuple[float, bool]:
         p, tau = trend_test([m[:n] for m in values])
         return p, (tau > 0) == rising
 
-    result, level = _replay(values, alpha, test)
-    rule += level
+    result = _replay(values, alpha, test)
     if result is None:
         return Judgement(Verdict.UNDECIDED, rule, "fewer seeds than the first look's")
     _, tau = trend_test([m[: result.seeds] for m in values])
@@ -279,7 +286,7 @@ def trend(
         for a, b, x, y in zip(names, names[1:], means, means[1:], strict=False)
         if (y < x if rising else y > x)
     ]
-    evidence = f"Kendall's τ = {tau:.2f}, p = {result.p_value:.2g}" + _at(result, values[0])
+    evidence = f"Kendall's τ = {tau:.2f}, p = {result.p_value:.2g}" + _at(result, values)
     if against:
         evidence += "; out of that order: " + ", ".join(against)
     needed = seeds_for(result.p_value, result.seeds, result.level)
@@ -290,9 +297,9 @@ def _mean(values: Sequence[float], n: int) -> float:
     return float(np.mean(values[:n]))
 
 
-def _at(result: Sequential, values: Measured) -> str:
+def _at(result: Sequential, values: Sequence[Measured]) -> str:
     """Where a replayed rule stood: its seeds and level (nothing for a fixed design)."""
-    if getattr(values, "looks", None) is None:
+    if _design(values) is None:
         return ""
     return f"; at {result.seeds} seeds each, level {result.level:.2g}"
 
