@@ -11,7 +11,10 @@ import subprocess
 import sys
 
 import pytest
+from mlflow.tracking import MlflowClient
 
+from pipeline.compare.runs import logged_history
+from pipeline.config import contract
 from pipeline.system import quiet
 from tests.helpers import REPO_ROOT, tensorflow_lines, tool_env
 
@@ -79,26 +82,20 @@ def test_debug_holds_nothing_back(capfd, monkeypatch):
     ]  # fmt: skip
 
 
-def _python(code: str, debug: bool, *args: str) -> subprocess.CompletedProcess:
-    """``code`` run by a fresh Python with ``args``, debugging or not; what it printed."""
+def _import_tensorflow(debug: bool) -> subprocess.CompletedProcess:
     env = tool_env()
     env.pop(quiet.DEBUG_ENV, None)
-    env.pop(quiet.PROGRESS_BAR_ENV, None)  # the project's own setting, not the caller's
     if debug:
         env[quiet.DEBUG_ENV] = "1"
+    code = "import pipeline, tensorflow as tf; print(len(tf.config.list_physical_devices()))"
     return subprocess.run(
-        [sys.executable, "-c", code, *args],
+        [sys.executable, "-c", code],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,
         text=True,
         timeout=120,
     )
-
-
-def _import_tensorflow(debug: bool) -> subprocess.CompletedProcess:
-    code = "import pipeline, tensorflow as tf; print(len(tf.config.list_physical_devices()))"
-    return _python(code, debug)
 
 
 @pytest.mark.slow
@@ -114,30 +111,32 @@ def test_importing_tensorflow_says_nothing_unless_debugging():
     assert tensorflow_lines(debugging.stderr)
 
 
-READ_BACK = """
-import sys, tempfile, pathlib
-import pipeline, mlflow
-from pipeline.compare.runs import logged_history
-from pipeline.config import contract
-uri = "sqlite:///" + sys.argv[1] + "/mlflow.db"
-mlflow.set_tracking_uri(uri)
-history = pathlib.Path(sys.argv[1]) / contract.HISTORY_FILE
-history.write_text("epoch,loss\\n1,0.5\\n")
-with mlflow.start_run() as run:
-    mlflow.log_artifact(str(history))
-print(logged_history(uri, run.info.run_id)["loss"].tolist())
-"""
+def _history_read_back(folder) -> list[float]:
+    """A run with a history artifact in a fresh store in ``folder``, read back as a lesson
+    reads it."""
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    run = client.create_run(client.create_experiment("e", f"file://{folder / 'artifacts'}"))
+    history = folder / contract.HISTORY_FILE
+    history.write_text("epoch,loss\n1,0.5\n")
+    client.log_artifact(run.info.run_id, str(history))
+    return logged_history(uri, run.info.run_id)["loss"].tolist()
 
 
-@pytest.mark.slow
-def test_reading_a_runs_history_back_draws_no_download_bar_unless_debugging(tmp_path):
+def test_reading_a_runs_history_back_draws_no_download_bar_unless_debugging(
+    tmp_path, capfd, monkeypatch
+):
     """A lesson reads back hundreds of runs' histories: MLflow drew a bar for each."""
+    monkeypatch.delenv(quiet.DEBUG_ENV, raising=False)
+    monkeypatch.delenv(quiet.PROGRESS_BAR_ENV, raising=False)
+    quiet.install()
     (tmp_path / "quiet").mkdir()
+    assert _history_read_back(tmp_path / "quiet") == [0.5]
+    assert "Downloading artifacts" not in capfd.readouterr().err
+    # Debugging, install() leaves MLflow's bar alone.
+    monkeypatch.delenv(quiet.PROGRESS_BAR_ENV)
+    monkeypatch.setenv(quiet.DEBUG_ENV, "1")
+    quiet.install()
     (tmp_path / "debug").mkdir()
-    quietly = _python(READ_BACK, False, str(tmp_path / "quiet"))
-    assert quietly.returncode == 0, quietly.stderr
-    assert quietly.stdout.strip() == "[0.5]"
-    assert "Downloading artifacts" not in quietly.stderr
-    debugging = _python(READ_BACK, True, str(tmp_path / "debug"))
-    assert debugging.returncode == 0, debugging.stderr
-    assert "Downloading artifacts" in debugging.stderr
+    assert _history_read_back(tmp_path / "debug") == [0.5]
+    assert "Downloading artifacts" in capfd.readouterr().err
